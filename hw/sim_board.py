@@ -1,0 +1,111 @@
+"""The simulated board: the lock's mechanics acting on gpiozero MockFactory pins.
+
+The physical world outlives the software, so the bolt's position and the door are kept
+in a file: a motor service killed and restarted finds the bolt where it left it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins.mock import MockFactory
+
+from hw.bolt import retract_forward
+
+log = logging.getLogger(__name__)
+
+STEP_S = 0.005
+
+
+class SimBoard:
+    """Bolt travel, end switches, door contact and buttons, modelled on mock pins."""
+
+    def __init__(self, factory: MockFactory, pins: dict[str, int], state_file: Path, *,
+                 travel_s: float, handing: str) -> None:
+        self.pins = {name: factory.pin(number) for name, number in pins.items()}
+        self.state_file, self.travel_s, self.handing = state_file, travel_s, handing
+        self.world = self._load()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sim-board", daemon=True)
+
+    def _load(self) -> dict[str, Any]:
+        world = {"bolt": 0.0, "door_open": False, "jammed": False}  # 0.0 is thrown (locked)
+        try:
+            world.update(json.loads(self.state_file.read_text()))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            log.warning("simulated board state unreadable (%s): starting locked", e)
+        return world
+
+    def _save(self) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.world))
+        os.replace(tmp, self.state_file)
+
+    def start(self) -> None:
+        """Call once the drivers have claimed their pins (inputs must exist as inputs)."""
+        self._apply()
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=1)
+
+    # -- the world's inputs ---------------------------------------------------------------
+    def set_door(self, open_: bool) -> None:
+        with self._lock:
+            self.world["door_open"] = open_
+            self._save()
+            self._apply()
+
+    def set_jammed(self, jammed: bool) -> None:
+        with self._lock:
+            self.world["jammed"] = jammed
+            self._save()
+
+    def press(self, button: str, hold_s: float) -> None:
+        """Press a button (active low) and let it go after hold_s, without blocking."""
+        pin = self.pins[button]
+        pin.drive_low()
+        threading.Timer(hold_s, pin.drive_high).start()
+
+    # -- physics --------------------------------------------------------------------------
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.wait(STEP_S):
+            now = time.monotonic()
+            with self._lock:
+                self._step(now - last)
+            last = now
+
+    def _step(self, dt: float) -> None:
+        a, b = self.pins["motor_a"].state, self.pins["motor_b"].state
+        if a == b or self.world["jammed"]:
+            return
+        toward_unlocked = (a and not b) == retract_forward(self.handing)
+        step = dt / self.travel_s * (1 if toward_unlocked else -1)
+        before = self.world["bolt"]
+        self.world["bolt"] = min(1.0, max(0.0, before + step))
+        if self.world["bolt"] != before:
+            self._apply()
+            self._save()
+
+    def _apply(self) -> None:
+        """Set the input pins from the world: switches close (low) at the ends."""
+        position = self.world["bolt"]
+        _drive(self.pins["bolt_locked"], closed=position <= 0.0)
+        _drive(self.pins["bolt_unlocked"], closed=position >= 1.0)
+        _drive(self.pins["door"], closed=not self.world["door_open"])
+
+
+def _drive(pin: Any, *, closed: bool) -> None:
+    pin.drive_low() if closed else pin.drive_high()

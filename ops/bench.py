@@ -1,0 +1,163 @@
+"""`lockmesh bench SERVICE`: load one service at a set rate; compare with raw pyzmq.
+
+The baseline is a plain REQ/REP round trip over ipc:// measured in the same run, so
+the ratio holds on a noisy shared machine where absolute times do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import zmq
+
+from proto.bus import Bus
+from proto.control import StatusRequest
+from proto.keypad import SimKeys
+from proto.layout import Layout
+from proto.policy import Decision, LockInfo, LockInfoRequest
+
+BENCH_CODE = "246813"  # the administrator's code the bench sets up on a lock in initial state
+WARMUP = 10
+
+
+def paced(count: int, rate: float, once: Callable[[], None]) -> tuple[list[float], float]:
+    """Call once() count times at rate per second; (latencies in seconds, elapsed)."""
+    latencies: list[float] = []
+    start = time.perf_counter()
+    for i in range(count + WARMUP):
+        due = start + i / rate
+        if (delay := due - time.perf_counter()) > 0:
+            time.sleep(delay)
+        t0 = time.perf_counter()
+        once()
+        if i >= WARMUP:
+            latencies.append(time.perf_counter() - t0)
+    return latencies, time.perf_counter() - start
+
+
+def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"count": len(ordered),
+            "p50_ms": statistics.median(ordered) * 1000,
+            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            "max_ms": ordered[-1] * 1000,
+            "throughput_per_s": len(ordered) / elapsed}
+
+
+def raw_baseline(count: int, rate: float) -> dict[str, float]:
+    """A bare pyzmq REQ/REP round trip over ipc://, no CURVE, no envelope."""
+    ctx = zmq.Context()
+    with tempfile.TemporaryDirectory(prefix="lmb") as d:
+        endpoint = f"ipc://{d}/raw"
+        rep = ctx.socket(zmq.REP)
+        rep.bind(endpoint)
+        stop = threading.Event()
+
+        def echo() -> None:
+            while not stop.is_set():
+                if rep.poll(50):
+                    rep.send(rep.recv())
+
+        server = threading.Thread(target=echo, daemon=True)
+        server.start()
+        req = ctx.socket(zmq.REQ)
+        req.connect(endpoint)
+        payload = b"x" * 200
+
+        def once() -> None:
+            req.send(payload)
+            req.recv()
+
+        result = summary(*paced(count, rate, once))
+        stop.set()
+        server.join()
+        req.close(0)
+        rep.close(0)
+    ctx.term()
+    return result
+
+
+class Failed(RuntimeError):
+    pass
+
+
+def _expect(answer: Any, what: str) -> Any:
+    if answer is None:
+        raise Failed(f"no answer to {what}: is the lock up?")
+    return answer.body
+
+
+def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], None], Callable[[], dict]]:
+    """A passcode decision through keypad -> policy -> motor, as one SimKeys round trip."""
+    info = _expect(bus.client("policy").request(LockInfoRequest(), timeout=2), "policy.info")
+    keypad = bus.client("keypad")
+    if isinstance(info, LockInfo) and info.initial:
+        keys = ["ok", "1"] if info.direction is None else []
+        keys += ["touch", "ok", *BENCH_CODE, "ok", *BENCH_CODE, "ok"]
+        _expect(keypad.request(SimKeys(keys=keys), timeout=5), "setting up")
+        code = BENCH_CODE
+    decisions = bus.subscribe("policy")
+    keys = SimKeys(keys=["touch", *code, "ok"])
+
+    def once() -> None:
+        body = _expect(keypad.request(keys, timeout=5), "keypad.sim_keys")
+        if not getattr(body, "ok", False):
+            raise Failed(f"keypad refused: {body}")
+
+    def extra() -> dict:
+        granted = refused = 0
+        while decisions.poll(0):
+            env = bus.receive_event(decisions, "policy")
+            if env is not None and isinstance(env.body, Decision):
+                granted, refused = granted + env.body.granted, refused + (not env.body.granted)
+        return {"path": "keypad -> policy -> motor (SimKeys touch+code+ok)",
+                "granted": granted, "refused": refused}
+
+    return once, extra
+
+
+def request_path(bus: Bus, service: str) -> tuple[Callable[[], None], Callable[[], dict]]:
+    message = LockInfoRequest() if service == "policy" else StatusRequest()
+    client = bus.client(service)
+
+    def once() -> None:
+        _expect(client.request(message, timeout=5), message.TYPE)
+
+    return once, lambda: {"path": f"{message.TYPE} request/reply over CURVE"}
+
+
+def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> dict[str, Any]:
+    baseline = raw_baseline(count, rate)
+    with Bus(layout, "bench") as bus:
+        once, extra = keypad_path(bus, code) if service == "keypad" else request_path(bus, service)
+        result = summary(*paced(count, rate, once))
+        info = extra()
+    return {"service": service, "rate_per_s": rate, "baseline": baseline, "service_result": result,
+            "ratio_p50": result["p50_ms"] / baseline["p50_ms"], **info}
+
+
+def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
+    try:
+        report = run(layout, args.service, count=args.count, rate=args.rate, code=args.code)
+    except Failed as e:
+        print(f"lockmesh bench: {e}")
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    b, s = report["baseline"], report["service_result"]
+    print(f"bench {args.service}: {report['path']}")
+    for label, r in (("raw pyzmq", b), (args.service, s)):
+        print(f"  {label:<10} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
+              f"max {r['max_ms']:7.3f} ms  {r['throughput_per_s']:7.1f}/s")
+    print(f"  ratio p50 {report['ratio_p50']:.1f}x the raw round trip")
+    if "granted" in report:
+        print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
+    return 0

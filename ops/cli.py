@@ -1,0 +1,192 @@
+"""The `lockmesh` command: up, down, status, tap, replay, sim, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ops import bench, mesh, simulate
+from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
+from proto import supervisor_rpc
+from proto.bus import Bus
+from proto.layout import SERVICES, Layout
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    layout = Layout.at(args.data)
+    try:
+        return args.run(layout, args)
+    except mesh.MeshError as e:
+        print(f"lockmesh: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _common(default: Any) -> argparse.ArgumentParser:
+    """--data and -v, accepted before or after the command (after wins)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", default=default, help="the lock's data directory "
+                        "(default: $LOCKMESH_DATA, else ~/.local/share/lockmesh)")
+    common.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log what happens")
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common(argparse.SUPPRESS)
+    p = argparse.ArgumentParser(prog="lockmesh", parents=[_common(None)],
+                                description="Run and inspect a lockmesh lock.")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, parents=[common], help=help, description=help)
+        c.set_defaults(run=fn)
+        return c
+
+    c = command("up", cmd_up, "start the mesh under supervisord; return once all are healthy")
+    c.add_argument("--timeout", type=float, help="seconds to wait for health (default 20)")
+    command("down", cmd_down, "stop the mesh and supervisord")
+    c = command("status", cmd_status, "the lock's state and every service's health")
+    c.add_argument("--json", action="store_true")
+    c = command("tap", cmd_tap, "show every message of every service, live")
+    c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB", help="e.g. 'policy.*' '*.bolt'")
+    c.add_argument("--json", action="store_true", help="one JSON object per line")
+    c.add_argument("--count", type=int, help="stop after N messages")
+    c.add_argument("--timeout", type=float, help="stop after S seconds without a message")
+    c.add_argument("--record", type=Path, metavar="FILE", help="also record to FILE")
+    c.add_argument("--health", action="store_true", help="include heartbeats")
+    c = command("replay", cmd_replay, "show a recording made with `tap --record`")
+    c.add_argument("file", type=Path)
+    c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB")
+    c.add_argument("--json", action="store_true")
+    simulate.add_parser(command("sim", simulate.run, "drive the simulated board"))
+    c = command("bench", bench.cmd_bench, "load one service and compare with raw pyzmq")
+    c.add_argument("service", choices=SERVICES)
+    c.add_argument("--count", type=int, default=300)
+    c.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    c.add_argument("--code", default=bench.BENCH_CODE, help="a valid passcode (keypad bench)")
+    c.add_argument("--json", action="store_true")
+    return p
+
+
+def cmd_up(layout: Layout, args: argparse.Namespace) -> int:
+    result = mesh.up(layout, timeout=args.timeout)
+    verb = "started" if result.started else "was already running"
+    print(f"lockmesh {verb}: {len(SERVICES)} services healthy in {result.seconds:.1f}s "
+          f"(data {layout.data})")
+    return 0
+
+
+def cmd_down(layout: Layout, args: argparse.Namespace) -> int:
+    if mesh.down(layout):
+        print("lockmesh stopped")
+    else:
+        print("lockmesh was not running")
+    mesh.clean_run_dir(layout)
+    return 0
+
+
+def status(layout: Layout) -> dict[str, Any]:
+    """The stable shape of `status --json` (README: "Status")."""
+    procs = supervisor_rpc.processes(layout.run)
+    with Bus(layout, "cli") as bus:
+        beats = mesh.mesh_status(bus) or {} if procs else {}
+        motor = mesh.service_status(bus, "motor") if procs else None
+        policy = mesh.service_status(bus, "policy") if procs else None
+    lock = {"bolt": "unknown", "door": "unknown", "initial": None, "direction": None}
+    if motor is not None:
+        lock.update(bolt=motor.detail.get("bolt"), door=motor.detail.get("door"))
+    if policy is not None:
+        lock.update(initial=policy.detail.get("initial"), direction=policy.detail.get("direction"))
+    services = {name: _service_row(layout, name, procs.get(name), beats.get(name, {}))
+                for name in SERVICES}
+    return {"running": bool(procs), "lock": lock, "services": services,
+            "healthy": bool(procs) and all(s["verdict"] == "healthy" for s in services.values())}
+
+
+def _service_row(layout: Layout, name: str, proc: dict | None, beat: dict) -> dict[str, Any]:
+    now = proc["now"] if proc else 0
+    return {
+        "verdict": beat.get("verdict", "down" if proc is None else "unknown"),
+        "state": beat.get("state"),
+        "process": proc["statename"] if proc else "absent",
+        "pid": proc["pid"] if proc and proc["pid"] else None,
+        "uptime_s": (now - proc["start"]) if proc and proc["pid"] else None,
+        "beat_age_s": beat.get("beat_age_s"),
+        "lag_ms": beat.get("lag_ms"),
+        "msgs_in": beat.get("msgs_in", 0),
+        "msgs_out": beat.get("msgs_out", 0),
+        "drops": beat.get("drops", {}),
+        "gaps": beat.get("gaps", 0),
+        "restarts": mesh.restarts(layout, name),
+    }
+
+
+def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
+    report = status(layout)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0 if report["healthy"] else 1
+    if not report["running"]:
+        print(f"lockmesh is not running (data {layout.data})")
+        return 1
+    lock = report["lock"]
+    print(f"lock: bolt {lock['bolt']}, door {lock['door']}"
+          f"{', initial state' if lock['initial'] else ''}, direction {lock['direction'] or 'unset'}")
+    print(f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
+          f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state")
+    for name, s in report["services"].items():
+        drops = ",".join(f"{k}={v}" for k, v in s["drops"].items()) or "-"
+        print(f"{name:<10} {s['verdict']:<8} {s['pid'] or '-':>7} {_secs(s['uptime_s']):>8} "
+              f"{_secs(s['beat_age_s']):>6} {s['msgs_in']:>6} {s['msgs_out']:>6} "
+              f"{s['restarts']:>8}  {drops} / {s['state']}")
+    return 0 if report["healthy"] else 1
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def cmd_tap(layout: Layout, args: argparse.Namespace) -> int:
+    globs = args.globs or []
+    record = open(args.record, "ab") if args.record else None
+    shown = 0
+    with Bus(layout, "cli") as bus:
+        tap = Tap(bus)
+        heard = tap.settle()
+        print(f"tap: listening to {len(heard)} publishers", file=sys.stderr, flush=True)
+        for peer, frames in tap.frames(args.timeout):
+            env = bus.receive_event_frames(frames, peer)
+            if env is None or not matches(env.topic, globs):
+                continue
+            if env.topic.startswith("health.") and not (args.health or args.globs):
+                continue
+            if record:
+                record_line(record, frames)
+            print(json.dumps(as_json(env)) if args.json else as_line(env), flush=True)
+            shown += 1
+            if args.count and shown >= args.count:
+                break
+    if record:
+        record.close()
+    return 0
+
+
+def cmd_replay(layout: Layout, args: argparse.Namespace) -> int:
+    for env in read_recording(args.file):
+        if matches(env.topic, args.globs):
+            print(json.dumps(as_json(env)) if args.json else as_line(env))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""`lockmesh sim …`: acts on the simulated board as a person at the door would."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from proto.board import SimBoard
+from proto.bus import Bus
+from proto.control import Done
+from proto.keypad import INPUTS, SimKeys
+from proto.layout import Layout
+from proto.schema import Message
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    verbs = p.add_subparsers(required=True, metavar="VERB")
+    verbs.add_parser("touch", help="touch the keypad (wakes it)").set_defaults(
+        make=lambda a: ("keypad", SimKeys(keys=["touch"])))
+    press = verbs.add_parser("press", help="press keys: 0-9 back ok home bell")
+    press.add_argument("keys", nargs="+", choices=INPUTS, metavar="KEY")
+    press.set_defaults(make=lambda a: ("keypad", SimKeys(keys=list(a.keys))))
+    button = verbs.add_parser("button", help="press SET briefly or long, or the inside lock button")
+    button.add_argument("which", choices=("set", "set-long", "lock"))
+    button.set_defaults(make=lambda a: ("motor", SimBoard(action="button", arg=a.which)))
+    door = verbs.add_parser("door", help="open or close the door")
+    door.add_argument("how", choices=("open", "close"))
+    door.set_defaults(make=lambda a: ("motor", SimBoard(action="door", arg=a.how)))
+    for verb, arg, help in (("jam", "jam", "block the bolt"), ("free", "free", "unblock it")):
+        verbs.add_parser(verb, help=help).set_defaults(
+            make=lambda a, arg=arg: ("motor", SimBoard(action="state", arg=arg)))
+    battery = verbs.add_parser("battery", help="set the simulated battery level")
+    battery.add_argument("percent", type=float)
+    battery.add_argument("--usb-c", action="store_true", help="emergency supply plugged in")
+    battery.set_defaults(make=None)
+
+
+
+def run(layout: Layout, args: argparse.Namespace) -> int:
+    if args.make is None:
+        return set_battery(layout, args.percent, args.usb_c)
+    peer, message = args.make(args)
+    return send(layout, peer, message)
+
+
+def send(layout: Layout, peer: str, message: Message) -> int:
+    with Bus(layout, "cli") as bus:
+        answer = bus.client(peer).request(message, timeout=5.0)
+    if answer is None:
+        print(f"lockmesh: {peer} did not answer (is the lock up?)", file=sys.stderr)
+        return 1
+    body = answer.body
+    if isinstance(body, Done) and not body.ok:
+        print(f"refused: {body.reason}: {body.detail}", file=sys.stderr)
+        return 1
+    print("ok")
+    return 0
+
+
+def set_battery(layout: Layout, percent: float, usb_c: bool) -> int:
+    if not 0 <= percent <= 100:
+        print("lockmesh: battery percent must be 0 to 100", file=sys.stderr)
+        return 2
+    path = layout.data / "sim-power.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"battery_percent": percent, "usb_c": usb_c}))
+    tmp.replace(path)
+    print("ok")
+    return 0

@@ -1,0 +1,71 @@
+"""The supervisord configuration of the whole mesh, rendered for one data directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from proto.layout import SERVICES, Layout
+from proto.supervisor_rpc import socket_path
+
+STOP_WAIT_S = 5  # longer than a service's drain (it stops within 2 s of SIGTERM)
+
+
+def render(layout: Layout, *, python: str = sys.executable,
+           users: dict[str, str] | None = None) -> str:
+    """users maps a service to the account it runs as (on a Pi); None runs all as the caller."""
+    run, logs, data = layout.run, layout.logs, layout.data
+    parts = [f"""\
+[unix_http_server]
+file={socket_path(run)}
+chmod=0700
+
+[supervisord]
+logfile={logs / 'supervisord.log'}
+pidfile={run / 'supervisord.pid'}
+childlogdir={logs}
+environment=LOCKMESH_DATA="{data}",PYTHONUNBUFFERED="1"
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{socket_path(run)}
+"""]
+    for priority, name in enumerate(SERVICES, start=1):
+        user = f"user={users[name]}\n" if users and name in users else ""
+        parts.append(f"""
+[program:{name}]
+command={python} -m services.{name} --data {data}
+priority={priority * 10}
+autostart=true
+autorestart=true
+startsecs=1
+startretries=1000
+stopsignal=TERM
+stopwaitsecs={STOP_WAIT_S}
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={logs / (name + '.log')}
+stdout_logfile_maxbytes=5MB
+stdout_logfile_backups=3
+{user}""")
+    user = f"user={users['procevents']}\n" if users and "procevents" in users else ""
+    parts.append(f"""
+[eventlistener:procevents]
+command={python} -m ops.procevents --data {data}
+events=PROCESS_STATE
+buffer_size=1000
+autorestart=true
+stdout_logfile=NONE
+stderr_logfile={logs / 'procevents.log'}
+stderr_logfile_maxbytes=1MB
+{user}""")
+    return "".join(parts)
+
+
+def write(layout: Layout, **kw) -> Path:
+    path = layout.run / "supervisord.conf"
+    path.write_text(render(layout, **kw))
+    return path

@@ -1,0 +1,44 @@
+"""The motor service's parts: bolt, door, buttons; and the simulated board's inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proto.policy import DIRECTIONS
+from proto.schema import Message, one_of
+
+BOLT_STATES = ("locked", "unlocked", "moving", "jammed", "unknown")
+BUTTONS = ("set", "set-long", "lock")
+SIM_ACTIONS = ("button", "door", "state")
+
+
+@dataclass(frozen=True)
+class Actuate(Message, family="motor", event="actuate"):
+    """Drive the bolt. Obeyed from policy alone (checked against the CURVE identity)."""
+
+    action: str = one_of("lock", "unlock")
+    direction: str = one_of(*DIRECTIONS)
+
+
+@dataclass(frozen=True)
+class Bolt(Message, family="motor", event="bolt"):
+    state: str = one_of(*BOLT_STATES)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Door(Message, family="motor", event="door"):
+    open: bool
+
+
+@dataclass(frozen=True)
+class Button(Message, family="motor", event="button"):
+    button: str = one_of(*BUTTONS)
+
+
+@dataclass(frozen=True)
+class SimBoard(Message, family="motor", event="sim"):
+    """Acts on the simulated board (from `lockmesh sim`): press a button, open the door."""
+
+    action: str = one_of(*SIM_ACTIONS)
+    arg: str = ""

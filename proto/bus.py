@@ -1,0 +1,220 @@
+"""One process's sockets on the mesh, all CURVE-authenticated, on one ZeroMQ context."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Callable
+
+import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from proto import curve
+from proto.layout import Layout
+from proto.schema import Message
+from proto.wire import MAX_MESSAGE_BYTES, Envelope, Stamper, WireError, decode, encode
+
+log = logging.getLogger(__name__)
+
+
+class Counters:
+    """Messages in and out, drops by reason, and sequence gaps per sender."""
+
+    def __init__(self) -> None:
+        self.msgs_in = 0
+        self.msgs_out = 0
+        self.drops: Counter[str] = Counter()
+        self.gaps = 0
+        self._last_seq: dict[str, int] = {}
+
+    def drop(self, reason: str, detail: str, where: str) -> None:
+        self.drops[reason] += 1
+        log.warning("dropped a message on %s: %s: %s", where, reason, detail)
+
+    def saw(self, env: Envelope) -> None:
+        """Count one accepted event and notice a hole in its sender's sequence."""
+        self.msgs_in += 1
+        last = self._last_seq.get(env.sender)
+        self._last_seq[env.sender] = env.seq
+        if last is not None and env.seq > last + 1:
+            self.gaps += env.seq - last - 1
+            log.warning("missed %d message(s) from %s", env.seq - last - 1, env.sender)
+
+
+class _Keyring(ThreadAuthenticator):
+    """Admits only clients whose public key is in the lock's key folder; names them."""
+
+    def __init__(self, ctx: zmq.Context, keyring: dict[bytes, str]) -> None:
+        super().__init__(ctx, log=logging.getLogger("lockmesh.zap"))
+        self.keyring = keyring
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        if key in self.keyring:
+            return True
+        log.warning("refused a connection from an unknown CURVE key %s", key.decode()[:12])
+        return False
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        from zmq.utils import z85
+
+        return self.keyring[z85.encode(client_public_key)]
+
+
+class Bus:
+    """The sockets of one identity: publisher, command server, subscriptions, clients."""
+
+    def __init__(self, layout: Layout, name: str, *, ctx: zmq.Context | None = None,
+                 max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self.layout, self.name, self.max_bytes = layout, name, max_bytes
+        self.ctx = ctx or zmq.Context.instance()
+        self.identity = curve.load_identity(layout.keys, name)
+        self.keyring = curve.load_keyring(layout.keys)
+        self.counters = Counters()
+        self.events = Stamper(name, channel="e")
+        self.commands = Stamper(name, channel="c")
+        self._auth: _Keyring | None = None
+        self._sockets: list[zmq.Socket] = []
+
+    # -- sockets -------------------------------------------------------------------------
+    def _server(self, kind: int, endpoint: str) -> zmq.Socket:
+        if self._auth is None:
+            self._auth = _Keyring(self.ctx, self.keyring)
+            self._auth.start()
+            self._auth.configure_curve_callback("*", credentials_provider=self._auth)
+        sock = self._socket(kind)
+        sock.curve_server = True
+        sock.curve_secretkey = self.identity.secret
+        sock.curve_publickey = self.identity.public
+        sock.bind(endpoint)
+        return sock
+
+    def _client(self, kind: int, peer: str, endpoint: str) -> zmq.Socket:
+        sock = self._socket(kind)
+        sock.curve_secretkey = self.identity.secret
+        sock.curve_publickey = self.identity.public
+        sock.curve_serverkey = curve.public_key(self.layout.keys, peer)
+        sock.connect(endpoint)
+        return sock
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        sock.linger = 0
+        sock.maxmsgsize = self.max_bytes * 2  # the transport's own cap; decode() checks ours
+        self._sockets.append(sock)
+        return sock
+
+    def bind_publisher(self) -> zmq.Socket:
+        sock = self._server(zmq.PUB, self.layout.pub(self.name))
+        sock.sndhwm = 10000
+        return sock
+
+    def bind_commands(self) -> zmq.Socket:
+        return self._server(zmq.ROUTER, self.layout.cmd(self.name))
+
+    def subscribe(self, peer: str) -> zmq.Socket:
+        """All of one peer's events: one socket per peer, so the sender is known by key."""
+        sock = self._client(zmq.SUB, peer, self.layout.pub(peer))
+        sock.subscribe(b"")
+        return sock
+
+    def client(self, peer: str) -> "Client":
+        return Client(self, peer)
+
+    def __enter__(self) -> "Bus":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close(linger=0)
+        self._sockets.clear()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+    # -- messages ------------------------------------------------------------------------
+    def publish(self, sock: zmq.Socket, body: Message, cause: str | None = None) -> Envelope:
+        env = self.events.stamp(body, cause)
+        sock.send_multipart(encode(env))
+        self.counters.msgs_out += 1
+        return env
+
+    def receive_event(self, sock: zmq.Socket, peer: str) -> Envelope | None:
+        """Read one event from a peer's publisher; None (counted, logged) if it is bad."""
+        return self.receive_event_frames(sock.recv_multipart(), peer)
+
+    def receive_event_frames(self, frames: list[bytes], peer: str) -> Envelope | None:
+        env = self.accept(frames, f"{peer} events")
+        if env is not None and env.sender != peer:
+            self.counters.drop("forged", f"{peer}'s socket sent as {env.sender}", peer)
+            return None
+        if env is not None:
+            self.counters.saw(env)
+        return env
+
+    def accept(self, frames: list[bytes], where: str) -> Envelope | None:
+        try:
+            return decode(frames, max_bytes=self.max_bytes)
+        except WireError as e:
+            self.counters.drop(e.reason, e.detail, where)
+            return None
+
+    def receive_command(self, sock: zmq.Socket) -> tuple[list[bytes], str, Envelope | None]:
+        """Read one request: (route, authenticated peer, envelope or None if dropped)."""
+        frames = sock.recv_multipart(copy=False)
+        route, rest = [frames[0].bytes], [f.bytes for f in frames[1:]]
+        peer = frames[-1].get("User-Id") if len(frames) > 1 else ""
+        env = self.accept(rest, f"commands from {peer}")
+        if env is not None and env.sender != peer:
+            self.counters.drop("forged", f"{peer} sent a command as {env.sender}", peer)
+            env = None
+        if env is not None:
+            self.counters.msgs_in += 1
+        return route, peer, env
+
+    def reply(self, sock: zmq.Socket, route: list[bytes], body: Message, cause: str) -> None:
+        sock.send_multipart(route + encode(self.commands.stamp(body, cause)))
+        self.counters.msgs_out += 1
+
+
+class Client:
+    """Requests to one peer with a deadline. No answer in time is None: a refusal, never a yes.
+
+    After a timeout the socket is rebuilt, so a late answer cannot be taken for the next.
+    """
+
+    def __init__(self, bus: Bus, peer: str) -> None:
+        self.bus, self.peer = bus, peer
+        self._sock: zmq.Socket | None = None
+
+    def request(self, body: Message, *, timeout: float, cause: str | None = None,
+                clock: Callable[[], float] = time.monotonic) -> Envelope | None:
+        sock = self._socket()
+        env = self.bus.commands.stamp(body, cause)
+        sock.send_multipart(encode(env))
+        self.bus.counters.msgs_out += 1
+        deadline = clock() + timeout
+        while (remaining := deadline - clock()) > 0:
+            if not sock.poll(max(1, int(remaining * 1000))):
+                break
+            reply = self.bus.accept(sock.recv_multipart(), f"replies from {self.peer}")
+            if reply is not None and reply.cause == env.id:
+                self.bus.counters.msgs_in += 1
+                return reply
+        log.warning("%s did not answer %s within %.1fs", self.peer, body.TYPE, timeout)
+        self.close()
+        return None
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            self._sock = self.bus._client(zmq.DEALER, self.peer, self.bus.layout.cmd(self.peer))
+        return self._sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self.bus._sockets.remove(self._sock)
+            self._sock.close(linger=0)
+            self._sock = None

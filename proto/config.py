@@ -1,0 +1,72 @@
+"""The lock's configuration: embedded defaults, overridden by lockmesh.toml in the data dir."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+# Every number of the spec lives here, not in code. Override in DATA/lockmesh.toml.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mesh": {
+        "heartbeat_s": 0.5,
+        "request_timeout_s": 2.0,
+        "stuck_after_s": 3.0,  # no beat for this long: the watchdog has the service restarted
+        "max_message_bytes": 65536,
+        "up_timeout_s": 20.0,
+    },
+    "board": {
+        "kind": "sim",  # "sim": gpiozero MockFactory and simulated parts; "pi": lgpio
+        "sim_handing": "right",  # how the simulated bolt is mounted (L-12)
+        "sim_travel_s": 0.3,  # how long the simulated bolt takes end to end
+    },
+    "pins": {  # BCM numbers
+        "motor_a": 17,
+        "motor_b": 27,
+        "bolt_locked": 22,
+        "bolt_unlocked": 23,
+        "door": 24,
+        "set_button": 25,
+        "lock_button": 5,
+    },
+    "motor": {
+        "travel_timeout_s": 2.0,  # a drive that takes longer is a jam (L-27)
+        "long_press_s": 3.0,
+    },
+    "keypad": {
+        "sleep_after_s": 20.0,  # L-11
+        "max_digits": 20,  # L-19
+    },
+    "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
+    "power": {"report_every_s": 10.0, "low_percent": 25.0, "video_min_percent": 20.0},
+}
+
+
+class ConfigError(ValueError):
+    """A lockmesh.toml entry that is unknown or of the wrong type."""
+
+
+def load(path: Path | None) -> dict[str, dict[str, Any]]:
+    config = copy.deepcopy(DEFAULTS)
+    if path is None or not path.exists():
+        return config
+    with open(path, "rb") as f:
+        overrides = tomllib.load(f)
+    for section, values in overrides.items():
+        if section not in config or not isinstance(values, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]")
+        for key, value in values.items():
+            _merge(config[section], section, key, value, path)
+    return config
+
+
+def _merge(section: dict[str, Any], name: str, key: str, value: Any, path: Path) -> None:
+    if key not in section:
+        raise ConfigError(f"{path}: unknown setting {name}.{key}")
+    default = section[key]
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default):
+        raise ConfigError(f"{path}: {name}.{key} must be {type(default).__name__}")
+    section[key] = value

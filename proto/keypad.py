@@ -1,0 +1,49 @@
+"""The front panel: keys, prompts, lit keys, entered codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from proto.schema import Message, between, one_of
+
+KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "ok", "home", "bell")
+INPUTS = KEYS + ("touch",)
+
+
+@dataclass(frozen=True)
+class Key(Message, family="keypad", event="key"):
+    """A key press as the tap shows it: digits are not told apart, so codes stay secret."""
+
+    key: str = one_of(*(INPUTS + ("digit",)))
+
+
+@dataclass(frozen=True)
+class Prompt(Message, family="keypad", event="prompt"):
+    """What the panel says now: a stable id, its parameters, and the English text."""
+
+    prompt: str
+    text: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lit(Message, family="keypad", event="lit"):
+    """Which keys are lit and which of them flash."""
+
+    keys: list[str]
+    flashing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CodeEntered(Message, family="keypad", event="code"):
+    """A code was typed and confirmed; the digits go to policy by request, never here."""
+
+    digits: int = between(0, 64)
+    purpose: str = one_of("unlock", "new", "repeat")
+
+
+@dataclass(frozen=True)
+class SimKeys(Message, family="keypad", event="sim_keys"):
+    """Presses keys on the simulated keypad (from `lockmesh sim`)."""
+
+    keys: list[str]

@@ -1,0 +1,76 @@
+"""Policy: the decisions, the lock's facts, and the requests that change them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proto.schema import Message, one_of, secret
+
+DIRECTIONS = ("right", "left")
+
+
+@dataclass(frozen=True)
+class LockInfoRequest(Message, family="policy", event="info"):
+    """Asks policy for the lock's facts."""
+
+
+@dataclass(frozen=True)
+class LockInfo(Message, family="policy", event="info_reply"):
+    initial: bool  # no administrator yet (L-12)
+    direction: str | None
+    people: int
+    bolt: str
+    door: str
+
+
+@dataclass(frozen=True)
+class SetDirection(Message, family="policy", event="set_direction"):
+    direction: str = one_of(*DIRECTIONS)
+
+
+@dataclass(frozen=True)
+class CheckPasscode(Message, family="policy", event="check_code"):
+    """Is this a passcode the rules allow (L-4)? Asked after the first entry."""
+
+    code: str = secret()
+
+
+@dataclass(frozen=True)
+class CreateFirstAdmin(Message, family="policy", event="create_admin"):
+    """Creates the first administrator from the panel, in the initial state only (L-12)."""
+
+    code: str = secret()
+    repeat: str = secret()
+
+
+@dataclass(frozen=True)
+class VerifyPasscode(Message, family="policy", event="verify_code"):
+    """An entry typed to unlock; extra digits around the code are allowed (L-19)."""
+
+    entry: str = secret()
+
+
+@dataclass(frozen=True)
+class LockRequest(Message, family="policy", event="lock"):
+    """Someone asks to throw the bolt (inside button, outside ✓)."""
+
+    source: str = one_of("inside-button", "keypad", "app")
+
+
+@dataclass(frozen=True)
+class Decision(Message, family="policy", event="decision"):
+    """Policy's verdict on a credential; published, and the answer to the request."""
+
+    granted: bool
+    method: str
+    reason: str = ""
+    person: str | None = None
+
+
+@dataclass(frozen=True)
+class Audit(Message, family="policy", event="audit"):
+    """A change of the lock's people or settings, as written to the audit log."""
+
+    kind: str
+    detail: str = ""
+    person: str | None = None

@@ -1,0 +1,233 @@
+"""The service base: sockets, lifecycle, dispatch by message type, heartbeats, status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from typing import Any, Callable, ClassVar
+
+import zmq
+
+from proto import config as configuration
+from proto.bus import Bus
+from proto.control import StatusReply, StatusRequest, refused
+from proto.health import Heartbeat
+from proto.layout import Layout
+from proto.messages import REGISTRY  # noqa: F401  (every type known before decoding)
+from proto.schema import Message
+from proto.wire import Envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any]
+
+
+def accepts(kind: type[Message], *, peers: tuple[str, ...] | None = None) -> Callable:
+    """Marks a method as the handler of a request type; peers limits who may send it."""
+
+    def mark(fn: Handler) -> Handler:
+        fn._accepts = (kind, frozenset(peers) if peers is not None else None)  # type: ignore
+        return fn
+
+    return mark
+
+
+def hears(kind: type[Message], *, peers: tuple[str, ...] | None = None) -> Callable:
+    """Marks a method as the handler of an event type, optionally only from some peers."""
+
+    def mark(fn: Handler) -> Handler:
+        fn._hears = (kind, frozenset(peers) if peers is not None else None)  # type: ignore
+        return fn
+
+    return mark
+
+
+class Service:
+    """A process of the mesh. Subclasses declare NAME and LISTENS and mark handlers.
+
+    Lifecycle: run() opens the sockets, calls setup(), loops until stop(), then
+    teardown(). stop() only sets a flag, so it is safe from a signal handler and
+    idempotent. Every wait in the loop is bounded by TICK_S.
+    """
+
+    NAME: ClassVar[str] = ""
+    LISTENS: ClassVar[tuple[str, ...]] = ()
+    TICK_S: ClassVar[float] = 0.05
+    _requests: ClassVar[dict[str, tuple[Handler, frozenset[str] | None]]]
+    _events: ClassVar[dict[str, tuple[Handler, frozenset[str] | None]]]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls._requests, cls._events = {}, {}
+        for klass in reversed(cls.__mro__):
+            for fn in vars(klass).values():
+                if hasattr(fn, "_accepts"):
+                    cls._requests[fn._accepts[0].TYPE] = (fn, fn._accepts[1])
+                if hasattr(fn, "_hears"):
+                    cls._events[fn._hears[0].TYPE] = (fn, fn._hears[1])
+
+    def __init__(self, layout: Layout, config: dict[str, dict[str, Any]] | None = None, *,
+                 ctx: zmq.Context | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.layout = layout
+        self.config = config if config is not None else configuration.load(layout.config_file)
+        self.mesh = self.config["mesh"]
+        self.clock = clock
+        self.state = "starting"
+        self._ctx = ctx
+        self._stopping = False
+        self._started = clock()
+        self._lag = 0.0
+        self.bus: Bus
+        self._clients: dict[str, Any] = {}
+
+    # -- hooks for subclasses -------------------------------------------------------------
+    def setup(self) -> None:
+        """Open hardware and state; called once the sockets are up."""
+
+    def tick(self, now: float) -> None:
+        """Periodic work, every TICK_S at most."""
+
+    def teardown(self) -> None:
+        """Close hardware; called once on the way out, whatever happened."""
+
+    def status_detail(self) -> dict[str, Any]:
+        return {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        self.bus = Bus(self.layout, self.NAME, ctx=self._ctx,
+                       max_bytes=self.mesh["max_message_bytes"])
+        try:
+            self._open()
+            self._record_start()
+            self.setup()
+            if self.state == "starting":
+                self.state = "ready"
+            log.info("%s running (pid %d): %s", self.NAME, os.getpid(), self.state)
+            self._loop()
+        finally:
+            try:
+                self.teardown()
+            finally:
+                self.bus.close()
+                log.info("%s stopped", self.NAME)
+
+    def _open(self) -> None:
+        self._pub = self.bus.bind_publisher()
+        self._cmd = self.bus.bind_commands()
+        self._poller = zmq.Poller()
+        self._poller.register(self._cmd, zmq.POLLIN)
+        self._subs: dict[zmq.Socket, str] = {}
+        for peer in self.LISTENS:
+            sock = self.bus.subscribe(peer)
+            self._subs[sock] = peer
+            self._poller.register(sock, zmq.POLLIN)
+
+    def _record_start(self) -> None:
+        path = self.layout.starts_file(self.NAME)
+        try:
+            count = int(path.read_text()) + 1 if path.exists() else 1
+            path.write_text(str(count))
+        except (OSError, ValueError) as e:
+            log.warning("could not count this start in %s: %s", path, e)
+
+    def _loop(self) -> None:
+        beat_every = self.mesh["heartbeat_s"]
+        next_tick = next_beat = self.clock()
+        while not self._stopping:
+            wait = max(0.0, min(next_tick, next_beat) - self.clock())
+            for sock, _ in self._poller.poll(int(wait * 1000) + 1):
+                self._dispatch(sock)
+            now = self.clock()
+            if now >= next_tick:
+                self._lag = now - next_tick
+                self._guarded("tick", self.tick, now)
+                next_tick = now + self.TICK_S
+            if now >= next_beat:
+                self.publish(self._heartbeat())
+                next_beat = now + beat_every
+
+    def _dispatch(self, sock: zmq.Socket) -> None:
+        if sock is self._cmd:
+            self._serve(*self.bus.receive_command(sock))
+            return
+        peer = self._subs[sock]
+        env = self.bus.receive_event(sock, peer)
+        if env is None:
+            return
+        handler = self._events.get(env.type)
+        if handler and (handler[1] is None or peer in handler[1]):
+            self._guarded(env.type, handler[0], self, env)
+
+    def _serve(self, route: list[bytes], peer: str, env: Envelope | None) -> None:
+        if env is None:
+            return  # decode() counted and logged why; a sender that lies gets no answer
+        if isinstance(env.body, StatusRequest):
+            self.bus.reply(self._cmd, route, self._status(), env.id)
+            return
+        handler = self._requests.get(env.type)
+        if handler is None:
+            self.bus.counters.drop("unexpected", f"{env.type} from {peer}", "commands")
+            answer: Message = refused("unexpected", f"{self.NAME} does not take {env.type}")
+        elif handler[1] is not None and peer not in handler[1]:
+            self.bus.counters.drop("unauthorized", f"{env.type} from {peer}", "commands")
+            answer = refused("unauthorized", f"{peer} may not send {env.type}")
+        else:
+            answer = self._guarded(env.type, handler[0], self, env, peer)
+            if answer is None:
+                answer = refused("internal-error", f"{self.NAME} failed on {env.type}")
+        self.bus.reply(self._cmd, route, answer, env.id)
+
+    def _guarded(self, what: str, fn: Handler, *args: Any) -> Any:
+        """Run a handler; a bug in one is logged and counted, never fatal to the loop."""
+        try:
+            return fn(*args)
+        except Exception:
+            self.bus.counters.drops["handler-error"] += 1
+            log.exception("%s: handling %s failed", self.NAME, what)
+            return None
+
+    # -- messages -------------------------------------------------------------------------
+    def publish(self, body: Message, cause: str | None = None) -> Envelope:
+        return self.bus.publish(self._pub, body, cause)
+
+    def request(self, peer: str, body: Message, *, cause: str | None = None,
+                timeout: float | None = None) -> Envelope | None:
+        client = self._clients.get(peer) or self._clients.setdefault(peer, self.bus.client(peer))
+        wait = self.mesh["request_timeout_s"] if timeout is None else timeout
+        return client.request(body, timeout=wait, cause=cause)
+
+    def _counters(self) -> dict[str, Any]:
+        c = self.bus.counters
+        return {"msgs_in": c.msgs_in, "msgs_out": c.msgs_out, "drops": dict(c.drops),
+                "gaps": c.gaps}
+
+    def _heartbeat(self) -> Heartbeat:
+        return Heartbeat(state=self.state, pid=os.getpid(),
+                         uptime_s=round(self.clock() - self._started, 3),
+                         lag_ms=round(self._lag * 1000, 3), **self._counters())
+
+    def _status(self) -> StatusReply:
+        return StatusReply(service=self.NAME, state=self.state, pid=os.getpid(),
+                           uptime_s=round(self.clock() - self._started, 3),
+                           detail=self.status_detail(), **self._counters())
+
+
+def main(cls: type[Service]) -> None:
+    """Entry point of a service process: `python -m services.NAME [--data DIR]`."""
+    parser = argparse.ArgumentParser(prog=f"lockmesh-{cls.NAME}")
+    parser.add_argument("--data", default=None, help="the lock's data directory")
+    args = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("LOCKMESH_LOG", "INFO"),
+                        format=f"%(asctime)s {cls.NAME} %(levelname)s %(name)s: %(message)s")
+    service = cls(Layout.at(args.data))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    service.run()

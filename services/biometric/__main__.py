@@ -1,0 +1,4 @@
+from services.base import main
+from services.biometric.service import BiometricService
+
+main(BiometricService)

@@ -1,0 +1,1 @@
+"""The face service: camera, detection, embedding, matching (the pipeline arrives with issue 6)."""

@@ -1,0 +1,178 @@
+"""The panel's state machine: keys and answers in, effects out; no sockets, no clock of its own.
+
+The service turns effects into messages and requests, and feeds each answer back
+through answer(). While an answer is awaited, keys are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from proto.policy import CheckPasscode, CreateFirstAdmin, SetDirection, VerifyPasscode
+from proto.schema import Message
+
+DIGITS = tuple("0123456789")
+ENTRY_KEYS = list(DIGITS) + ["back", "ok"]
+
+
+@dataclass(frozen=True)
+class Say:
+    prompt: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Light:
+    keys: list[str]
+    flashing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Send a request; purpose names the step that waits for its answer."""
+
+    purpose: str
+    request: Message
+    digits: int = 0  # a code's length, announced on the bus (never the code)
+
+
+Effect = Say | Light | Ask
+
+# Where the panel rests, by what the lock knows of itself (L-12).
+HOME_PROMPT = {"direction-intro": "direction-intro", "first-admin-intro": "first-admin-intro",
+               "entry": "enter-code"}
+HOME_KEYS = {"direction-intro": ["ok", "back"], "first-admin-intro": ["back", "ok"],
+             "entry": ENTRY_KEYS}
+
+
+class Menu:
+    def __init__(self, *, sleep_after_s: float, max_digits: int) -> None:
+        self.sleep_after_s, self.max_digits = sleep_after_s, max_digits
+        self.home = "entry"
+        self.mode = "asleep"
+        self.buffer = ""
+        self.new_code = ""
+        self.waiting: str | None = None
+        self._pending: Message | None = None  # the request whose answer is awaited
+        self._last_key = 0.0
+
+    # -- inputs ---------------------------------------------------------------------------
+    def start(self, *, initial: bool, direction: str | None, now: float) -> list[Effect]:
+        """Power-on: the initial state asks for the direction at once (L-12)."""
+        if initial:
+            self.home = "first-admin-intro" if direction else "direction-intro"
+        else:
+            self.home = "entry"
+        if self.home == "direction-intro":
+            return self._go_home(now)
+        return self._sleep()
+
+    def key(self, key: str, now: float) -> list[Effect]:
+        if self.waiting is not None:
+            return []
+        if self.mode == "asleep":
+            return self._go_home(now)  # a touch or any key only wakes the panel (L-11)
+        self._last_key = now
+        if key == "touch":
+            return []
+        return getattr(self, "_in_" + self.mode.replace("-", "_"))(key)
+
+    def tick(self, now: float) -> list[Effect]:
+        if self.mode != "asleep" and self.waiting is None and now - self._last_key >= self.sleep_after_s:
+            return self._sleep()
+        return []
+
+    def answer(self, purpose: str, ok: bool, reason: str = "", detail: str = "") -> list[Effect]:
+        """The answer to an Ask; ok is False for a refusal and for no answer in time."""
+        if purpose != self.waiting:
+            return []
+        self.waiting = None
+        return getattr(self, "_answer_" + purpose)(ok, reason, detail)
+
+    # -- modes ----------------------------------------------------------------------------
+    def _go_home(self, now: float) -> list[Effect]:
+        self._last_key = now
+        self.mode, self.buffer = self.home, ""
+        return [Say(HOME_PROMPT[self.home]), Light(HOME_KEYS[self.home])]
+
+    def _sleep(self) -> list[Effect]:
+        self.mode, self.buffer, self.new_code = "asleep", "", ""
+        return [Light([])]
+
+    def _to(self, mode: str, prompt: str, keys: list[str], **params: str) -> list[Effect]:
+        self.mode, self.buffer = mode, ""
+        return [Say(prompt, params), Light(keys)]
+
+    def _ask(self, purpose: str, request: Message, digits: int = 0) -> list[Effect]:
+        self.waiting, self._pending = purpose, request
+        return [Ask(purpose, request, digits)]
+
+    def _in_direction_intro(self, key: str) -> list[Effect]:
+        if key == "ok":
+            return self._to("direction-choose", "direction-choose", ["1", "2", "back"])
+        return self._sleep() if key == "back" else []
+
+    def _in_direction_choose(self, key: str) -> list[Effect]:
+        if key in ("1", "2"):
+            return self._ask("direction", SetDirection(direction="right" if key == "1" else "left"))
+        if key == "back":
+            return self._to("direction-intro", "direction-intro", HOME_KEYS["direction-intro"])
+        return []
+
+    def _in_first_admin_intro(self, key: str) -> list[Effect]:
+        if key == "ok":
+            return self._to("new-code", "enter-new-code", ENTRY_KEYS)
+        return self._sleep() if key == "back" else []
+
+    def _in_new_code(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._to("first-admin-intro", "first-admin-intro", HOME_KEYS["first-admin-intro"])
+        return self._typing(key, lambda code: self._ask("check", CheckPasscode(code=code), len(code)))
+
+    def _in_repeat_code(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._to("new-code", "enter-new-code", ENTRY_KEYS)
+        return self._typing(key, lambda code: self._ask(
+            "create", CreateFirstAdmin(code=self.new_code, repeat=code), len(code)))
+
+    def _in_entry(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._sleep() if not self.buffer else self._to("entry", "enter-code", ENTRY_KEYS)
+        return self._typing(key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code)))
+
+    def _typing(self, key: str, submit) -> list[Effect]:
+        if key in DIGITS:
+            if len(self.buffer) >= self.max_digits:
+                return [Say("too-many-digits", {"max": str(self.max_digits)})]
+            self.buffer += key
+            return []
+        if key == "ok" and self.buffer:
+            code, self.buffer = self.buffer, ""
+            return submit(code)
+        return []
+
+    # -- answers --------------------------------------------------------------------------
+    def _answer_direction(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        self.home = "first-admin-intro"
+        direction = f"{self._pending.direction}-opening"
+        return [Say("direction-set", {"direction": direction})] + self._sleep()
+
+    def _answer_check(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
+        self.new_code = self._pending.code
+        return self._to("repeat-code", "repeat-code", ENTRY_KEYS)
+
+    def _answer_create(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            self.new_code = ""
+            return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
+        self.home = "entry"
+        return [Say("admin-created", {"number": detail})] + self._sleep()
+
+    def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if ok:
+            return [Say("unlocked")] + self._sleep()
+        return self._to("entry", "verify-failed", ENTRY_KEYS)

@@ -1,0 +1,90 @@
+"""Runs the panel: keys from the keypad driver, the menu, prompts and lit keys on the bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proto.control import OK, Done, refused
+from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
+from proto.policy import LockInfo, LockInfoRequest
+from proto.wire import Envelope
+from services.base import Service, accepts
+from services.keypad import prompts
+from services.keypad.menu import DIGITS, Ask, Effect, Light, Menu, Say
+
+PURPOSE_OF = {"check": "new", "create": "repeat", "verify": "unlock"}
+
+
+class KeypadService(Service):
+    NAME = "keypad"
+    LISTENS = ("policy",)
+
+    def setup(self) -> None:
+        settings = self.config["keypad"]
+        self.menu = Menu(sleep_after_s=settings["sleep_after_s"], max_digits=settings["max_digits"])
+        self._started_menu = False
+        if self.config["board"]["kind"] != "sim":
+            self.state = "degraded: no keypad driver for this board yet"
+
+    def tick(self, now: float) -> None:
+        if not self._started_menu:
+            self._start_menu(now)
+            return
+        self._run(self.menu.tick(now), None)
+
+    def _start_menu(self, now: float) -> None:
+        """Ask policy what the lock is; until it answers, the panel stays dark."""
+        answer = self.request("policy", LockInfoRequest(), timeout=0.5)
+        if answer is None or not isinstance(answer.body, LockInfo):
+            self.state = "waiting for policy"
+            return
+        self._started_menu = True
+        if self.state == "waiting for policy":
+            self.state = "ready"
+        info = answer.body
+        self._run(self.menu.start(initial=info.initial, direction=info.direction, now=now), None)
+
+    def press(self, key: str, cause: str | None) -> None:
+        shown = self.publish(Key(key="digit" if key in DIGITS else key), cause)
+        self._run(self.menu.key(key, self.clock()), shown.id)
+
+    def _run(self, effects: list[Effect], cause: str | None) -> None:
+        """Carry out effects in order; an answer may bring more of them."""
+        todo = list(effects)
+        while todo:
+            effect = todo.pop(0)
+            if isinstance(effect, Say):
+                self.publish(Prompt(prompt=effect.prompt, params=effect.params,
+                                    text=prompts.text(effect.prompt, effect.params)), cause)
+            elif isinstance(effect, Light):
+                self.publish(Lit(keys=effect.keys, flashing=effect.flashing), cause)
+            elif isinstance(effect, Ask):
+                todo[:0] = self._ask(effect, cause)
+
+    def _ask(self, ask: Ask, cause: str | None) -> list[Effect]:
+        if ask.purpose in PURPOSE_OF:
+            cause = self.publish(CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose]),
+                                 cause).id
+        answer = self.request("policy", ask.request, cause=cause)
+        if answer is None:
+            return self.menu.answer(ask.purpose, False, "no-answer", "the lock did not answer")
+        body = answer.body
+        ok = getattr(body, "ok", getattr(body, "granted", False))
+        return self.menu.answer(ask.purpose, bool(ok), getattr(body, "reason", ""),
+                                getattr(body, "detail", ""))
+
+    def status_detail(self) -> dict[str, Any]:
+        return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}
+
+    @accepts(SimKeys, peers=("cli", "bench"))
+    def on_sim_keys(self, env: Envelope, peer: str) -> Done:
+        if self.config["board"]["kind"] != "sim":
+            return refused("not-simulated", "this keypad is real: use your fingers")
+        bad = [k for k in env.body.keys if k not in INPUTS]
+        if bad:
+            return refused("bad-value", f"no such key: {', '.join(bad)[:80]}")
+        if not self._started_menu:
+            return refused("not-ready", "the panel is waiting for policy")
+        for key in env.body.keys:
+            self.press(key, env.trace)
+        return OK

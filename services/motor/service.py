@@ -1,0 +1,115 @@
+"""Drives the bolt on policy's word, and reports bolt, door and buttons."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from gpiozero import Button as GpioButton
+
+from hw.bolt import JAMMED, MOVING, BoltDrive
+from hw.gpio import pin_factory
+from hw.sim_board import SimBoard
+from proto.board import Actuate, Bolt, Button, Door, SimBoard as SimBoardRequest
+from proto.control import OK, Done, refused
+from proto.wire import Envelope
+from services.base import Service, accepts
+
+SIM_PRESS_S = 0.1
+
+
+class MotorService(Service):
+    NAME = "motor"
+    TICK_S = 0.01  # the end switches are polled this often while the bolt moves
+
+    def setup(self) -> None:
+        board, pins = self.config["board"], self.config["pins"]
+        factory = pin_factory(board["kind"])
+        self.bolt = BoltDrive(motor_a=pins["motor_a"], motor_b=pins["motor_b"],
+                              locked_pin=pins["bolt_locked"], unlocked_pin=pins["bolt_unlocked"],
+                              travel_timeout_s=self.config["motor"]["travel_timeout_s"],
+                              pin_factory=factory)
+        self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._wire_inputs(factory, pins)
+        self.sim: SimBoard | None = None
+        if board["kind"] == "sim":
+            self.sim = SimBoard(factory, pins, self.layout.data / "sim-board.json",
+                                travel_s=board["sim_travel_s"], handing=board["sim_handing"])
+            self.sim.start()
+        self._drive_cause: str | None = None
+        self._door_open = not self.door.is_pressed
+        self.publish(Bolt(state=self.bolt.state, reason="at start"))
+        self.publish(Door(open=self._door_open))
+
+    def _wire_inputs(self, factory: Any, pins: dict[str, int]) -> None:
+        """gpiozero calls back from its own threads: only queue there, publish in the loop."""
+        put = self._inputs.put
+        self.door = GpioButton(pins["door"], pull_up=True, pin_factory=factory)
+        self.door.when_pressed = lambda: put(Door(open=False))
+        self.door.when_released = lambda: put(Door(open=True))
+        self.lock_button = GpioButton(pins["lock_button"], pull_up=True, pin_factory=factory)
+        self.lock_button.when_pressed = lambda: put(Button(button="lock"))
+        self.set_button = GpioButton(pins["set_button"], pull_up=True, pin_factory=factory,
+                                     hold_time=self.config["motor"]["long_press_s"])
+        held = {"now": False}
+
+        def on_held() -> None:
+            held["now"] = True
+            put(Button(button="set-long"))
+
+        def on_released() -> None:
+            put(Button(button="set")) if not held["now"] else None
+            held["now"] = False
+
+        self.set_button.when_held = on_held
+        self.set_button.when_released = on_released
+
+    def teardown(self) -> None:
+        if getattr(self, "sim", None) is not None:
+            self.sim.close()
+        for part in ("bolt", "door", "lock_button", "set_button"):
+            if hasattr(self, part):
+                getattr(self, part).close()
+
+    def tick(self, now: float) -> None:
+        ended = self.bolt.poll(now)
+        if ended is not None:
+            reason = "no end position in time" if ended == JAMMED else ""
+            self.publish(Bolt(state=ended, reason=reason), self._drive_cause)
+            self.state = "jammed" if ended == JAMMED else "ready"
+        while not self._inputs.empty():
+            self.publish(self._inputs.get())
+
+    def status_detail(self) -> dict[str, Any]:
+        return {"bolt": self.bolt.state, "door": "open" if not self.door.is_pressed else "closed",
+                "board": self.config["board"]["kind"]}
+
+    @accepts(Actuate, peers=("policy",))
+    def on_actuate(self, env: Envelope, peer: str) -> Done:
+        if self.bolt.state == MOVING:
+            return refused("busy", "the bolt is already moving")
+        target = "locked" if env.body.action == "lock" else "unlocked"
+        if not self.bolt.start(target, env.body.direction, self.clock()):
+            self.publish(Bolt(state=target, reason="already there"), env.trace)
+            return OK
+        self._drive_cause = env.trace
+        self.state = "driving"
+        self.publish(Bolt(state=MOVING, reason=f"driving to {target}"), env.trace)
+        return OK
+
+    @accepts(SimBoardRequest, peers=("cli", "bench"))
+    def on_sim(self, env: Envelope, peer: str) -> Done:
+        if self.sim is None:
+            return refused("not-simulated", "this board is real: use your hands")
+        action, arg = env.body.action, env.body.arg
+        if action == "button" and arg in ("set", "lock"):
+            self.sim.press(f"{arg}_button", SIM_PRESS_S)
+        elif action == "button" and arg == "set-long":
+            self.sim.press("set_button", self.config["motor"]["long_press_s"] + 0.3)
+        elif action == "door" and arg in ("open", "close"):
+            self.sim.set_door(arg == "open")
+        elif action == "state" and arg in ("jam", "free"):
+            self.sim.set_jammed(arg == "jam")
+        else:
+            return refused("bad-value", f"sim {action} {arg!r} is not something the board does")
+        return OK

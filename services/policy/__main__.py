@@ -1,0 +1,4 @@
+from services.base import main
+from services.policy.service import PolicyService
+
+main(PolicyService)

@@ -1,0 +1,58 @@
+"""Passcode rules (L-4), keyed hashes (L-10) and anti-peeping matching (L-19)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+# Refusal reasons, with what the panel says for each (one prompt per refusal, L-4).
+RULES = {
+    "not-digits": "a passcode is made of digits only",
+    "too-short": "the passcode is too short",
+    "too-long": "the passcode is too long",
+    "all-same": "all digits the same is too easy to guess",
+    "sequence": "consecutive digits are too easy to guess",
+    "mismatch": "the two entries do not match",
+}
+
+
+def rule_broken(code: str, *, min_digits: int, max_digits: int) -> str | None:
+    """The first rule of L-4 that code breaks, or None."""
+    if not code.isdigit() or not code.isascii():
+        return "not-digits"
+    if len(code) < min_digits:
+        return "too-short"
+    if len(code) > max_digits:
+        return "too-long"
+    if len(set(code)) == 1:
+        return "all-same"
+    steps = {int(b) - int(a) for a, b in zip(code, code[1:])}
+    if steps in ({1}, {-1}):
+        return "sequence"
+    return None
+
+
+class Hasher:
+    """HMAC-SHA256 under the device secret: a stolen database alone gives no passcode."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def digest(self, code: str) -> bytes:
+        return hmac.new(self._key, code.encode(), hashlib.sha256).digest()
+
+
+def runs(entry: str, lengths: set[int]):
+    """Every contiguous run of the entry with a length some stored code has (L-19)."""
+    for length in sorted(lengths):
+        for start in range(len(entry) - length + 1):
+            yield entry[start:start + length]
+
+
+def find(entry: str, codes: dict[bytes, str], lengths: set[int], hasher: Hasher) -> str | None:
+    """The person whose code stands in the entry as a contiguous run, or None."""
+    for run in runs(entry, lengths):
+        person = codes.get(hasher.digest(run))
+        if person is not None:
+            return person
+    return None

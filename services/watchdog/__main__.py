@@ -1,0 +1,4 @@
+from services.base import main
+from services.watchdog.service import WatchdogService
+
+main(WatchdogService)
