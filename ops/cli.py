@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("file", type=Path)
     c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB")
     c.add_argument("--json", action="store_true")
-    simulate.add_parser(command("sim", simulate.run, "drive the simulated board"))
+    simulate.add_parser(command("sim", simulate.run, "drive the simulated board"), common)
     c = command("bench", bench.cmd_bench, "load one service and compare with raw pyzmq")
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=300)

@@ -14,23 +14,27 @@ from proto.layout import Layout
 from proto.schema import Message
 
 
-def add_parser(p: argparse.ArgumentParser) -> None:
-    verbs = p.add_subparsers(required=True, metavar="VERB")
-    verbs.add_parser("touch", help="touch the keypad (wakes it)").set_defaults(
+def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(required=True, metavar="VERB")
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help)  # every verb takes --data
+
+    verb("touch", help="touch the keypad (wakes it)").set_defaults(
         make=lambda a: ("keypad", SimKeys(keys=["touch"])))
-    press = verbs.add_parser("press", help="press keys: 0-9 back ok home bell")
+    press = verb("press", help="press keys: 0-9 back ok home bell")
     press.add_argument("keys", nargs="+", choices=INPUTS, metavar="KEY")
     press.set_defaults(make=lambda a: ("keypad", SimKeys(keys=list(a.keys))))
-    button = verbs.add_parser("button", help="press SET briefly or long, or the inside lock button")
+    button = verb("button", help="press SET briefly or long, or the inside lock button")
     button.add_argument("which", choices=("set", "set-long", "lock"))
     button.set_defaults(make=lambda a: ("motor", SimBoard(action="button", arg=a.which)))
-    door = verbs.add_parser("door", help="open or close the door")
+    door = verb("door", help="open or close the door")
     door.add_argument("how", choices=("open", "close"))
     door.set_defaults(make=lambda a: ("motor", SimBoard(action="door", arg=a.how)))
-    for verb, arg, help in (("jam", "jam", "block the bolt"), ("free", "free", "unblock it")):
-        verbs.add_parser(verb, help=help).set_defaults(
+    for name, arg, help in (("jam", "jam", "block the bolt"), ("free", "free", "unblock it")):
+        verb(name, help=help).set_defaults(
             make=lambda a, arg=arg: ("motor", SimBoard(action="state", arg=arg)))
-    battery = verbs.add_parser("battery", help="set the simulated battery level")
+    battery = verb("battery", help="set the simulated battery level")
     battery.add_argument("percent", type=float)
     battery.add_argument("--usb-c", action="store_true", help="emergency supply plugged in")
     battery.set_defaults(make=None)

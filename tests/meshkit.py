@@ -1,0 +1,101 @@
+"""Test support: a real mesh in its own data directory, the CLI, and a watcher on the bus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ops import mesh
+from ops.tap import Tap
+from proto import supervisor_rpc
+from proto.bus import Bus
+from proto.layout import Layout
+from proto.wire import Envelope
+
+ADMIN_CODE = "246813"
+SETUP_KEYS = [["ok", "1"], ["touch"], ["ok", *ADMIN_CODE, "ok"], [*ADMIN_CODE, "ok"]]
+
+
+class Watcher:
+    """Every message of every publisher, kept, so a test can wait for what it expects."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.bus = Bus(layout, "cli")
+        self.tap = Tap(self.bus)
+        self.tap.settle()
+        self.seen: list[Envelope] = []
+
+    def wait_for(self, match: Callable[[Envelope], bool], timeout: float = 10.0) -> Envelope:
+        for env in self.seen:
+            if match(env):
+                return env
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for peer, frames in self.tap.frames(min(left, 0.2)):
+                env = self.bus.receive_event_frames(frames, peer)
+                if env is None:
+                    continue
+                self.seen.append(env)
+                if match(env):
+                    return env
+                break
+        raise AssertionError(f"not seen within {timeout}s; last: "
+                             f"{[e.topic for e in self.seen[-10:]]}")
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+def is_type(kind: type, **fields: Any) -> Callable[[Envelope], bool]:
+    def match(env: Envelope) -> bool:
+        return isinstance(env.body, kind) and all(
+            getattr(env.body, k) == v for k, v in fields.items())
+    return match
+
+
+class Lock:
+    """A lock whose mesh runs under supervisord, driven as a person would: by the CLI."""
+
+    def __init__(self, data: Path) -> None:
+        self.layout = Layout.at(data)
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "ops.cli", *args, "--data",
+                                 str(self.layout.data)], capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}")
+        return result
+
+    def up(self) -> None:
+        self.cli("up")
+
+    def down(self) -> None:
+        mesh.down(self.layout)
+
+    def status(self) -> dict[str, Any]:
+        return json.loads(self.cli("status", "--json", check=False).stdout)
+
+    def press(self, *keys: str) -> None:
+        self.cli("sim", "press", *keys)
+
+    def set_up(self) -> None:
+        """L-12: direction, then the first administrator with ADMIN_CODE entered twice."""
+        for keys in SETUP_KEYS:
+            self.press(*keys)
+
+    def watcher(self) -> Watcher:
+        return Watcher(self.layout)
+
+    def pid(self, service: str) -> int:
+        return supervisor_rpc.processes(self.layout.run)[service]["pid"]
+
+    def wait_healthy(self, timeout: float = 10.0) -> float:
+        start = time.monotonic()
+        unhealthy = mesh.wait_healthy(self.layout, timeout)
+        assert not unhealthy, f"unhealthy after {timeout}s: {unhealthy}"
+        return time.monotonic() - start
