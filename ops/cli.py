@@ -96,37 +96,47 @@ def cmd_down(layout: Layout, args: argparse.Namespace) -> int:
 
 
 def status(layout: Layout) -> dict[str, Any]:
-    """The stable shape of `status --json` (README: "Status")."""
+    """The stable shape of `status --json` (README: "Status").
+
+    Counters come fresh from each service; beat ages and verdicts from the watchdog.
+    """
     procs = supervisor_rpc.processes(layout.run)
-    with Bus(layout, "cli") as bus:
-        beats = mesh.mesh_status(bus) or {} if procs else {}
-        motor = mesh.service_status(bus, "motor") if procs else None
-        policy = mesh.service_status(bus, "policy") if procs else None
+    replies: dict[str, Any] = {}
+    beats: dict[str, dict[str, Any]] = {}
+    if procs:
+        with Bus(layout, "cli") as bus:
+            beats = mesh.mesh_status(bus) or {}
+            replies = {name: mesh.service_status(bus, name) for name in SERVICES}
+    motor, policy = replies.get("motor"), replies.get("policy")
     lock = {"bolt": "unknown", "door": "unknown", "initial": None, "direction": None}
     if motor is not None:
         lock.update(bolt=motor.detail.get("bolt"), door=motor.detail.get("door"))
     if policy is not None:
         lock.update(initial=policy.detail.get("initial"), direction=policy.detail.get("direction"))
-    services = {name: _service_row(layout, name, procs.get(name), beats.get(name, {}))
-                for name in SERVICES}
+    services = {name: _service_row(layout, name, procs.get(name), beats.get(name, {}),
+                                   replies.get(name)) for name in SERVICES}
     return {"running": bool(procs), "lock": lock, "services": services,
             "healthy": bool(procs) and all(s["verdict"] == "healthy" for s in services.values())}
 
 
-def _service_row(layout: Layout, name: str, proc: dict | None, beat: dict) -> dict[str, Any]:
-    now = proc["now"] if proc else 0
+def _service_row(layout: Layout, name: str, proc: dict | None, beat: dict,
+                 reply: Any) -> dict[str, Any]:
+    counters = reply.to_body() if reply is not None else beat
+    verdict = beat.get("verdict", "down" if proc is None else "unknown")
+    if reply is None and verdict == "healthy":
+        verdict = "not answering"
     return {
-        "verdict": beat.get("verdict", "down" if proc is None else "unknown"),
-        "state": beat.get("state"),
+        "verdict": verdict,
+        "state": counters.get("state"),
         "process": proc["statename"] if proc else "absent",
         "pid": proc["pid"] if proc and proc["pid"] else None,
-        "uptime_s": (now - proc["start"]) if proc and proc["pid"] else None,
+        "uptime_s": (proc["now"] - proc["start"]) if proc and proc["pid"] else None,
         "beat_age_s": beat.get("beat_age_s"),
         "lag_ms": beat.get("lag_ms"),
-        "msgs_in": beat.get("msgs_in", 0),
-        "msgs_out": beat.get("msgs_out", 0),
-        "drops": beat.get("drops", {}),
-        "gaps": beat.get("gaps", 0),
+        "msgs_in": counters.get("msgs_in", 0),
+        "msgs_out": counters.get("msgs_out", 0),
+        "drops": counters.get("drops", {}),
+        "gaps": counters.get("gaps", 0),
         "restarts": mesh.restarts(layout, name),
     }
 

@@ -1,0 +1,165 @@
+"""Bad input, forged commands, crashes and hangs: the lock keeps running and stays shut."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import msgpack
+import pytest
+import zmq
+
+from ops import mesh
+from proto.board import Actuate
+from proto.bus import Bus
+from proto.control import Done, StatusRequest
+from proto.layout import SERVICES
+from proto.process import ProcessState
+from proto.wire import Stamper, decode, encode
+from tests.meshkit import ADMIN_CODE, is_type
+
+pytestmark = pytest.mark.slow
+
+
+def drops(lock, service: str) -> dict[str, int]:
+    return lock.status()["services"][service]["drops"]
+
+
+def motor_log(lock) -> str:
+    return (lock.layout.logs / "motor.log").read_text()
+
+
+def test_forged_actuate_from_another_identity_is_refused_and_logged(lock):
+    # A compromised keypad holds a real key of the mesh, just not policy's.
+    with Bus(lock.layout, "keypad") as bus:
+        answer = bus.client("motor").request(Actuate(action="unlock", direction="right"), timeout=3)
+    assert isinstance(answer.body, Done) and not answer.body.ok
+    assert answer.body.reason == "unauthorized"
+    assert drops(lock, "motor").get("unauthorized") == 1
+    assert "unauthorized: motor.actuate from keypad" in motor_log(lock)
+    assert lock.status()["lock"]["bolt"] == "locked"
+
+
+def test_forged_sender_name_is_dropped_without_answer(lock):
+    with Bus(lock.layout, "face") as bus:
+        bus.commands = Stamper("policy", channel="c")  # claims to be policy in the envelope
+        answer = bus.client("motor").request(Actuate(action="unlock", direction="right"), timeout=1)
+    assert answer is None  # no answer is a refusal, never a yes
+    assert drops(lock, "motor").get("forged") == 1
+    assert lock.status()["lock"]["bolt"] == "locked"
+
+
+def test_unknown_curve_key_cannot_even_connect(lock):
+    public, secret = zmq.curve_keypair()
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.curve_publickey, sock.curve_secretkey = public, secret
+    sock.curve_serverkey = (lock.layout.keys / "motor.key").read_bytes().strip()
+    sock.connect(lock.layout.cmd("motor"))
+    sock.send_multipart([b"motor.x.actuate", b"\x80"])
+    assert sock.poll(1000) == 0
+    sock.close()
+    assert lock.status()["lock"]["bolt"] == "locked"
+
+
+def _envelope(**overrides) -> dict:
+    env = {"v": 1, "type": "ctl.status", "sender": "cli", "seq": 1, "wall": 1.0, "mono": 1.0,
+           "id": "cli-test-1", "cause": None, "body": {}}
+    env.update(overrides)
+    return env
+
+
+BAD_INPUTS = {
+    "garbage": [[b"\xff\x00 not a message"], [b"ctl.cli.status", b"\xc1\xc1\xc1"]],
+    "envelope": [[b"ctl.cli.status", msgpack.packb([1, 2, 3])],
+                 [b"ctl.cli.status", msgpack.packb(_envelope(seq="one"))]],
+    "version": [[b"ctl.cli.status", msgpack.packb(_envelope(v=99))]],
+    "unknown-type": [[b"nope.cli.nothing", msgpack.packb(_envelope(type="nope.nothing"))]],
+    "bad-field": [[b"keypad.cli.sim_keys",
+                   msgpack.packb(_envelope(type="keypad.sim_keys", body={"keys": 5}))],
+                  [b"motor.cli.sim", msgpack.packb(_envelope(type="motor.sim",
+                                                             body={"action": "explode"}))]],
+    "oversized": [[b"ctl.cli.status", msgpack.packb(_envelope(body={"x": "a" * 70000}))]],
+    "topic": [[b"motor.cli.actuate", msgpack.packb(_envelope())]],
+}
+
+
+def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
+    with Bus(lock.layout, "cli") as bus:
+        for service in SERVICES:
+            sock = bus._client(zmq.DEALER, service, lock.layout.cmd(service))
+            for frames_list in BAD_INPUTS.values():
+                for frames in frames_list:
+                    sock.send_multipart(frames)
+            sock.send_multipart(encode(bus.commands.stamp(StatusRequest())))  # after, in order
+            assert sock.poll(5000), f"{service} stopped answering"
+            counted = decode(sock.recv_multipart()).body.drops
+            for reason, frames_list in BAD_INPUTS.items():
+                assert counted.get(reason) == len(frames_list), (service, reason, counted)
+    assert lock.status()["healthy"]
+    assert "dropped a message" in (lock.layout.logs / "keypad.log").read_text()
+
+
+def test_a_valid_message_of_the_wrong_kind_is_refused_with_a_reason(lock):
+    with Bus(lock.layout, "cli") as bus:
+        answer = bus.client("keypad").request(Actuate(action="unlock", direction="right"),
+                                              timeout=3)
+    assert not answer.body.ok and answer.body.reason == "unexpected"
+
+
+def test_kill_9_of_any_service_leaves_the_bolt_locked_and_it_comes_back(ready_lock):
+    lock = ready_lock
+    watch = lock.watcher()
+    lock.press("touch", *ADMIN_CODE, "ok")  # an unlock decided before the kills
+    lock.cli("sim", "button", "lock")
+    watch.wait_for(lambda e: getattr(e.body, "state", None) == "locked" and e.sender == "motor"
+                   and e.cause is not None)
+    recovery = {}
+    for service in SERVICES:
+        os.kill(lock.pid(service), signal.SIGKILL)
+        killed = time.monotonic()
+        watch.wait_for(is_type(ProcessState, name=service, state="RUNNING"), timeout=10)
+        lock.wait_healthy(timeout=10)
+        recovery[service] = time.monotonic() - killed
+        report = lock.status()
+        assert report["lock"]["bolt"] == "locked", service
+        assert report["services"][service]["restarts"] == 1
+    assert max(recovery.values()) < 5.0, recovery
+    with sqlite3.connect(lock.layout.data / "lock.db") as db:
+        kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]
+    assert "unlock" in kinds
+    watch.close()
+
+
+def test_alive_but_stuck_is_restarted_like_dead(lock):
+    stuck = lock.pid("keypad")
+    os.kill(stuck, signal.SIGSTOP)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and lock.pid("keypad") in (stuck, 0):
+        time.sleep(0.2)
+    assert lock.pid("keypad") not in (stuck, 0), "the stuck keypad was not replaced"
+    lock.wait_healthy(timeout=10)
+    assert lock.status()["services"]["keypad"]["restarts"] == 1
+
+
+def test_sigterm_stops_a_service_within_two_seconds(tmp_path):
+    from proto.layout import Layout
+
+    layout = Layout.at(tmp_path / "data")
+    mesh.prepare(layout)
+    proc = subprocess.Popen([sys.executable, "-m", "services.power", "--data", str(layout.data)])
+    try:
+        with Bus(layout, "cli") as bus:
+            deadline = time.monotonic() + 10
+            while bus.client("power").request(StatusRequest(), timeout=0.5) is None:
+                assert time.monotonic() < deadline, "power never answered"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=2) == 0
+    finally:
+        proc.kill()
+        mesh.clean_run_dir(layout)
