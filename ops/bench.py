@@ -21,14 +21,18 @@ from proto.bus import Bus
 from proto.control import StatusRequest
 from proto.keypad import SimKeys
 from proto.layout import Layout
+from proto.board import Bolt
 from proto.policy import Decision, LockInfo, LockInfoRequest
 
 BENCH_CODE = "246813"  # the administrator's code the bench sets up on a lock in initial state
 WARMUP = 10
 
 
-def paced(count: int, rate: float, once: Callable[[], None]) -> tuple[list[float], float]:
-    """Call once() count times at rate per second; (latencies in seconds, elapsed)."""
+def paced(count: int, rate: float, once: Callable[[], float | None]) -> tuple[list[float], float]:
+    """Call once() count times at rate per second; (latencies in seconds, elapsed).
+
+    once() may return the latency it measured itself, to leave out its own bookkeeping.
+    """
     latencies: list[float] = []
     start = time.perf_counter()
     for i in range(count + WARMUP):
@@ -36,9 +40,9 @@ def paced(count: int, rate: float, once: Callable[[], None]) -> tuple[list[float
         if (delay := due - time.perf_counter()) > 0:
             time.sleep(delay)
         t0 = time.perf_counter()
-        once()
+        took = once()
         if i >= WARMUP:
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(time.perf_counter() - t0 if took is None else took)
     return latencies, time.perf_counter() - start
 
 
@@ -94,8 +98,12 @@ def _expect(answer: Any, what: str) -> Any:
     return answer.body
 
 
-def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], None], Callable[[], dict]]:
-    """A passcode decision through keypad -> policy -> motor, as one SimKeys round trip."""
+def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], float], Callable[[], dict]]:
+    """A passcode decision through keypad -> policy -> motor.
+
+    Timed twice: to the motor's bolt event caused by the decision (keys in, motor
+    acting), and the whole SimKeys round trip (until the panel has answered).
+    """
     info = _expect(bus.client("policy").request(LockInfoRequest(), timeout=2), "policy.info")
     keypad = bus.client("keypad")
     if isinstance(info, LockInfo) and info.initial:
@@ -103,24 +111,41 @@ def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], None], Callable[[], d
         keys += ["touch", "ok", *BENCH_CODE, "ok", *BENCH_CODE, "ok"]
         _expect(keypad.request(SimKeys(keys=keys), timeout=5), "setting up")
         code = BENCH_CODE
-    decisions = bus.subscribe("policy")
+    policy, motor = bus.subscribe("policy"), bus.subscribe("motor")
+    time.sleep(0.3)  # let the subscriptions join before the first decision
     keys = SimKeys(keys=["touch", *code, "ok"])
+    decisions = {"granted": 0, "refused": 0}
+    to_motor: list[float] = []
 
-    def once() -> None:
+    def once() -> float:
+        sent, t0 = time.time(), time.perf_counter()
         body = _expect(keypad.request(keys, timeout=5), "keypad.sim_keys")
+        took = time.perf_counter() - t0
         if not getattr(body, "ok", False):
             raise Failed(f"keypad refused: {body}")
+        decision = _next(bus, policy, "policy", Decision)
+        decisions["granted" if decision.body.granted else "refused"] += 1
+        if decision.body.granted:
+            bolt = _next(bus, motor, "motor", Bolt, cause=decision.id)
+            to_motor.append(bolt.wall - sent)
+        return took
 
     def extra() -> dict:
-        granted = refused = 0
-        while decisions.poll(0):
-            env = bus.receive_event(decisions, "policy")
-            if env is not None and isinstance(env.body, Decision):
-                granted, refused = granted + env.body.granted, refused + (not env.body.granted)
+        moved = summary(to_motor[WARMUP:], 1.0) if len(to_motor) > WARMUP else None
         return {"path": "keypad -> policy -> motor (SimKeys touch+code+ok)",
-                "granted": granted, "refused": refused}
+                "to_motor": moved, **decisions}
 
     return once, extra
+
+
+def _next(bus: Bus, sock: zmq.Socket, peer: str, kind: type, cause: str | None = None) -> Any:
+    """The next event of a kind (and cause) from one publisher, within 5 s."""
+    deadline = time.monotonic() + 5
+    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+        env = bus.receive_event(sock, peer)
+        if env is not None and isinstance(env.body, kind) and cause in (None, env.cause):
+            return env
+    raise Failed(f"no {kind.__name__} from {peer}")
 
 
 def request_path(bus: Bus, service: str) -> tuple[Callable[[], None], Callable[[], dict]]:
@@ -139,8 +164,11 @@ def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> 
         once, extra = keypad_path(bus, code) if service == "keypad" else request_path(bus, service)
         result = summary(*paced(count, rate, once))
         info = extra()
-    return {"service": service, "rate_per_s": rate, "baseline": baseline, "service_result": result,
-            "ratio_p50": result["p50_ms"] / baseline["p50_ms"], **info}
+    report = {"service": service, "rate_per_s": rate, "baseline": baseline,
+              "service_result": result, "ratio_p50": result["p50_ms"] / baseline["p50_ms"], **info}
+    if info.get("to_motor"):
+        report["ratio_p50_to_motor"] = info["to_motor"]["p50_ms"] / baseline["p50_ms"]
+    return report
 
 
 def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
@@ -158,6 +186,10 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         print(f"  {label:<10} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
               f"max {r['max_ms']:7.3f} ms  {r['throughput_per_s']:7.1f}/s")
     print(f"  ratio p50 {report['ratio_p50']:.1f}x the raw round trip")
+    if report.get("to_motor"):
+        m = report["to_motor"]
+        print(f"  keys to motor acting: p50 {m['p50_ms']:.3f} ms  p99 {m['p99_ms']:.3f} ms  "
+              f"max {m['max_ms']:.3f} ms; ratio p50 {report['ratio_p50_to_motor']:.1f}x")
     if "granted" in report:
         print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
     return 0

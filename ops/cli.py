@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB", help="e.g. 'policy.*' '*.bolt'")
     c.add_argument("--json", action="store_true", help="one JSON object per line")
     c.add_argument("--count", type=int, help="stop after N messages")
-    c.add_argument("--timeout", type=float, help="stop after S seconds without a message")
+    c.add_argument("--timeout", type=float, help="stop after S seconds")
     c.add_argument("--record", type=Path, metavar="FILE", help="also record to FILE")
     c.add_argument("--health", action="store_true", help="include heartbeats")
     c = command("replay", cmd_replay, "show a recording made with `tap --record`")

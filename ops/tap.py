@@ -53,11 +53,10 @@ class Tap:
             self.poller.register(sock, zmq.POLLIN)
 
     def frames(self, timeout: float | None) -> Iterator[tuple[str, list[bytes]]]:
-        """(publisher, frames) as they come, until timeout seconds pass without one."""
-        while True:
-            ready = self.poller.poll(None if timeout is None else int(timeout * 1000))
-            if not ready:
-                return
+        """(publisher, frames) as they come, for timeout seconds in all (None: forever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or (left := deadline - time.monotonic()) > 0:
+            ready = self.poller.poll(1000 if deadline is None else max(1, int(left * 1000)))
             for sock, _ in ready:
                 yield self.peers[sock], sock.recv_multipart()
 

@@ -163,8 +163,9 @@ def _unpack(packed: bytes) -> dict[str, Any]:
 
 
 def _check_envelope(raw: dict[str, Any]) -> None:
-    if raw.get("v") != PROTOCOL_VERSION and isinstance(raw.get("v"), int):
-        raise WireError("version", f"protocol {raw['v']}, this build speaks {PROTOCOL_VERSION}")
+    v = raw.get("v")
+    if isinstance(v, int) and not isinstance(v, bool) and v != PROTOCOL_VERSION:
+        raise WireError("version", f"protocol {v}, this build speaks {PROTOCOL_VERSION}")
     for name, kind in _ENVELOPE_FIELDS.items():
         value = raw.get(name)
         if name not in raw or not isinstance(value, kind) or isinstance(value, bool):
