@@ -163,3 +163,20 @@ def test_sigterm_stops_a_service_within_two_seconds(tmp_path):
     finally:
         proc.kill()
         mesh.clean_run_dir(layout)
+
+
+def test_up_fails_in_time_naming_the_service_that_is_not_healthy(tmp_path):
+    from tests.meshkit import Lock
+
+    lock = Lock(tmp_path / "data")
+    lock.layout.data.mkdir(parents=True)
+    # A Pi board without lgpio: the motor cannot open its pins and keeps failing.
+    lock.layout.config_file.write_text('[board]\nkind = "pi"\n[mesh]\nup_timeout_s = 6.0\n')
+    try:
+        result = lock.cli("up", check=False)
+        assert result.returncode == 1
+        assert "not healthy after 6s: motor" in result.stderr
+        assert "lgpio" in (lock.layout.logs / "motor.log").read_text()
+    finally:
+        mesh.down(lock.layout)
+        mesh.clean_run_dir(lock.layout)
