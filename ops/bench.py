@@ -12,16 +12,15 @@ import statistics
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import zmq
 
+from proto.board import Bolt
 from proto.bus import Bus
 from proto.control import StatusRequest
 from proto.keypad import SimKeys
 from proto.layout import Layout
-from proto.board import Bolt
 from proto.policy import Decision, LockInfo, LockInfoRequest
 
 BENCH_CODE = "246813"  # the administrator's code the bench sets up on a lock in initial state

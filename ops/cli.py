@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +149,9 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
         print(f"lockmesh is not running (data {layout.data})")
         return 1
     lock = report["lock"]
-    print(f"lock: bolt {lock['bolt']}, door {lock['door']}"
-          f"{', initial state' if lock['initial'] else ''}, direction {lock['direction'] or 'unset'}")
+    initial = ", initial state" if lock["initial"] else ""
+    print(f"lock: bolt {lock['bolt']}, door {lock['door']}{initial}, "
+          f"direction {lock['direction'] or 'unset'}")
     print(f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
           f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state")
     for name, s in report["services"].items():

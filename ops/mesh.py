@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -54,10 +53,11 @@ def up(layout: Layout, *, timeout: float | None = None) -> Up:
         conf = supervisor_conf.write(layout)
         subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
                        check=True, cwd=layout.data)
-    limit = timeout if timeout is not None else configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
-    unhealthy = wait_healthy(layout, limit)
+    if timeout is None:
+        timeout = configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
+    unhealthy = wait_healthy(layout, timeout)
     if unhealthy:
-        raise MeshError(f"not healthy after {limit:.0f}s: {', '.join(unhealthy)} "
+        raise MeshError(f"not healthy after {timeout:.0f}s: {', '.join(unhealthy)} "
                         f"(see {layout.logs})")
     return Up(started=started, seconds=time.monotonic() - begin)
 
@@ -114,7 +114,3 @@ def restarts(layout: Layout, name: str) -> int:
         return max(0, int(layout.starts_file(name).read_text()) - 1)
     except (OSError, ValueError):
         return 0
-
-
-def env_with_data(layout: Layout) -> dict[str, str]:
-    return {**os.environ, "LOCKMESH_DATA": str(layout.data)}

@@ -10,7 +10,8 @@ from gpiozero import Button as GpioButton
 from hw.bolt import JAMMED, MOVING, BoltDrive
 from hw.gpio import pin_factory
 from hw.sim_board import SimBoard
-from proto.board import Actuate, Bolt, Button, Door, SimBoard as SimBoardRequest
+from proto.board import Actuate, Bolt, Button, Door
+from proto.board import SimBoard as SimBoardRequest
 from proto.control import OK, Done, refused
 from proto.wire import Envelope
 from services.base import Service, accepts

@@ -118,8 +118,9 @@ class Store:
         return cur.lastrowid
 
     def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        columns = ", ".join(EVENT_FIELDS)
         cur = self.db.execute(
-            f"SELECT seq, {', '.join(EVENT_FIELDS)} FROM events ORDER BY seq DESC LIMIT ?", (limit,))
+            f"SELECT seq, {columns} FROM events ORDER BY seq DESC LIMIT ?", (limit,))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 

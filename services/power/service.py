@@ -24,9 +24,10 @@ class PowerService(Service):
         reading = self.gauge.read()
         if reading != self._last or now >= self._next_report:
             self._last, self._next_report = reading, now + self.settings["report_every_s"]
-            self.publish(Battery(percent=reading.percent, volts=reading.volts,
-                                 low=reading.percent < self.settings["low_percent"],
-                                 video_allowed=reading.percent >= self.settings["video_min_percent"],
+            percent = reading.percent
+            self.publish(Battery(percent=percent, volts=reading.volts,
+                                 low=percent < self.settings["low_percent"],
+                                 video_allowed=percent >= self.settings["video_min_percent"],
                                  external=reading.external))
 
     def status_detail(self) -> dict[str, Any]:
