@@ -13,6 +13,7 @@ from typing import Any
 from proto import supervisor_rpc
 from proto.health import Heartbeat, MeshStatus, MeshStatusRequest
 from proto.layout import SERVICES
+from proto.process import ProcessState
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 
@@ -21,36 +22,47 @@ log = logging.getLogger(__name__)
 
 class WatchdogService(Service):
     NAME = "watchdog"
-    LISTENS = tuple(s for s in SERVICES if s != "watchdog")
+    WATCHED = tuple(s for s in SERVICES if s != "watchdog")
+    LISTENS = WATCHED + ("procevents",)
     TICK_S = 0.25
+    STARTUP_GRACE = 3  # a fresh process may take this many stuck_after periods to beat
 
     def setup(self) -> None:
         self.stuck_after = self.mesh["stuck_after_s"]
         self.beats: dict[str, tuple[float, Heartbeat]] = {}
+        self.started: dict[str, float] = {}  # when supervisord last reported it RUNNING
         self.kills: dict[str, int] = {}
-        self._killed_at: dict[str, float] = {}
 
     @hears(Heartbeat)
     def on_beat(self, env: Envelope) -> None:
         self.beats[env.sender] = (self.clock(), env.body)
 
+    @hears(ProcessState, peers=("procevents",))
+    def on_process(self, env: Envelope) -> None:
+        if env.body.state == "RUNNING":
+            self.started[env.body.name] = self.clock()
+
     def verdict(self, name: str, now: float) -> tuple[str, float | None]:
+        """healthy, stale (stuck), starting, or silent (never heard since we started)."""
         if name == self.NAME:
             return "healthy", 0.0
-        if name not in self.beats:
+        beat_at = self.beats[name][0] if name in self.beats else None
+        started = self.started.get(name)
+        if started is not None and (beat_at is None or beat_at < started):
+            late = now - started > self.STARTUP_GRACE * self.stuck_after
+            return ("stale" if late else "starting"), None
+        if beat_at is None:
             return "silent", None
-        age = now - self.beats[name][0]
+        age = now - beat_at
         return ("healthy" if age < self.stuck_after else "stale"), age
 
     def tick(self, now: float) -> None:
-        for name in self.LISTENS:
-            verdict, _ = self.verdict(name, now)
-            recently = now - self._killed_at.get(name, -1e9) < 3 * self.stuck_after
-            if verdict == "stale" and not recently:
+        for name in self.WATCHED:
+            if self.verdict(name, now)[0] == "stale":
                 self._kill(name, now)
 
     def _kill(self, name: str, now: float) -> None:
-        self._killed_at[name] = now
+        self.started[name] = now  # the restart gets its grace period before the next verdict
         log.error("%s stopped beating: having supervisord kill it to restart it", name)
         try:
             supervisor_rpc.proxy(self.layout.run).supervisor.signalProcess(name, "KILL")
