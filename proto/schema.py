@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 REGISTRY: dict[str, type["Message"]] = {}
 
@@ -71,74 +71,104 @@ class Message:
     def from_body(cls, body: Any) -> "Message":
         if not isinstance(body, dict):
             raise SchemaError("body is not a map")
-        hints = _hints(cls)
-        unknown = set(body) - set(hints)
+        checks = _checks(cls)
+        unknown = body.keys() - checks.keys()
         if unknown:
             raise SchemaError(f"unknown fields {sorted(map(str, unknown))}")
-        for f in dataclasses.fields(cls):
-            if f.name in body:
-                _check(f.name, body[f.name], hints[f.name])
-                _check_meta(f, body[f.name])
+        for name, value in body.items():
+            checks[name](name, value)
         try:
             return cls(**body)
         except TypeError as e:  # a required field is missing
             raise SchemaError(str(e)) from None
 
 
-def _check_meta(f: dataclasses.Field, value: Any) -> None:
-    choices = f.metadata.get("choices")
-    if choices is not None and value not in choices:
-        raise SchemaError(f"{f.name}: {str(value)[:40]!r} is not one of {choices}")
-    bounds = f.metadata.get("range")
-    if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
-        raise SchemaError(f"{f.name}: {value} outside {bounds[0]}..{bounds[1]}")
+Check = Callable[[str, Any], None]
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    cached = cls.__dict__.get("_hints_cache")
+def _checks(cls: type) -> dict[str, Check]:
+    """One compiled check per field, made on first use: decoding is on every hot path."""
+    cached = cls.__dict__.get("_checks_cache")
     if cached is None:
-        all_hints = typing.get_type_hints(cls)
-        cached = {f.name: all_hints[f.name] for f in dataclasses.fields(cls)}
-        cls._hints_cache = cached  # type: ignore[attr-defined]
+        hints = typing.get_type_hints(cls)
+        cached = {f.name: _with_meta(_compile(hints[f.name]), f) for f in dataclasses.fields(cls)}
+        cls._checks_cache = cached  # type: ignore[attr-defined]
     return cached
 
 
-def _check(name: str, value: Any, hint: Any) -> None:
-    """Raise SchemaError unless value is of the annotated type (recursively)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+def _with_meta(check: Check, f: dataclasses.Field) -> Check:
+    choices, bounds = f.metadata.get("choices"), f.metadata.get("range")
+    if choices is None and bounds is None:
+        return check
+
+    def checked(name: str, value: Any) -> None:
+        check(name, value)
+        if choices is not None and value not in choices:
+            raise SchemaError(f"{name}: {str(value)[:40]!r} is not one of {choices}")
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+            raise SchemaError(f"{name}: {value} outside {bounds[0]}..{bounds[1]}")
+
+    return checked
+
+
+def _compile(hint: Any) -> Check:
+    """A function that raises SchemaError unless a value is of the annotated type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arm in args:
-            try:
-                return _check(name, value, arm)
-            except SchemaError as e:
-                errors.append(str(e))
-        raise SchemaError(f"{name}: {type(value).__name__} is none of {hint}")
-    if hint is type(None):
-        if value is not None:
-            raise SchemaError(f"{name}: expected nothing, got {type(value).__name__}")
-        return
+        return _union(hint, [_compile(arm) for arm in args])
     if origin is list:
+        return _sequence(_compile(args[0]))
+    if origin is dict:
+        return _mapping(_compile(args[0]), _compile(args[1]))
+    if hint is Any:
+        return lambda name, value: None
+    if hint is type(None):
+        return _scalar(type(None))
+    return _scalar(hint)
+
+
+def _union(hint: Any, arms: list[Check]) -> Check:
+    def check(name: str, value: Any) -> None:
+        for arm in arms:
+            try:
+                return arm(name, value)
+            except SchemaError:
+                continue
+        raise SchemaError(f"{name}: {type(value).__name__} is none of {hint}")
+
+    return check
+
+
+def _sequence(item: Check) -> Check:
+    def check(name: str, value: Any) -> None:
         _expect(name, value, list)
         if len(value) > MAX_ITEMS:
             raise SchemaError(f"{name}: {len(value)} items, at most {MAX_ITEMS}")
-        for i, item in enumerate(value):
-            _check(f"{name}[{i}]", item, args[0])
-        return
-    if origin is dict:
+        for i, v in enumerate(value):
+            item(f"{name}[{i}]", v)
+
+    return check
+
+
+def _mapping(key: Check, item: Check) -> Check:
+    def check(name: str, value: Any) -> None:
         _expect(name, value, dict)
         if len(value) > MAX_ITEMS:
             raise SchemaError(f"{name}: {len(value)} entries, at most {MAX_ITEMS}")
         for k, v in value.items():
-            _check(f"{name} key", k, args[0])
-            _check(f"{name}[{k!r}]", v, args[1])
-        return
-    if hint is Any:
-        return
-    _expect(name, value, hint)
-    if isinstance(value, (str, bytes)) and len(value) > MAX_TEXT:
-        raise SchemaError(f"{name}: {len(value)} long, at most {MAX_TEXT}")
+            key(f"{name} key", k)
+            item(f"{name}[{k!r}]", v)
+
+    return check
+
+
+def _scalar(kind: type) -> Check:
+    def check(name: str, value: Any) -> None:
+        _expect(name, value, kind)
+        if isinstance(value, (str, bytes)) and len(value) > MAX_TEXT:
+            raise SchemaError(f"{name}: {len(value)} long, at most {MAX_TEXT}")
+
+    return check
 
 
 def _expect(name: str, value: Any, kind: type) -> None:
