@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpiozero import Button, Factory, Motor
+from gpiozero import DigitalInputDevice, Factory, Motor
 
 LOCKED, UNLOCKED, MOVING, JAMMED, UNKNOWN = "locked", "unlocked", "moving", "jammed", "unknown"
 
@@ -22,8 +22,9 @@ class BoltDrive:
     def __init__(self, *, motor_a: int, motor_b: int, locked_pin: int, unlocked_pin: int,
                  travel_timeout_s: float, pin_factory: Factory) -> None:
         self.motor = Motor(motor_a, motor_b, pwm=False, pin_factory=pin_factory)
-        self.at_locked = Button(locked_pin, pull_up=True, pin_factory=pin_factory)
-        self.at_unlocked = Button(unlocked_pin, pull_up=True, pin_factory=pin_factory)
+        # plain inputs, not Buttons: a Button's hold thread makes close() wait a second
+        self.at_locked = DigitalInputDevice(locked_pin, pull_up=True, pin_factory=pin_factory)
+        self.at_unlocked = DigitalInputDevice(unlocked_pin, pull_up=True, pin_factory=pin_factory)
         self.travel_timeout_s = travel_timeout_s
         self._target: str | None = None
         self._deadline = 0.0
@@ -33,9 +34,9 @@ class BoltDrive:
     def state(self) -> str:
         if self._target is not None:
             return MOVING
-        if self.at_locked.is_pressed and not self.at_unlocked.is_pressed:
+        if self.at_locked.is_active and not self.at_unlocked.is_active:
             return LOCKED
-        if self.at_unlocked.is_pressed and not self.at_locked.is_pressed:
+        if self.at_unlocked.is_active and not self.at_locked.is_active:
             return UNLOCKED
         return JAMMED if self._jammed else UNKNOWN
 
@@ -55,7 +56,7 @@ class BoltDrive:
         if self._target is None:
             return None
         switch = self.at_locked if self._target == LOCKED else self.at_unlocked
-        if switch.is_pressed:
+        if switch.is_active:
             self.motor.stop()
             self._target = None
             return self.state

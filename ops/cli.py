@@ -173,7 +173,8 @@ def cmd_tap(layout: Layout, args: argparse.Namespace) -> int:
     with Bus(layout, "cli") as bus:
         tap = Tap(bus)
         heard = tap.settle()
-        print(f"tap: listening to {len(heard)} publishers", file=sys.stderr, flush=True)
+        print(f"tap: listening (heard {len(heard)} of {len(tap.peers)} publishers)",
+              file=sys.stderr, flush=True)
         for peer, frames in tap.frames(args.timeout):
             env = bus.receive_event_frames(frames, peer)
             if env is None or not matches(env.topic, globs):

@@ -19,7 +19,7 @@ class SchemaError(ValueError):
 
 def secret(default: Any = dataclasses.MISSING) -> Any:
     """A field the tap and the logs must never show in clear (passcodes)."""
-    return dataclasses.field(default=default, metadata={"secret": True})
+    return dataclasses.field(default=default, repr=False, metadata={"secret": True})
 
 
 def one_of(*choices: Any, default: Any = dataclasses.MISSING) -> Any:

@@ -183,7 +183,7 @@ def test_l12_wrong_handing_drives_the_other_way(rigs, state_file: Path) -> None:
     rig = rigs(handing="right").with_board()
     rig.drive.start(UNLOCKED, "left", time.monotonic())  # the door is right-opening
     wait_for(lambda: rig.position() == 0.0)  # the bolt went out, not back
-    assert rig.drive.at_locked.is_pressed and not rig.drive.at_unlocked.is_pressed
+    assert rig.drive.at_locked.is_active and not rig.drive.at_unlocked.is_active
     assert drive_to_end(rig.drive) == JAMMED  # the unlocked end never came
     assert rig.motor_pins() == (False, False)
 

@@ -166,3 +166,9 @@ def test_l19_find_matches_naive_substring_search(codes: dict[str, str], entry: s
         assert found in present
     else:
         assert found is None
+
+
+@pytest.mark.parametrize("code", ["1234567890", "7890123", "0987654321", "321098"])
+def test_l4_refuses_runs_through_zero_as_the_keypad_orders_it(code: str) -> None:
+    # 0 follows 9 on the keypad (1 2 3 … 9 0): 7890 is as easy to guess as 6789
+    assert rule_broken(code, min_digits=6, max_digits=10) == "sequence"

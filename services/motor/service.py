@@ -88,6 +88,7 @@ class MotorService(Service):
     @accepts(Actuate, peers=("policy",))
     def on_actuate(self, env: Envelope, peer: str) -> Done:
         if self.bolt.state == MOVING:
+            self.publish(Bolt(state=MOVING, reason="refused a drive: already moving"), env.trace)
             return refused("busy", "the bolt is already moving")
         target = "locked" if env.body.action == "lock" else "unlocked"
         if not self.bolt.start(target, env.body.direction, self.clock()):

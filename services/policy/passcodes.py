@@ -26,8 +26,9 @@ def rule_broken(code: str, *, min_digits: int, max_digits: int) -> str | None:
         return "too-long"
     if len(set(code)) == 1:
         return "all-same"
-    steps = {int(b) - int(a) for a, b in zip(code, code[1:])}
-    if steps in ({1}, {-1}):
+    # 0 follows 9 on the keypad (1 2 3 … 9 0), so 7890 and 0987 are runs too
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(code, code[1:])}
+    if steps in ({1}, {9}):
         return "sequence"
     return None
 

@@ -47,7 +47,9 @@ GENESIS = bytes(32)
 
 
 def row_hash(prev: bytes, row: dict[str, Any]) -> bytes:
-    canonical = json.dumps([row.get(k) for k in EVENT_FIELDS], separators=(",", ":"))
+    values = [row.get(k) for k in EVENT_FIELDS]
+    values[0] = float(values[0])  # SQLite gives REAL back: hash what a re-check will read
+    canonical = json.dumps(values, separators=(",", ":"))
     return hashlib.sha256(prev + canonical.encode()).digest()
 
 

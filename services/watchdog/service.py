@@ -30,7 +30,7 @@ class WatchdogService(Service):
     def setup(self) -> None:
         self.stuck_after = self.mesh["stuck_after_s"]
         self.beats: dict[str, tuple[float, Heartbeat]] = {}
-        self.started: dict[str, float] = {}  # when supervisord last reported it RUNNING
+        self.started: dict[str, tuple[int, float]] = {}  # pid and time supervisord said RUNNING
         self.kills: dict[str, int] = {}
 
     @hears(Heartbeat)
@@ -40,15 +40,15 @@ class WatchdogService(Service):
     @hears(ProcessState, peers=("procevents",))
     def on_process(self, env: Envelope) -> None:
         if env.body.state == "RUNNING":
-            self.started[env.body.name] = self.clock()
+            self.started[env.body.name] = (env.body.pid, self.clock())
 
     def verdict(self, name: str, now: float) -> tuple[str, float | None]:
         """healthy, stale (stuck), starting, or silent (never heard since we started)."""
         if name == self.NAME:
             return "healthy", 0.0
-        beat_at = self.beats[name][0] if name in self.beats else None
-        started = self.started.get(name)
-        if started is not None and (beat_at is None or beat_at < started):
+        beat_at, beat = self.beats.get(name, (None, None))
+        pid, started = self.started.get(name, (None, 0.0))
+        if pid is not None and (beat is None or beat.pid != pid):  # the new process not heard yet
             late = now - started > self.STARTUP_GRACE * self.stuck_after
             return ("stale" if late else "starting"), None
         if beat_at is None:
@@ -62,7 +62,7 @@ class WatchdogService(Service):
                 self._kill(name, now)
 
     def _kill(self, name: str, now: float) -> None:
-        self.started[name] = now  # the restart gets its grace period before the next verdict
+        self.started[name] = (-1, now)  # no beat matches: the restart gets its grace period
         log.error("%s stopped beating: having supervisord kill it to restart it", name)
         try:
             supervisor_rpc.proxy(self.layout.run).supervisor.signalProcess(name, "KILL")
