@@ -47,11 +47,13 @@ def paced(count: int, rate: float, once: Callable[[], float | None]) -> tuple[li
 
 def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
     ordered = sorted(latencies)
-    return {"count": len(ordered),
-            "p50_ms": statistics.median(ordered) * 1000,
-            "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-            "max_ms": ordered[-1] * 1000,
-            "throughput_per_s": len(ordered) / elapsed}
+    return {
+        "count": len(ordered),
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "max_ms": ordered[-1] * 1000,
+        "throughput_per_s": len(ordered) / elapsed,
+    }
 
 
 def raw_baseline(count: int, rate: float) -> dict[str, float]:
@@ -131,8 +133,11 @@ def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], float], Callable[[], 
 
     def extra() -> dict:
         moved = summary(to_motor[WARMUP:], 1.0) if len(to_motor) > WARMUP else None
-        return {"path": "keypad -> policy -> motor (SimKeys touch+code+ok)",
-                "to_motor": moved, **decisions}
+        return {
+            "path": "keypad -> policy -> motor (SimKeys touch+code+ok)",
+            "to_motor": moved,
+            **decisions,
+        }
 
     return once, extra
 
@@ -163,8 +168,14 @@ def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> 
         once, extra = keypad_path(bus, code) if service == "keypad" else request_path(bus, service)
         result = summary(*paced(count, rate, once))
         info = extra()
-    report = {"service": service, "rate_per_s": rate, "baseline": baseline,
-              "service_result": result, "ratio_p50": result["p50_ms"] / baseline["p50_ms"], **info}
+    report = {
+        "service": service,
+        "rate_per_s": rate,
+        "baseline": baseline,
+        "service_result": result,
+        "ratio_p50": result["p50_ms"] / baseline["p50_ms"],
+        **info,
+    }
     if info.get("to_motor"):
         report["ratio_p50_to_motor"] = info["to_motor"]["p50_ms"] / baseline["p50_ms"]
     return report
@@ -182,13 +193,17 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
     b, s = report["baseline"], report["service_result"]
     print(f"bench {args.service}: {report['path']}")
     for label, r in (("raw pyzmq", b), (args.service, s)):
-        print(f"  {label:<10} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
-              f"max {r['max_ms']:7.3f} ms  {r['throughput_per_s']:7.1f}/s")
+        print(
+            f"  {label:<10} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
+            f"max {r['max_ms']:7.3f} ms  {r['throughput_per_s']:7.1f}/s"
+        )
     print(f"  ratio p50 {report['ratio_p50']:.1f}x the raw round trip")
     if report.get("to_motor"):
         m = report["to_motor"]
-        print(f"  keys to motor acting: p50 {m['p50_ms']:.3f} ms  p99 {m['p99_ms']:.3f} ms  "
-              f"max {m['max_ms']:.3f} ms; ratio p50 {report['ratio_p50_to_motor']:.1f}x")
+        print(
+            f"  keys to motor acting: p50 {m['p50_ms']:.3f} ms  p99 {m['p99_ms']:.3f} ms  "
+            f"max {m['max_ms']:.3f} ms; ratio p50 {report['ratio_p50_to_motor']:.1f}x"
+        )
     if "granted" in report:
         print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
     return 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import bench, mesh, simulate
+from ops import bench, mesh, owner, simulate
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import supervisor_rpc
 from proto.bus import Bus
@@ -18,8 +18,10 @@ from proto.layout import SERVICES, Layout
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     layout = Layout.at(args.data)
     try:
         return args.run(layout, args)
@@ -33,17 +35,22 @@ def main(argv: list[str] | None = None) -> int:
 def _common(default: Any) -> argparse.ArgumentParser:
     """--data and -v, accepted before or after the command (after wins)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", default=default, help="the lock's data directory "
-                        "(default: $LOCKMESH_DATA, else ~/.local/share/lockmesh)")
-    common.add_argument("-v", "--verbose", action="store_true", default=default,
-                        help="log what happens")
+    common.add_argument(
+        "--data",
+        default=default,
+        help="the lock's data directory (default: $LOCKMESH_DATA, else ~/.local/share/lockmesh)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="log what happens"
+    )
     return common
 
 
 def parser() -> argparse.ArgumentParser:
     common = _common(argparse.SUPPRESS)
-    p = argparse.ArgumentParser(prog="lockmesh", parents=[_common(None)],
-                                description="Run and inspect a lockmesh lock.")
+    p = argparse.ArgumentParser(
+        prog="lockmesh", parents=[_common(None)], description="Run and inspect a lockmesh lock."
+    )
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
@@ -68,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB")
     c.add_argument("--json", action="store_true")
     simulate.add_parser(command("sim", simulate.run, "drive the simulated board"), common)
+
+    def owner_command(name: str, help: str) -> argparse.ArgumentParser:
+        c = command(name, owner.run, help)
+        c.set_defaults(command=name)
+        c.add_argument("--json", action="store_true")
+        return c
+
+    owner.add_parsers(owner_command, common)
     c = command("bench", bench.cmd_bench, "load one service and compare with raw pyzmq")
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=300)
@@ -80,8 +95,10 @@ def parser() -> argparse.ArgumentParser:
 def cmd_up(layout: Layout, args: argparse.Namespace) -> int:
     result = mesh.up(layout, timeout=args.timeout)
     verb = "started" if result.started else "was already running"
-    print(f"lockmesh {verb}: {len(SERVICES)} services healthy in {result.seconds:.1f}s "
-          f"(data {layout.data})")
+    print(
+        f"lockmesh {verb}: {len(SERVICES)} services healthy in {result.seconds:.1f}s "
+        f"(data {layout.data})"
+    )
     return 0
 
 
@@ -112,14 +129,21 @@ def status(layout: Layout) -> dict[str, Any]:
         lock.update(bolt=motor.detail.get("bolt"), door=motor.detail.get("door"))
     if policy is not None:
         lock.update(initial=policy.detail.get("initial"), direction=policy.detail.get("direction"))
-    services = {name: _service_row(layout, name, procs.get(name), beats.get(name, {}),
-                                   replies.get(name)) for name in SERVICES}
-    return {"running": bool(procs), "lock": lock, "services": services,
-            "healthy": bool(procs) and all(s["verdict"] == "healthy" for s in services.values())}
+    services = {
+        name: _service_row(layout, name, procs.get(name), beats.get(name, {}), replies.get(name))
+        for name in SERVICES
+    }
+    return {
+        "running": bool(procs),
+        "lock": lock,
+        "services": services,
+        "healthy": bool(procs) and all(s["verdict"] == "healthy" for s in services.values()),
+    }
 
 
-def _service_row(layout: Layout, name: str, proc: dict | None, beat: dict,
-                 reply: Any) -> dict[str, Any]:
+def _service_row(
+    layout: Layout, name: str, proc: dict | None, beat: dict, reply: Any
+) -> dict[str, Any]:
     counters = reply.to_body() if reply is not None else beat
     verdict = beat.get("verdict", "down" if proc is None else "unknown")
     if reply is None and verdict == "healthy":
@@ -150,15 +174,21 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
         return 1
     lock = report["lock"]
     initial = ", initial state" if lock["initial"] else ""
-    print(f"lock: bolt {lock['bolt']}, door {lock['door']}{initial}, "
-          f"direction {lock['direction'] or 'unset'}")
-    print(f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
-          f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state")
+    print(
+        f"lock: bolt {lock['bolt']}, door {lock['door']}{initial}, "
+        f"direction {lock['direction'] or 'unset'}"
+    )
+    print(
+        f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
+        f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state"
+    )
     for name, s in report["services"].items():
         drops = ",".join(f"{k}={v}" for k, v in s["drops"].items()) or "-"
-        print(f"{name:<10} {s['verdict']:<8} {s['pid'] or '-':>7} {_secs(s['uptime_s']):>8} "
-              f"{_secs(s['beat_age_s']):>6} {s['msgs_in']:>6} {s['msgs_out']:>6} "
-              f"{s['restarts']:>8}  {drops} / {s['state']}")
+        print(
+            f"{name:<10} {s['verdict']:<8} {s['pid'] or '-':>7} {_secs(s['uptime_s']):>8} "
+            f"{_secs(s['beat_age_s']):>6} {s['msgs_in']:>6} {s['msgs_out']:>6} "
+            f"{s['restarts']:>8}  {drops} / {s['state']}"
+        )
     return 0 if report["healthy"] else 1
 
 
@@ -173,8 +203,11 @@ def cmd_tap(layout: Layout, args: argparse.Namespace) -> int:
     with Bus(layout, "cli") as bus:
         tap = Tap(bus)
         heard = tap.settle()
-        print(f"tap: listening (heard {len(heard)} of {len(tap.peers)} publishers)",
-              file=sys.stderr, flush=True)
+        print(
+            f"tap: listening (heard {len(heard)} of {len(tap.peers)} publishers)",
+            file=sys.stderr,
+            flush=True,
+        )
         for peer, frames in tap.frames(args.timeout):
             env = bus.receive_event_frames(frames, peer)
             if env is None or not matches(env.topic, globs):

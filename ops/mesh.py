@@ -51,14 +51,18 @@ def up(layout: Layout, *, timeout: float | None = None) -> Up:
         for name in SERVICES:
             layout.starts_file(name).unlink(missing_ok=True)
         conf = supervisor_conf.write(layout)
-        subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
-                       check=True, cwd=layout.data)
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
+            check=True,
+            cwd=layout.data,
+        )
     if timeout is None:
         timeout = configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
     unhealthy = wait_healthy(layout, timeout)
     if unhealthy:
-        raise MeshError(f"not healthy after {timeout:.0f}s: {', '.join(unhealthy)} "
-                        f"(see {layout.logs})")
+        raise MeshError(
+            f"not healthy after {timeout:.0f}s: {', '.join(unhealthy)} (see {layout.logs})"
+        )
     return Up(started=started, seconds=time.monotonic() - begin)
 
 

@@ -38,10 +38,12 @@ def to_message(header: dict[str, str], payload: dict[str, str]) -> ProcessState 
     if not event.startswith("PROCESS_STATE_"):
         return None
     pid = payload.get("pid", "0")
-    return ProcessState(name=payload.get("processname", "?"),
-                        state=event.removeprefix("PROCESS_STATE_"),
-                        from_state=payload.get("from_state", "?"),
-                        pid=int(pid) if pid.isdigit() else 0)
+    return ProcessState(
+        name=payload.get("processname", "?"),
+        state=event.removeprefix("PROCESS_STATE_"),
+        from_state=payload.get("from_state", "?"),
+        pid=int(pid) if pid.isdigit() else 0,
+    )
 
 
 def serve(bus: Bus, stdin: TextIO, stdout: TextIO) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from hw.rtc import SimRtc
 from proto.board import SimBoard
 from proto.bus import Bus
 from proto.control import Done
@@ -21,7 +22,8 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         return sub.add_parser(name, parents=[common], help=help)  # every verb takes --data
 
     verb("touch", help="touch the keypad (wakes it)").set_defaults(
-        make=lambda a: ("keypad", SimKeys(keys=["touch"])))
+        make=lambda a: ("keypad", SimKeys(keys=["touch"]))
+    )
     press = verb("press", help="press keys: 0-9 back ok home bell")
     press.add_argument("keys", nargs="+", choices=INPUTS, metavar="KEY")
     press.set_defaults(make=lambda a: ("keypad", SimKeys(keys=list(a.keys))))
@@ -33,17 +35,21 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     door.set_defaults(make=lambda a: ("motor", SimBoard(action="door", arg=a.how)))
     for name, arg, help in (("jam", "jam", "block the bolt"), ("free", "free", "unblock it")):
         verb(name, help=help).set_defaults(
-            make=lambda a, arg=arg: ("motor", SimBoard(action="state", arg=arg)))
+            make=lambda a, arg=arg: ("motor", SimBoard(action="state", arg=arg))
+        )
+    clock = verb("clock", help="the simulated real-time clock: lost, or moved by seconds")
+    clock.add_argument("how", choices=("lost", "system", "offset"))
+    clock.add_argument("seconds", nargs="?", type=float, default=0.0)
+    clock.set_defaults(local=set_clock)
     battery = verb("battery", help="set the simulated battery level")
     battery.add_argument("percent", type=float)
     battery.add_argument("--usb-c", action="store_true", help="emergency supply plugged in")
-    battery.set_defaults(make=None)
-
+    battery.set_defaults(local=set_battery)
 
 
 def run(layout: Layout, args: argparse.Namespace) -> int:
-    if args.make is None:
-        return set_battery(layout, args.percent, args.usb_c)
+    if hasattr(args, "local"):  # parts of the simulated world that are files, not services
+        return args.local(layout, args)
     peer, message = args.make(args)
     return send(layout, peer, message)
 
@@ -62,7 +68,14 @@ def send(layout: Layout, peer: str, message: Message) -> int:
     return 0
 
 
-def set_battery(layout: Layout, percent: float, usb_c: bool) -> int:
+def set_clock(layout: Layout, args: argparse.Namespace) -> int:
+    SimRtc(layout.data / "sim-rtc.json").set(offset_s=args.seconds, lost=args.how == "lost")
+    print("ok")
+    return 0
+
+
+def set_battery(layout: Layout, args: argparse.Namespace) -> int:
+    percent, usb_c = args.percent, args.usb_c
     if not 0 <= percent <= 100:
         print("lockmesh: battery percent must be 0 to 100", file=sys.stderr)
         return 2

@@ -11,18 +11,20 @@ from proto.supervisor_rpc import socket_path
 STOP_WAIT_S = 5  # longer than a service's drain (it stops within 2 s of SIGTERM)
 
 
-def render(layout: Layout, *, python: str = sys.executable,
-           users: dict[str, str] | None = None) -> str:
+def render(
+    layout: Layout, *, python: str = sys.executable, users: dict[str, str] | None = None
+) -> str:
     """users maps a service to the account it runs as (on a Pi); None runs all as the caller."""
     run, logs, data = layout.run, layout.logs, layout.data
-    parts = [f"""\
+    parts = [
+        f"""\
 [unix_http_server]
 file={socket_path(run)}
 chmod=0700
 
 [supervisord]
-logfile={logs / 'supervisord.log'}
-pidfile={run / 'supervisord.pid'}
+logfile={logs / "supervisord.log"}
+pidfile={run / "supervisord.pid"}
 childlogdir={logs}
 environment=LOCKMESH_DATA="{data}",PYTHONUNBUFFERED="1"
 
@@ -31,7 +33,8 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
 serverurl=unix://{socket_path(run)}
-"""]
+"""
+    ]
     for priority, name in enumerate(SERVICES, start=1):
         user = f"user={users[name]}\n" if users and name in users else ""
         parts.append(f"""
@@ -47,7 +50,7 @@ stopwaitsecs={STOP_WAIT_S}
 stopasgroup=true
 killasgroup=true
 redirect_stderr=true
-stdout_logfile={logs / (name + '.log')}
+stdout_logfile={logs / (name + ".log")}
 stdout_logfile_maxbytes=5MB
 stdout_logfile_backups=3
 {user}""")
@@ -59,7 +62,7 @@ events=PROCESS_STATE
 buffer_size=1000
 autorestart=true
 stdout_logfile=NONE
-stderr_logfile={logs / 'procevents.log'}
+stderr_logfile={logs / "procevents.log"}
 stderr_logfile_maxbytes=1MB
 {user}""")
     return "".join(parts)

@@ -30,9 +30,18 @@ def matches(topic: str, globs: list[str]) -> bool:
 
 def as_json(env: Envelope) -> dict[str, Any]:
     """The stable JSON shape of one message (README: "The tap")."""
-    return {"topic": env.topic, "type": env.type, "sender": env.sender, "seq": env.seq,
-            "wall": env.wall, "mono": env.mono, "id": env.id, "cause": env.cause, "v": env.v,
-            "body": env.body.redacted()}
+    return {
+        "topic": env.topic,
+        "type": env.type,
+        "sender": env.sender,
+        "seq": env.seq,
+        "wall": env.wall,
+        "mono": env.mono,
+        "id": env.id,
+        "cause": env.cause,
+        "v": env.v,
+        "body": env.body.redacted(),
+    }
 
 
 def as_line(env: Envelope) -> str:

@@ -64,8 +64,14 @@ class _Keyring(ThreadAuthenticator):
 class Bus:
     """The sockets of one identity: publisher, command server, subscriptions, clients."""
 
-    def __init__(self, layout: Layout, name: str, *, ctx: zmq.Context | None = None,
-                 max_bytes: int = MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        name: str,
+        *,
+        ctx: zmq.Context | None = None,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
         self.layout, self.name, self.max_bytes = layout, name, max_bytes
         self.ctx = ctx or zmq.Context.instance()
         self.identity = curve.load_identity(layout.keys, name)
@@ -190,8 +196,14 @@ class Client:
         self.bus, self.peer = bus, peer
         self._sock: zmq.Socket | None = None
 
-    def request(self, body: Message, *, timeout: float, cause: str | None = None,
-                clock: Callable[[], float] = time.monotonic) -> Envelope | None:
+    def request(
+        self,
+        body: Message,
+        *,
+        timeout: float,
+        cause: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Envelope | None:
         sock = self._socket()
         env = self.bus.commands.stamp(body, cause)
         sock.send_multipart(encode(env))

@@ -39,6 +39,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_digits": 20,  # L-19
     },
     "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
+    "capacity": {  # L-3
+        "lock_passcodes": 50,
+        "lock_faces": 50,
+        "lock_palms": 50,
+        "lock_fingerprints": 50,
+        "person_passcodes": 1,
+        "person_faces": 3,
+        "person_palms": 2,
+        "person_fingerprints": 5,
+    },
+    "lockout": {"enabled": True, "failures": 5, "window_s": 300.0, "duration_s": 180.0},  # L-20
+    "clock": {"timezone": "UTC", "source": "system"},  # "sim": the simulated board's RTC
     "power": {"report_every_s": 10.0, "low_percent": 25.0, "video_min_percent": 20.0},
 }
 

@@ -68,6 +68,15 @@ class Decision(Message, family="policy", event="decision"):
 
 
 @dataclass(frozen=True)
+class Alarm(Message, family="policy", event="alarm"):
+    """An alarm for the owner; code is a Matter alarm name (proto/matter.py) or ours."""
+
+    code: str
+    detail: str = ""
+    person: str | None = None
+
+
+@dataclass(frozen=True)
 class Audit(Message, family="policy", event="audit"):
     """A change of the lock's people or settings, as written to the audit log."""
 

@@ -81,8 +81,9 @@ class Envelope:
 class Stamper:
     """Stamps outgoing messages of one sender with a sequence and the clocks."""
 
-    def __init__(self, sender: str, *, channel: str = "", wall=time.time,
-                 mono=time.monotonic) -> None:
+    def __init__(
+        self, sender: str, *, channel: str = "", wall=time.time, mono=time.monotonic
+    ) -> None:
         self.sender, self.channel, self._wall, self._mono = sender, channel, wall, mono
         self.seq = 0
         self._boot = secrets.token_hex(3)

@@ -69,9 +69,14 @@ class Service:
                 if hasattr(fn, "_hears"):
                     cls._events[fn._hears[0].TYPE] = (fn, fn._hears[1])
 
-    def __init__(self, layout: Layout, config: dict[str, dict[str, Any]] | None = None, *,
-                 ctx: zmq.Context | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        config: dict[str, dict[str, Any]] | None = None,
+        *,
+        ctx: zmq.Context | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.layout = layout
         self.config = config if config is not None else configuration.load(layout.config_file)
         self.mesh = self.config["mesh"]
@@ -102,8 +107,9 @@ class Service:
         self._stopping = True
 
     def run(self) -> None:
-        self.bus = Bus(self.layout, self.NAME, ctx=self._ctx,
-                       max_bytes=self.mesh["max_message_bytes"])
+        self.bus = Bus(
+            self.layout, self.NAME, ctx=self._ctx, max_bytes=self.mesh["max_message_bytes"]
+        )
         try:
             self._open()
             self._record_start()
@@ -198,26 +204,40 @@ class Service:
     def publish(self, body: Message, cause: str | None = None) -> Envelope:
         return self.bus.publish(self._pub, body, cause)
 
-    def request(self, peer: str, body: Message, *, cause: str | None = None,
-                timeout: float | None = None) -> Envelope | None:
+    def request(
+        self, peer: str, body: Message, *, cause: str | None = None, timeout: float | None = None
+    ) -> Envelope | None:
         client = self._clients.get(peer) or self._clients.setdefault(peer, self.bus.client(peer))
         wait = self.mesh["request_timeout_s"] if timeout is None else timeout
         return client.request(body, timeout=wait, cause=cause)
 
     def _counters(self) -> dict[str, Any]:
         c = self.bus.counters
-        return {"msgs_in": c.msgs_in, "msgs_out": c.msgs_out, "drops": dict(c.drops),
-                "gaps": c.gaps}
+        return {
+            "msgs_in": c.msgs_in,
+            "msgs_out": c.msgs_out,
+            "drops": dict(c.drops),
+            "gaps": c.gaps,
+        }
 
     def _heartbeat(self) -> Heartbeat:
-        return Heartbeat(state=self.state, pid=os.getpid(),
-                         uptime_s=round(self.clock() - self._started, 3),
-                         lag_ms=round(self._lag * 1000, 3), **self._counters())
+        return Heartbeat(
+            state=self.state,
+            pid=os.getpid(),
+            uptime_s=round(self.clock() - self._started, 3),
+            lag_ms=round(self._lag * 1000, 3),
+            **self._counters(),
+        )
 
     def _status(self) -> StatusReply:
-        return StatusReply(service=self.NAME, state=self.state, pid=os.getpid(),
-                           uptime_s=round(self.clock() - self._started, 3),
-                           detail=self.status_detail(), **self._counters())
+        return StatusReply(
+            service=self.NAME,
+            state=self.state,
+            pid=os.getpid(),
+            uptime_s=round(self.clock() - self._started, 3),
+            detail=self.status_detail(),
+            **self._counters(),
+        )
 
 
 def main(cls: type[Service]) -> None:
@@ -225,8 +245,10 @@ def main(cls: type[Service]) -> None:
     parser = argparse.ArgumentParser(prog=f"lockmesh-{cls.NAME}")
     parser.add_argument("--data", default=None, help="the lock's data directory")
     args = parser.parse_args()
-    logging.basicConfig(level=os.environ.get("LOCKMESH_LOG", "INFO"),
-                        format=f"%(asctime)s {cls.NAME} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOCKMESH_LOG", "INFO"),
+        format=f"%(asctime)s {cls.NAME} %(levelname)s %(name)s: %(message)s",
+    )
     service = cls(Layout.at(args.data))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())

@@ -63,10 +63,11 @@ class Lock:
     def __init__(self, data: Path) -> None:
         self.layout = Layout.at(data)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: bool = True, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "ops.cli", *args, "--data",
                                  str(self.layout.data)], capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, input=input)
         if check and result.returncode != 0:
             raise AssertionError(f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}")
         return result

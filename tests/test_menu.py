@@ -251,7 +251,7 @@ def test_l18_refused_entry_says_so_and_waits_for_another(ready: Panel) -> None:
     ready.press("touch")
     ready.type("000000")
     ready.press("ok")
-    effects = ready.answer("verify", False, "wrong-passcode")
+    effects = ready.answer("verify", False, "invalid-credential")
     assert says(effects) == ["verify-failed"] and ready.mode == "entry"
     ready.type(CODE)
     assert only_ask(ready.press("ok")).request == VerifyPasscode(entry=CODE)

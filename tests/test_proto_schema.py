@@ -105,8 +105,10 @@ def wrong_value(hint: Any) -> Any:
         return "not a list"
     if origin is dict:
         return ["not", "a", "map"]
-    if hint is str or origin in (typing.Union, types.UnionType):
-        return 12345  # every union here is str | None
+    if origin in (typing.Union, types.UnionType):
+        return 12345 if str in typing.get_args(hint) else "12"  # X | None: fits neither arm
+    if hint is str:
+        return 12345
     if hint is bool:
         return "yes"
     return "12"  # int, float

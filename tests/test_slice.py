@@ -57,7 +57,7 @@ def test_l19_extra_digits_unlock_and_wrong_code_is_refused(ready_lock):
     watch.seen.clear()
     ready_lock.press("touch", "1", "3", "5", "7", "9", "0", "ok")
     refusal = watch.wait_for(is_type(Decision))
-    assert not refusal.body.granted and refusal.body.reason == "wrong-passcode"
+    assert not refusal.body.granted and refusal.body.reason == "invalid-credential"
     watch.wait_for(is_type(Prompt, prompt="verify-failed"))
     assert ready_lock.status()["lock"]["bolt"] == "locked"
     watch.close()

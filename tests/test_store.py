@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from proto.config import DEFAULTS
+from services.policy.people import People, Refusal
 from services.policy.secrets import SECRET_BYTES, device_secret
 from services.policy.store import EVENT_FIELDS, GENESIS, MIGRATIONS, Store, row_hash
 
@@ -26,6 +28,15 @@ def store(path: Path):
     store = Store(path, wall=lambda: next(clock))
     yield store
     store.close()
+
+
+@pytest.fixture
+def people(store: Store) -> People:
+    return People(store, DEFAULTS["capacity"], wall=lambda: 1_700_000_000.0)
+
+
+def owners(people: People) -> dict[bytes, str]:
+    return {d: ref.owner for d, ref in people.codes().items()}
 
 
 def digest(n: int) -> bytes:
@@ -59,10 +70,10 @@ def test_migrations_set_user_version(store: Store) -> None:
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
-def test_new_store_is_empty(store: Store) -> None:
-    assert store.count_people() == 0
-    assert store.passcodes() == {}
-    assert store.code_lengths() == set()
+def test_new_store_is_empty(store: Store, people: People) -> None:
+    assert people.count() == 0
+    assert people.codes() == {}
+    assert people.lengths() == set()
     assert store.events() == []
     assert store.setting("direction") is None
 
@@ -92,61 +103,63 @@ def test_setting_is_kept_and_logged(store: Store, path: Path) -> None:
 
 
 # -- L-2 numbering ------------------------------------------------------------------------
-def test_l2_people_are_numbered_from_001(store: Store) -> None:
-    numbers = [store.add_person_with_code("admin" if n == 1 else "user", digest(n), 6)
+def test_l2_people_are_numbered_from_001(store: Store, people: People) -> None:
+    numbers = [people.add("admin" if n == 1 else "user", "", digest(n), 6)
                for n in range(1, 4)]
     assert numbers == ["001", "002", "003"]
-    assert store.count_people() == 3
-    assert store.count_people("admin") == 1
-    assert store.count_people("user") == 2
+    assert people.count() == 3
+    assert people.count("admin") == 1
+    assert people.count("user") == 2
 
 
-def test_l2_new_person_gets_the_lowest_free_number(store: Store) -> None:
+def test_l2_new_person_gets_the_lowest_free_number(store: Store, people: People) -> None:
     for n in range(1, 5):
-        store.add_person_with_code("user", digest(n), 6)
+        people.add("user", "", digest(n), 6)
     store.db.execute("DELETE FROM people WHERE number IN ('002', '004')")
-    assert store.add_person_with_code("user", digest(10), 6) == "002"
-    assert store.add_person_with_code("user", digest(11), 6) == "004"
-    assert store.add_person_with_code("user", digest(12), 6) == "005"
+    assert people.add("user", "", digest(10), 6) == "002"
+    assert people.add("user", "", digest(11), 6) == "004"
+    assert people.add("user", "", digest(12), 6) == "005"
 
 
-def test_l2_deleting_a_person_deletes_their_codes(store: Store) -> None:
-    store.add_person_with_code("admin", digest(1), 6)
-    store.add_person_with_code("user", digest(2), 8)
+def test_l2_deleting_a_person_deletes_their_codes(store: Store, people: People) -> None:
+    people.add("admin", "", digest(1), 6)
+    people.add("user", "", digest(2), 8)
     store.db.execute("DELETE FROM people WHERE number='002'")
-    assert store.passcodes() == {digest(1): "001"}
-    assert store.code_lengths() == {6}
+    assert owners(people) == {digest(1): "001"}
+    assert people.lengths() == {6}
 
 
-def test_person_is_added_with_their_code_and_logged(store: Store) -> None:
-    number = store.add_person_with_code("admin", digest(1), 6, source="keypad", cause="k-3")
-    store.add_person_with_code("user", digest(2), 8)
-    assert store.passcodes() == {digest(1): number, digest(2): "002"}
-    assert store.code_lengths() == {6, 8}
+def test_person_is_added_with_their_code_and_logged(store: Store, people: People) -> None:
+    number = people.add("admin", "", digest(1), 6, source="keypad", cause="k-3")
+    people.add("user", "", digest(2), 8)
+    assert owners(people) == {digest(1): number, digest(2): "002"}
+    assert people.lengths() == {6, 8}
     newest_first = store.events()
     assert [(e["kind"], e["person"], e["detail"]) for e in newest_first] == [
         ("person-added", "002", "user"), ("person-added", "001", "admin")]
     assert newest_first[1]["cause"] == "k-3"
 
 
-def test_a_code_already_held_is_refused_and_nothing_is_written(store: Store, path: Path) -> None:
-    store.add_person_with_code("admin", digest(1), 6)
-    with pytest.raises(sqlite3.IntegrityError):
-        store.add_person_with_code("user", digest(1), 6)
-    assert store.count_people() == 1  # the transaction rolled back: no person, no event
+def test_a_code_already_held_is_refused_and_nothing_is_written(
+        store: Store, people: People, path: Path) -> None:
+    people.add("admin", "", digest(1), 6)
+    with pytest.raises(Refusal, match="already in use"):
+        people.add("user", "", digest(1), 6)
+    assert people.count() == 1  # the transaction rolled back: no person, no event
     assert verify_chain(path) == 1
 
 
-def test_role_must_be_admin_or_user(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
-        store.add_person_with_code("owner", digest(1), 6)
-    assert store.count_people() == 0 and store.events() == []
+def test_role_must_be_admin_or_user(store: Store, people: People) -> None:
+    with pytest.raises(Refusal):
+        people.add("owner", "", digest(1), 6)
+    assert people.count() == 0 and store.events() == []
 
 
 # -- the event log ------------------------------------------------------------------------
-def test_l35_events_are_hash_chained_from_genesis(store: Store, path: Path) -> None:
+def test_l35_events_are_hash_chained_from_genesis(
+        store: Store, people: People, path: Path) -> None:
     store.set_setting("direction", "right")
-    store.add_person_with_code("admin", digest(1), 6, source="keypad")
+    people.add("admin", "", digest(1), 6, source="keypad")
     store.log("unlock", person="001", method="passcode", source="keypad", cause="keypad-9")
     store.log("refused", method="passcode", reason="wrong-passcode")
     store.log("alarm", reason="jammed", detail="été ☃")  # not ASCII
@@ -195,9 +208,12 @@ def test_l35_event_log_is_append_only(store: Store, path: Path, sql: str) -> Non
 
 
 def test_reopening_keeps_people_settings_and_events(path: Path) -> None:
+    def people_of(store: Store) -> People:
+        return People(store, DEFAULTS["capacity"], wall=lambda: 1_700_000_000.0)
+
     first = Store(path)
     first.set_setting("direction", "left")
-    number = first.add_person_with_code("admin", digest(1), 6)
+    number = people_of(first).add("admin", "", digest(1), 6)
     first.log("unlock", person=number, method="passcode")
     events = first.events()
     first.close()
@@ -205,12 +221,13 @@ def test_reopening_keeps_people_settings_and_events(path: Path) -> None:
     again = Store(path)
     try:
         assert again.setting("direction") == "left"
-        assert again.count_people("admin") == 1
-        assert again.passcodes() == {digest(1): "001"}
-        assert again.code_lengths() == {6}
+        people = people_of(again)
+        assert people.count("admin") == 1
+        assert owners(people) == {digest(1): "001"}
+        assert people.lengths() == {6}
         assert again.events() == events
         again.log("refused", reason="wrong-passcode")  # the chain goes on from the last row
-        assert again.add_person_with_code("user", digest(2), 7) == "002"
+        assert people.add("user", "", digest(2), 7) == "002"
     finally:
         again.close()
     assert verify_chain(path) == 5
@@ -246,3 +263,75 @@ def test_l10_device_secret_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
     os.close(fd)
     with pytest.raises(ValueError):
         device_secret(path)
+
+
+# -- people's rules (L-3, L-6, L-7, L-8, L-9) ----------------------------------------------
+def test_l6_the_last_admin_and_the_only_person_cannot_be_deleted(people: People) -> None:
+    admin = people.add("admin", "", digest(1), 6)
+    with pytest.raises(Refusal, match="only person"):
+        people.delete(admin)
+    user = people.add("user", "", digest(2), 6)
+    with pytest.raises(Refusal, match="last administrator"):
+        people.delete(admin)
+    with pytest.raises(Refusal) as unknown:
+        people.delete("077")
+    assert unknown.value.reason == "unknown-person"
+    people.delete(user)
+    assert people.count() == 1 and digest(2) not in people.codes()
+
+
+def test_l6_deleting_says_what_was_deleted_in_the_log(store: Store, people: People) -> None:
+    people.add("admin", "", digest(1), 6)
+    user = people.add("user", "", digest(2), 6)
+    people.set_duress(user, digest(3), 6)
+    people.delete(user, source="remote")
+    newest = store.events(limit=1)[0]
+    assert newest["kind"] == "person-deleted" and "2 passcode(s)" in newest["detail"]
+
+
+def test_l3_a_full_lock_refuses_and_touches_nothing(store: Store) -> None:
+    small = People(store, {**DEFAULTS["capacity"], "lock_passcodes": 2}, wall=lambda: 1.0)
+    small.add("admin", "", digest(1), 6)
+    small.add("user", "", digest(2), 6)
+    before = store.events()
+    with pytest.raises(Refusal) as full:
+        small.add("user", "", digest(3), 6)
+    assert full.value.reason == "full"
+    assert small.count() == 2 and store.events() == before
+
+
+def test_l7_l9_validity_and_visitor_codes_are_kept(people: People) -> None:
+    number = people.add("admin", "", digest(1), 6)
+    people.set_validity(number, 10.0, 20.0, [[0b0111110, 480, 1080]])
+    validity = people.validity(number)
+    assert validity.start == 10.0 and validity.end == 20.0
+    assert validity.slots[0].days == frozenset(range(5))  # Monday to Friday
+    people.add_visitor("cleaner", digest(5), 7, 10.0, 20.0, 2)
+    assert people.codes()[digest(5)].kind == "visitor"
+    people.use_visitor("cleaner")
+    assert people.visitor("cleaner").uses_left == 1
+    with pytest.raises(Refusal):
+        people.set_validity(number, 20.0, 10.0, [])
+
+
+def test_l35_verify_chain_finds_an_edited_a_deleted_and_a_reordered_row(path: Path) -> None:
+    store = Store(path, chain_key=b"k" * 32)
+    for n in range(5):
+        store.log("refused", reason=f"r{n}")
+    assert store.verify_chain() == (5, None, "intact")
+    store.close()
+    for tamper, bad in (("UPDATE events SET reason='x' WHERE seq=3", 3),
+                        ("DELETE FROM events WHERE seq=2", 3),
+                        ("UPDATE events SET seq=105 WHERE seq=5; "  # swap rows 4 and 5
+                         "UPDATE events SET seq=5 WHERE seq=4; "
+                         "UPDATE events SET seq=4 WHERE seq=105", 4)):
+        copy = path.with_name(f"t{bad}.db")
+        copy.write_bytes(path.read_bytes())
+        db = sqlite3.connect(copy)
+        db.executescript("DROP TRIGGER events_append_only_u; DROP TRIGGER events_append_only_d; "
+                         + tamper)
+        db.close()
+        tampered = Store(copy, chain_key=b"k" * 32)
+        checked, first_bad, why = tampered.verify_chain()
+        tampered.close()
+        assert first_bad == bad, (tamper, why)

@@ -39,10 +39,16 @@ class Ask:
 Effect = Say | Light | Ask
 
 # Where the panel rests, by what the lock knows of itself (L-12).
-HOME_PROMPT = {"direction-intro": "direction-intro", "first-admin-intro": "first-admin-intro",
-               "entry": "enter-code"}
-HOME_KEYS = {"direction-intro": ["ok", "back"], "first-admin-intro": ["back", "ok"],
-             "entry": ENTRY_KEYS}
+HOME_PROMPT = {
+    "direction-intro": "direction-intro",
+    "first-admin-intro": "first-admin-intro",
+    "entry": "enter-code",
+}
+HOME_KEYS = {
+    "direction-intro": ["ok", "back"],
+    "first-admin-intro": ["back", "ok"],
+    "entry": ENTRY_KEYS,
+}
 
 
 class Menu:
@@ -78,7 +84,11 @@ class Menu:
         return getattr(self, "_in_" + self.mode.replace("-", "_"))(key)
 
     def tick(self, now: float) -> list[Effect]:
-        if self.mode != "asleep" and self.waiting is None and now - self._last_key >= self.sleep_after_s:
+        if (
+            self.mode != "asleep"
+            and self.waiting is None
+            and now - self._last_key >= self.sleep_after_s
+        ):
             return self._sleep()
         return []
 
@@ -126,19 +136,29 @@ class Menu:
 
     def _in_new_code(self, key: str) -> list[Effect]:
         if key == "back":
-            return self._to("first-admin-intro", "first-admin-intro", HOME_KEYS["first-admin-intro"])
-        return self._typing(key, lambda code: self._ask("check", CheckPasscode(code=code), len(code)))
+            return self._to(
+                "first-admin-intro", "first-admin-intro", HOME_KEYS["first-admin-intro"]
+            )
+        return self._typing(
+            key, lambda code: self._ask("check", CheckPasscode(code=code), len(code))
+        )
 
     def _in_repeat_code(self, key: str) -> list[Effect]:
         if key == "back":
             return self._to("new-code", "enter-new-code", ENTRY_KEYS)
-        return self._typing(key, lambda code: self._ask(
-            "create", CreateFirstAdmin(code=self.new_code, repeat=code), len(code)))
+        return self._typing(
+            key,
+            lambda code: self._ask(
+                "create", CreateFirstAdmin(code=self.new_code, repeat=code), len(code)
+            ),
+        )
 
     def _in_entry(self, key: str) -> list[Effect]:
         if key == "back":
             return self._sleep() if not self.buffer else self._to("entry", "enter-code", ENTRY_KEYS)
-        return self._typing(key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code)))
+        return self._typing(
+            key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code))
+        )
 
     def _typing(self, key: str, submit) -> list[Effect]:
         if key in DIGITS:

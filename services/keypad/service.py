@@ -54,8 +54,14 @@ class KeypadService(Service):
         while todo:
             effect = todo.pop(0)
             if isinstance(effect, Say):
-                self.publish(Prompt(prompt=effect.prompt, params=effect.params,
-                                    text=prompts.text(effect.prompt, effect.params)), cause)
+                self.publish(
+                    Prompt(
+                        prompt=effect.prompt,
+                        params=effect.params,
+                        text=prompts.text(effect.prompt, effect.params),
+                    ),
+                    cause,
+                )
             elif isinstance(effect, Light):
                 self.publish(Lit(keys=effect.keys, flashing=effect.flashing), cause)
             elif isinstance(effect, Ask):
@@ -63,15 +69,17 @@ class KeypadService(Service):
 
     def _ask(self, ask: Ask, cause: str | None) -> list[Effect]:
         if ask.purpose in PURPOSE_OF:
-            cause = self.publish(CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose]),
-                                 cause).id
+            cause = self.publish(
+                CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose]), cause
+            ).id
         answer = self.request("policy", ask.request, cause=cause)
         if answer is None:
             return self.menu.answer(ask.purpose, False, "no-answer", "the lock did not answer")
         body = answer.body
         ok = getattr(body, "ok", getattr(body, "granted", False))
-        return self.menu.answer(ask.purpose, bool(ok), getattr(body, "reason", ""),
-                                getattr(body, "detail", ""))
+        return self.menu.answer(
+            ask.purpose, bool(ok), getattr(body, "reason", ""), getattr(body, "detail", "")
+        )
 
     def status_detail(self) -> dict[str, Any]:
         return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}

@@ -26,16 +26,25 @@ class MotorService(Service):
     def setup(self) -> None:
         board, pins = self.config["board"], self.config["pins"]
         factory = pin_factory(board["kind"])
-        self.bolt = BoltDrive(motor_a=pins["motor_a"], motor_b=pins["motor_b"],
-                              locked_pin=pins["bolt_locked"], unlocked_pin=pins["bolt_unlocked"],
-                              travel_timeout_s=self.config["motor"]["travel_timeout_s"],
-                              pin_factory=factory)
+        self.bolt = BoltDrive(
+            motor_a=pins["motor_a"],
+            motor_b=pins["motor_b"],
+            locked_pin=pins["bolt_locked"],
+            unlocked_pin=pins["bolt_unlocked"],
+            travel_timeout_s=self.config["motor"]["travel_timeout_s"],
+            pin_factory=factory,
+        )
         self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._wire_inputs(factory, pins)
         self.sim: SimBoard | None = None
         if board["kind"] == "sim":
-            self.sim = SimBoard(factory, pins, self.layout.data / "sim-board.json",
-                                travel_s=board["sim_travel_s"], handing=board["sim_handing"])
+            self.sim = SimBoard(
+                factory,
+                pins,
+                self.layout.data / "sim-board.json",
+                travel_s=board["sim_travel_s"],
+                handing=board["sim_handing"],
+            )
             self.sim.start()
         self._drive_cause: str | None = None
         self._door_open = not self.door.is_pressed
@@ -50,8 +59,12 @@ class MotorService(Service):
         self.door.when_released = lambda: put(Door(open=True))
         self.lock_button = GpioButton(pins["lock_button"], pull_up=True, pin_factory=factory)
         self.lock_button.when_pressed = lambda: put(Button(button="lock"))
-        self.set_button = GpioButton(pins["set_button"], pull_up=True, pin_factory=factory,
-                                     hold_time=self.config["motor"]["long_press_s"])
+        self.set_button = GpioButton(
+            pins["set_button"],
+            pull_up=True,
+            pin_factory=factory,
+            hold_time=self.config["motor"]["long_press_s"],
+        )
         held = {"now": False}
 
         def on_held() -> None:
@@ -82,8 +95,11 @@ class MotorService(Service):
             self.publish(self._inputs.get())
 
     def status_detail(self) -> dict[str, Any]:
-        return {"bolt": self.bolt.state, "door": "open" if not self.door.is_pressed else "closed",
-                "board": self.config["board"]["kind"]}
+        return {
+            "bolt": self.bolt.state,
+            "door": "open" if not self.door.is_pressed else "closed",
+            "board": self.config["board"]["kind"],
+        }
 
     @accepts(Actuate, peers=("policy",))
     def on_actuate(self, env: Envelope, peer: str) -> Done:

@@ -47,7 +47,7 @@ def runs(entry: str, lengths: set[int]):
     """Every contiguous run of the entry with a length some stored code has (L-19)."""
     for length in sorted(lengths):
         for start in range(len(entry) - length + 1):
-            yield entry[start:start + length]
+            yield entry[start : start + length]
 
 
 def find(entry: str, codes: dict[bytes, str], lengths: set[int], hasher: Hasher) -> str | None:

@@ -117,8 +117,15 @@ class Verdict:
     alarm: str | None = None  # a Matter alarm name: "forced-user", "wrong-code-entry-limit"
 
 
-def decide(attempt: Attempt, lockout: Lockout, *, wall: float | None, mono: float,
-           tz: tzinfo, remote_enabled: bool) -> Verdict:
+def decide(
+    attempt: Attempt,
+    lockout: Lockout,
+    *,
+    wall: float | None,
+    mono: float,
+    tz: tzinfo,
+    remote_enabled: bool,
+) -> Verdict:
     """The verdict on one attempt; updates the lockout's count."""
     local = attempt.method in LOCAL_METHODS
     if attempt.method == "remote" and not remote_enabled:

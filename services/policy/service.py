@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from hw.rtc import SimRtc, SystemClock, WallClock
 from proto.board import Actuate, Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.policy import (
+    Alarm,
     Audit,
     CheckPasscode,
     CreateFirstAdmin,
@@ -18,21 +24,41 @@ from proto.policy import (
 )
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
-from services.policy import passcodes
+from services.policy import passcodes, rules
+from services.policy.owner import OwnerCommands
+from services.policy.people import CodeRef, People, Refusal
 from services.policy.secrets import device_secret
+from services.policy.settings import Settings
 from services.policy.store import Store
 
 PANEL = ("keypad",)
 
 
-class PolicyService(Service):
+def subkey(secret: bytes, purpose: str) -> bytes:
+    """One key per use of the device secret, so no two uses share a key."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+class PolicyService(OwnerCommands, Service):
     NAME = "policy"
     LISTENS = ("motor",)
 
     def setup(self) -> None:
-        self.store = Store(self.layout.data / "lock.db")
-        self.hasher = passcodes.Hasher(device_secret(self.layout.data / "device.secret"))
+        secret = device_secret(self.layout.data / "device.secret")
+        self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
+        self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
+        self.people = People(self.store, self.config["capacity"], self._now_or_zero)
+        self.settings = Settings(
+            self.store, {"lockout_protection": self.config["lockout"]["enabled"]}
+        )
         self.rules = self.config["passcode"]
+        self.wall: WallClock = (
+            SimRtc(self.layout.data / "sim-rtc.json")
+            if self.config["board"]["kind"] == "sim"
+            else SystemClock()
+        )
+        self.tz = ZoneInfo(self.config["clock"]["timezone"])
+        self.lockout = self._restore_lockout()
         self._reload_codes()
         self.bolt, self.door = "unknown", "unknown"
 
@@ -40,23 +66,54 @@ class PolicyService(Service):
         if hasattr(self, "store"):
             self.store.close()
 
+    def _now_or_zero(self) -> float:
+        return self.wall.now() or 0.0
+
     def _reload_codes(self) -> None:
-        self.codes, self.lengths = self.store.passcodes(), self.store.code_lengths()
+        self.codes, self.lengths = self.people.codes(), self.people.lengths()
 
     @property
     def initial(self) -> bool:
-        return self.store.count_people("admin") == 0
+        return self.people.count("admin") == 0
 
     def status_detail(self) -> dict[str, Any]:
-        return {"initial": self.initial, "direction": self.store.setting("direction"),
-                "people": self.store.count_people(), "bolt": self.bolt, "door": self.door}
+        return {
+            "initial": self.initial,
+            "direction": self.settings.get("direction"),
+            "people": self.people.count(),
+            "bolt": self.bolt,
+            "door": self.door,
+            "locked_out": self.lockout.active(self.clock()),
+            "time_known": self.wall.now() is not None,
+        }
+
+    # -- the lockout survives restarts (L-20) ---------------------------------------------
+    def _restore_lockout(self) -> rules.Lockout:
+        c = self.config["lockout"]
+        lockout = rules.Lockout(
+            limit=c["failures"],
+            window_s=c["window_s"],
+            duration_s=c["duration_s"],
+            enabled=self.settings.get("lockout_protection"),
+        )
+        saved = json.loads(self.store.setting("lockout_state") or "{}")
+        now = self.clock()
+        if saved.get("active"):  # restored at full length: pulling the power never shortens it
+            lockout.until = now + lockout.duration_s
+        lockout.failures = [now] * min(int(saved.get("failures", 0)), lockout.limit - 1)
+        return lockout
+
+    def _lockout_state(self) -> str:
+        return json.dumps(
+            {"active": self.lockout.active(self.clock()), "failures": len(self.lockout.failures)}
+        )
 
     # -- what the motor reports -----------------------------------------------------------
     @hears(Bolt)
     def on_bolt(self, env: Envelope) -> None:
         self.bolt = env.body.state
         if self.bolt == "jammed":
-            self.store.log("alarm", reason="jammed", source="motor", cause=env.id)
+            self._alarm("lock-jammed", env.body.reason, cause=env.id)
 
     @hears(Door)
     def on_door(self, env: Envelope) -> None:
@@ -65,20 +122,25 @@ class PolicyService(Service):
     @hears(Button)
     def on_button(self, env: Envelope) -> None:
         if env.body.button == "lock":  # the inside lock button (L-25)
-            self._actuate("lock", source="inside-button", cause=env.id)
+            self._actuate("lock", source="button", cause=env.id)
 
-    # -- requests -------------------------------------------------------------------------
+    # -- the panel's requests -------------------------------------------------------------
     @accepts(LockInfoRequest)
     def on_info(self, env: Envelope, peer: str) -> LockInfo:
-        return LockInfo(initial=self.initial, direction=self.store.setting("direction"),
-                        people=self.store.count_people(), bolt=self.bolt, door=self.door)
+        return LockInfo(
+            initial=self.initial,
+            direction=self.settings.get("direction"),
+            people=self.people.count(),
+            bolt=self.bolt,
+            door=self.door,
+        )
 
     @accepts(SetDirection, peers=PANEL)
     def on_set_direction(self, env: Envelope, peer: str) -> Done:
         if not self.initial:
             return refused("not-allowed", "the direction is changed from the menu (L-14)")
         direction = env.body.direction
-        self.store.set_setting("direction", direction, source=peer, cause=env.trace)
+        self.settings.set("direction", direction, source=peer, cause=env.trace)
         self.publish(Audit(kind="direction", detail=direction), env.trace)
         return OK
 
@@ -90,55 +152,109 @@ class PolicyService(Service):
     def on_create_admin(self, env: Envelope, peer: str) -> Done:
         if not self.initial:
             return refused("not-allowed", "an administrator exists: use the menu (L-13)")
-        if self.store.setting("direction") is None:
+        if self.settings.get("direction") is None:
             return refused("direction-unset", "choose the opening direction first (L-12)")
-        code = env.body.code
+        if env.body.repeat != env.body.code:
+            answer = self._rule_answer(env.body.code)
+            return answer if not answer.ok else refused("mismatch", passcodes.RULES["mismatch"])
+        return self._add_person("admin", "", env.body.code, source=peer, cause=env.trace)
+
+    def _add_person(self, role: str, name: str, code: str, **event: Any) -> Done:
         answer = self._rule_answer(code)
         if not answer.ok:
             return answer
-        if env.body.repeat != code:
-            return refused("mismatch", passcodes.RULES["mismatch"])
-        number = self.store.add_person_with_code("admin", self.hasher.digest(code), len(code),
-                                                 source=peer, cause=env.trace)
+        try:
+            number = self.people.add(role, name, self.hasher.digest(code), len(code), **event)
+        except Refusal as r:
+            return refused(r.reason, r.detail)
         self._reload_codes()
-        self.publish(Audit(kind="person-added", detail="admin", person=number), env.trace)
+        self.publish(Audit(kind="person-added", detail=role, person=number), event.get("cause"))
         return Done(ok=True, detail=number)
 
     def _rule_answer(self, code: str) -> Done:
-        broken = passcodes.rule_broken(code, min_digits=self.rules["min_digits"],
-                                       max_digits=self.rules["max_digits"])
+        broken = passcodes.rule_broken(
+            code, min_digits=self.rules["min_digits"], max_digits=self.rules["max_digits"]
+        )
         return OK if broken is None else refused(broken, passcodes.RULES[broken])
 
     @accepts(VerifyPasscode, peers=PANEL)
     def on_verify(self, env: Envelope, peer: str) -> Decision:
         entry = env.body.entry
         if self.initial:
-            return self._decide(env, False, "initial-state")
+            return Decision(granted=False, method="pin", reason="initial-state")
         if not entry.isdigit() or len(entry) > self.config["keypad"]["max_digits"]:
-            return self._decide(env, False, "malformed-entry")
-        person = passcodes.find(entry, self.codes, self.lengths, self.hasher)
-        if person is None:
-            return self._decide(env, False, "wrong-passcode")
-        return self._decide(env, True, "", person)
+            return self._judge(rules.Attempt("pin"), env, source="keypad")
+        ref = passcodes.find(entry, self.codes, self.lengths, self.hasher)
+        return self._judge(self._attempt("pin", ref), env, source="keypad")
 
-    def _decide(self, env: Envelope, granted: bool, reason: str,
-                person: str | None = None) -> Decision:
-        """Log, publish, then act: an acknowledged decision is on disk before the bolt moves."""
-        decision = Decision(granted=granted, method="passcode", reason=reason, person=person)
-        self.store.log("unlock" if granted else "refused", person=person, method="passcode",
-                       source="keypad", reason=reason, cause=env.trace)
+    def _attempt(self, method: str, ref: CodeRef | None) -> rules.Attempt:
+        if ref is None:
+            return rules.Attempt(method)
+        if ref.kind == "visitor":
+            return rules.Attempt(method, visitor=self.people.visitor(ref.owner))
+        return rules.Attempt(
+            method,
+            person=ref.owner,
+            validity=self.people.validity(ref.owner),
+            duress=ref.kind == "duress",
+        )
+
+    # -- deciding -------------------------------------------------------------------------
+    def _judge(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> Decision:
+        """Decide, then write it down, then say it, then act: what is acted on is on disk."""
+        verdict = rules.decide(
+            attempt,
+            self.lockout,
+            wall=self.wall.now(),
+            mono=self.clock(),
+            tz=self.tz,
+            remote_enabled=self.settings.get("remote_unlock"),
+        )
+        visitor = attempt.visitor.label if attempt.visitor else None
+        decision = Decision(
+            granted=verdict.granted,
+            method=attempt.method,
+            reason=verdict.reason,
+            person=attempt.person,
+        )
+        with self.store.transaction():
+            self.store.append(
+                "unlock" if verdict.granted else "refused",
+                person=attempt.person,
+                method=attempt.method,
+                source=source,
+                reason=verdict.reason,
+                cause=env.trace,
+                detail=f"visitor {visitor}" if visitor else None,
+            )
+            if verdict.granted and visitor is not None:
+                self.people.use_visitor(visitor)
+            self.store.db.execute(
+                "INSERT OR REPLACE INTO settings VALUES ('lockout_state', ?)",
+                (self._lockout_state(),),
+            )
         sent = self.publish(decision, env.trace)
-        if granted:
-            self._actuate("unlock", source="keypad", cause=sent.id)
+        if verdict.alarm is not None:
+            self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
+        if verdict.granted:
+            self._actuate("unlock", source=source, cause=sent.id)
         return decision
 
+    def _alarm(
+        self, code: str, detail: str, *, person: str | None = None, cause: str | None = None
+    ) -> None:
+        """Logged, then published; the duress alarm goes to the owner only, never the panel."""
+        self.store.log("alarm", reason=code, person=person, detail=detail, cause=cause)
+        self.publish(Alarm(code=code, detail=detail, person=person), cause)
+
     def _actuate(self, action: str, *, source: str, cause: str) -> None:
-        direction = self.store.setting("direction")
+        direction = self.settings.get("direction")
         if direction is None:
             self.store.log("actuation-failed", source=source, reason="direction-unset", cause=cause)
             return
         answer = self.request("motor", Actuate(action=action, direction=direction), cause=cause)
         if answer is None or not answer.body.ok:
             why = "motor did not answer" if answer is None else answer.body.reason
-            self.store.log("actuation-failed", source=source, reason=why, cause=cause,
-                           detail=action)
+            self.store.log(
+                "actuation-failed", source=source, reason=why, cause=cause, detail=action
+            )

@@ -1,12 +1,14 @@
 """The lock's store: SQLite in WAL mode with synchronous writes, migrated by version.
 
-Policy is its only writer. The event log is append-only (triggers refuse UPDATE and
-DELETE) and hash-chained: each row's hash covers the previous hash and the row.
+Policy is its only writer; people and codes live in people.py on top of this. The event
+log is append-only (triggers refuse UPDATE and DELETE) and hash-chained: each row's hash
+covers the previous hash and the row, keyed with the device secret.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import sqlite3
 import time
@@ -40,26 +42,48 @@ MIGRATIONS = (
     CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
     """,
+    """
+    ALTER TABLE people ADD COLUMN valid_start REAL;
+    ALTER TABLE people ADD COLUMN valid_end REAL;
+    ALTER TABLE people ADD COLUMN slots TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE passcodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'normal'
+        CHECK (kind IN ('normal', 'duress'));
+    CREATE TABLE visitors (
+        label TEXT PRIMARY KEY,
+        digest BLOB NOT NULL UNIQUE,
+        length INTEGER NOT NULL,
+        valid_start REAL,
+        valid_end REAL,
+        slots TEXT NOT NULL DEFAULT '[]',
+        uses_left INTEGER,
+        created REAL NOT NULL
+    );
+    """,
 )
 
 EVENT_FIELDS = ("wall", "kind", "person", "method", "source", "reason", "cause", "detail")
 GENESIS = bytes(32)
 
 
-def row_hash(prev: bytes, row: dict[str, Any]) -> bytes:
+def row_hash(prev: bytes, row: dict[str, Any], key: bytes = b"") -> bytes:
+    """SHA-256 over the previous hash and the row; keyed (HMAC) with the device secret,
+    so that someone who edits the file cannot forge a chain that verifies."""
     values = [row.get(k) for k in EVENT_FIELDS]
     values[0] = float(values[0])  # SQLite gives REAL back: hash what a re-check will read
-    canonical = json.dumps(values, separators=(",", ":"))
-    return hashlib.sha256(prev + canonical.encode()).digest()
+    canonical = prev + json.dumps(values, separators=(",", ":")).encode()
+    if key:
+        return hmac.new(key, canonical, hashlib.sha256).digest()
+    return hashlib.sha256(canonical).digest()
 
 
 class Store:
-    def __init__(self, path: Path, *, wall=time.time) -> None:
+    def __init__(self, path: Path, *, wall=time.time, chain_key: bytes = b"") -> None:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._wall = wall
+        self._key = chain_key
         self._migrate()
 
     def _migrate(self) -> None:
@@ -76,35 +100,13 @@ class Store:
         return row[0] if row else None
 
     def set_setting(self, key: str, value: str, **event: Any) -> None:
-        with self._transaction():
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
             self._append({"kind": "setting", "detail": f"{key}={value}", **event})
 
-    # -- people and codes -----------------------------------------------------------------
-    def count_people(self, role: str | None = None) -> int:
-        if role is None:
-            return self.db.execute("SELECT count(*) FROM people").fetchone()[0]
-        return self.db.execute("SELECT count(*) FROM people WHERE role=?", (role,)).fetchone()[0]
-
-    def add_person_with_code(self, role: str, digest: bytes, length: int, **event: Any) -> str:
-        """Give the lowest free number (L-2) to a new person holding one passcode."""
-        with self._transaction():
-            taken = {r[0] for r in self.db.execute("SELECT number FROM people")}
-            number = next(f"{n:03d}" for n in range(1, 1000) if f"{n:03d}" not in taken)
-            self.db.execute("INSERT INTO people VALUES (?, ?, '', ?)", (number, role, self._wall()))
-            self.db.execute("INSERT INTO passcodes VALUES (?, ?, ?)", (number, digest, length))
-            self._append({"kind": "person-added", "person": number, "detail": role, **event})
-        return number
-
-    def passcodes(self) -> dict[bytes, str]:
-        return {bytes(d): p for d, p in self.db.execute("SELECT digest, person FROM passcodes")}
-
-    def code_lengths(self) -> set[int]:
-        return {r[0] for r in self.db.execute("SELECT DISTINCT length FROM passcodes")}
-
     # -- the event log --------------------------------------------------------------------
     def log(self, kind: str, **fields: Any) -> int:
-        with self._transaction():
+        with self.transaction():
             return self._append({"kind": kind, **fields})
 
     def _append(self, row: dict[str, Any]) -> int:
@@ -115,19 +117,55 @@ class Store:
         cur = self.db.execute(
             f"INSERT INTO events ({', '.join(EVENT_FIELDS)}, prev, hash) "
             f"VALUES ({', '.join('?' * len(EVENT_FIELDS))}, ?, ?)",
-            (*values, prev, row_hash(prev, row)),
+            (*values, prev, row_hash(prev, row, self._key)),
         )
         return cur.lastrowid
 
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+    def events(
+        self,
+        limit: int = 100,
+        *,
+        since: float | None = None,
+        person: str | None = None,
+        kind: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first, filtered (L-35)."""
+        where, args = ["1"], []
+        for clause, value in (("wall >= ?", since), ("person = ?", person), ("kind = ?", kind)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
         columns = ", ".join(EVENT_FIELDS)
         cur = self.db.execute(
-            f"SELECT seq, {columns} FROM events ORDER BY seq DESC LIMIT ?", (limit,))
+            f"SELECT seq, {columns} FROM events WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?",
+            (*args, limit),
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 
-    def _transaction(self) -> "_Tx":
+    def verify_chain(self) -> tuple[int, int | None, str]:
+        """(rows checked, first bad seq or None, why): edits, deletions, reorderings show."""
+        prev, expected_seq, checked = GENESIS, 1, 0
+        columns = ", ".join(EVENT_FIELDS)
+        for seq, *values, stored_prev, stored in self.db.execute(
+            f"SELECT seq, {columns}, prev, hash FROM events ORDER BY seq"
+        ):
+            row = dict(zip(EVENT_FIELDS, values))
+            if seq != expected_seq:
+                return checked, seq, f"row {expected_seq} is missing"
+            if bytes(stored_prev) != prev or bytes(stored) != row_hash(prev, row, self._key):
+                return checked, seq, f"row {seq} was changed or moved"
+            prev, expected_seq, checked = bytes(stored), seq + 1, checked + 1
+        return checked, None, "intact"
+
+    def transaction(self) -> "_Tx":
+        """A write, all or nothing; append events inside it with append()."""
         return _Tx(self.db)
+
+    def append(self, kind: str, **fields: Any) -> int:
+        """Add an event within a transaction() the caller holds."""
+        return self._append({"kind": kind, **fields})
 
 
 class _Tx:

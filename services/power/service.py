@@ -25,10 +25,15 @@ class PowerService(Service):
         if reading != self._last or now >= self._next_report:
             self._last, self._next_report = reading, now + self.settings["report_every_s"]
             percent = reading.percent
-            self.publish(Battery(percent=percent, volts=reading.volts,
-                                 low=percent < self.settings["low_percent"],
-                                 video_allowed=percent >= self.settings["video_min_percent"],
-                                 external=reading.external))
+            self.publish(
+                Battery(
+                    percent=percent,
+                    volts=reading.volts,
+                    low=percent < self.settings["low_percent"],
+                    video_allowed=percent >= self.settings["video_min_percent"],
+                    external=reading.external,
+                )
+            )
 
     def status_detail(self) -> dict[str, Any]:
         r = self._last

@@ -78,8 +78,11 @@ class WatchdogService(Service):
             verdict, age = self.verdict(name, now)
             beat = self._heartbeat() if name == self.NAME else self.beats.get(name, (0, None))[1]
             entry: dict[str, Any] = beat.to_body() if beat is not None else {}
-            entry.update(verdict=verdict, beat_age_s=None if age is None else round(age, 3),
-                         watchdog_kills=self.kills.get(name, 0))
+            entry.update(
+                verdict=verdict,
+                beat_age_s=None if age is None else round(age, 3),
+                watchdog_kills=self.kills.get(name, 0),
+            )
             services[name] = entry
         return MeshStatus(services=services)
 

@@ -1,0 +1,232 @@
+"""`lockmesh people|codes|settings|lockout|unlock|events|audit`: the owner's commands.
+
+They travel as the CLI's CURVE identity, which policy takes for the owner until the app
+exists. Passcodes are asked for twice on the terminal (or read from stdin with
+--code-stdin), never taken as arguments, so that they stay out of the shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+from typing import Any, Callable
+
+from proto.bus import Bus
+from proto.control import Done
+from proto.layout import Layout
+from proto.owner import (
+    AuditReport,
+    AuditVerify,
+    DuressSet,
+    EventsRequest,
+    Listing,
+    LockoutRelease,
+    PeopleRequest,
+    PersonAdd,
+    PersonDelete,
+    PersonRename,
+    RemoteUnlock,
+    SettingSet,
+    SettingsRequest,
+    ValiditySet,
+    VisitorAdd,
+    VisitorDelete,
+    VisitorsRequest,
+)
+from proto.policy import Decision
+from proto.schema import Message
+
+_json = argparse.ArgumentParser(add_help=False)
+_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # Matter's DaysMask bit order
+
+
+class UsageError(ValueError):
+    pass
+
+
+def parse_time(text: str | None) -> float | None:
+    """ISO 8601 (local time unless it says otherwise) or epoch seconds."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise UsageError(f"{text!r} is not a time: use 2026-12-24T18:00 or epoch seconds") from None
+
+
+def parse_slot(text: str) -> list[int]:
+    """'mon-fri@08:00-18:00' or 'sat,sun@10:00-12:00' as [days mask, start min, end min]."""
+    try:
+        days, hours = text.split("@")
+        start, end = (_minutes(h) for h in hours.split("-"))
+        mask = 0
+        for part in days.split(","):
+            first, _, last = part.partition("-")
+            a, b = DAYS.index(first), DAYS.index(last or first)
+            for day in range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]:
+                mask |= 1 << day
+        return [mask, start, end]
+    except ValueError:
+        raise UsageError(f"{text!r} is not a slot like mon-fri@08:00-18:00") from None
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def read_code(args: argparse.Namespace) -> str:
+    if args.code_stdin:
+        return sys.stdin.readline().strip()
+    first = getpass.getpass("passcode: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the two entries do not match")
+    return first
+
+
+def add_parsers(
+    command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """The owner's commands; every verb takes --data and --json too."""
+
+    def verbs_of(parser: argparse.ArgumentParser) -> Callable[..., argparse.ArgumentParser]:
+        sub = parser.add_subparsers(dest="verb", metavar="VERB")
+        return lambda name, help=None: sub.add_parser(name, parents=[common, _json], help=help)
+
+    verb = verbs_of(command("people", "list, add, rename, delete people; validity (L-33, L-7)"))
+    add = verb("add", "a new person with a passcode")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--code-stdin", action="store_true")
+    rename = verb("rename", "give a person a name")
+    rename.add_argument("number")
+    rename.add_argument("name")
+    verb("delete", "delete a person and all their credentials (L-6)").add_argument("number")
+    valid = verb("validity", "when their credentials work")
+    valid.add_argument("number")
+    valid.add_argument("--start")
+    valid.add_argument("--end")
+    valid.add_argument("--slot", action="append", default=[], help="mon-fri@08:00-18:00")
+    duress = verb("duress", "set the person's duress passcode (L-8)")
+    duress.add_argument("number")
+    duress.add_argument("--code-stdin", action="store_true")
+    verb = verbs_of(command("codes", "visitor passcodes (L-9)"))
+    add = verb("add", "a visitor code with a window and a use limit")
+    add.add_argument("label")
+    add.add_argument("--start")
+    add.add_argument("--end")
+    add.add_argument("--uses", type=int, help="how many times (default: unlimited)")
+    add.add_argument("--code-stdin", action="store_true")
+    verb("delete", "delete a visitor code").add_argument("label")
+    setting = command("settings", "show or change the owner's settings (L-36)")
+    setting.add_argument("name", nargs="?")
+    setting.add_argument("value", nargs="?")
+    command("lockout", "release a lockout (L-20)").add_argument("action", choices=("release",))
+    command("unlock", "remote unlock, when enabled in the settings (L-18)")
+    events = command("events", "the event log, newest first (L-35)")
+    events.add_argument("--since")
+    events.add_argument("--person")
+    events.add_argument("--kind")
+    events.add_argument("--limit", type=int, default=50)
+    command("audit", "check the event log's hash chain").add_argument("action", choices=("verify",))
+
+
+def message_for(args: argparse.Namespace) -> Message:
+    """The request a command line stands for."""
+    cmd, verb = args.command, getattr(args, "verb", None)
+    if cmd == "people":
+        if verb is None:
+            return PeopleRequest()
+        if verb == "add":
+            return PersonAdd(
+                name=args.name, code=read_code(args), role="admin" if args.admin else "user"
+            )
+        if verb == "rename":
+            return PersonRename(number=args.number, name=args.name)
+        if verb == "delete":
+            return PersonDelete(number=args.number)
+        if verb == "validity":
+            return ValiditySet(
+                number=args.number,
+                start=parse_time(args.start),
+                end=parse_time(args.end),
+                slots=[parse_slot(s) for s in args.slot],
+            )
+        return DuressSet(number=args.number, code=read_code(args))
+    if cmd == "codes":
+        if verb is None:
+            return VisitorsRequest()
+        if verb == "add":
+            return VisitorAdd(
+                label=args.label,
+                code=read_code(args),
+                start=parse_time(args.start),
+                end=parse_time(args.end),
+                uses=args.uses,
+            )
+        return VisitorDelete(label=args.label)
+    if cmd == "settings":
+        if args.name is None:
+            return SettingsRequest()
+        if args.value is None:
+            raise UsageError("settings NAME VALUE changes a setting; plain `settings` lists them")
+        return SettingSet(name=args.name, value=args.value)
+    if cmd == "lockout":
+        return LockoutRelease()
+    if cmd == "unlock":
+        return RemoteUnlock()
+    if cmd == "events":
+        return EventsRequest(
+            since=parse_time(args.since), person=args.person, kind=args.kind, limit=args.limit
+        )
+    return AuditVerify()
+
+
+def run(layout: Layout, args: argparse.Namespace) -> int:
+    try:
+        message = message_for(args)
+    except UsageError as e:
+        print(f"lockmesh: {e}", file=sys.stderr)
+        return 2
+    with Bus(layout, "cli") as bus:
+        answer = bus.client("policy").request(message, timeout=5.0)
+    if answer is None:
+        print("lockmesh: policy did not answer (is the lock up?)", file=sys.stderr)
+        return 1
+    return show(answer.body, args.json)
+
+
+def show(body: Any, as_json: bool) -> int:
+    """Print an answer; the exit code says whether it was a yes."""
+    if as_json:
+        print(json.dumps(body.to_body(), indent=2, default=str))
+    elif isinstance(body, Listing):
+        for item in body.items:
+            print("  ".join(f"{k}={_shown(v)}" for k, v in item.items() if v not in (None, [], "")))
+    elif isinstance(body, AuditReport):
+        print(f"audit: {body.why} ({body.checked} events checked)")
+    elif isinstance(body, Decision):
+        print("unlocked" if body.granted else f"refused: {body.reason}")
+    elif isinstance(body, Done):
+        print(
+            "ok" + (f": {body.detail}" if body.detail else "")
+            if body.ok
+            else f"refused: {body.reason}: {body.detail}"
+        )
+    ok = getattr(body, "ok", getattr(body, "granted", getattr(body, "intact", True)))
+    return 0 if ok else 1
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value > 1e9:
+        return datetime.fromtimestamp(value).isoformat(timespec="seconds")
+    return str(value)

@@ -1,0 +1,161 @@
+"""Policy's rules driven through the real processes: people, codes, lockout, time, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from proto.board import Bolt
+from proto.keypad import Prompt
+from proto.policy import Alarm, Decision
+from tests.meshkit import ADMIN_CODE, is_type
+
+pytestmark = pytest.mark.slow
+
+BOB_CODE = "135792"
+
+
+def owner(lock, *args: str, code: str | None = None, check: bool = True):
+    """Run an owner command; a passcode goes in on stdin, as a person would type it."""
+    return lock.cli(*args, *(["--code-stdin"] if code else []), check=check, input=code)
+
+
+def events(lock, **filters: str) -> list[dict]:
+    flags = [f"--{k}={v}" for k, v in filters.items()]
+    return json.loads(lock.cli("events", "--json", *flags).stdout)["items"]
+
+
+def enter(lock, watch, code: str) -> Decision:
+    watch.seen.clear()
+    lock.press("touch", *code, "ok")
+    return watch.wait_for(is_type(Decision)).body
+
+
+def test_l1_l2_l33_l6_people_are_numbered_listed_renamed_and_deleted(ready_lock):
+    lock = ready_lock
+    assert owner(lock, "people", "add", "Bob", code=BOB_CODE).stdout.strip() == "ok: 002"
+    owner(lock, "people", "rename", "002", "Robert")
+    listed = json.loads(lock.cli("people", "--json").stdout)["items"]
+    assert [(p["number"], p["role"], p["name"], p["passcodes"]) for p in listed] == [
+        ("001", "admin", "", 1), ("002", "user", "Robert", 1)]
+    assert BOB_CODE not in json.dumps(listed)
+    refused = owner(lock, "people", "delete", "001", check=False)
+    assert refused.returncode == 1 and "last administrator" in refused.stdout
+    assert "no person numbered 042" in owner(lock, "people", "delete", "042", check=False).stdout
+    owner(lock, "people", "delete", "002")
+    assert events(lock, kind="person-deleted")[0]["detail"] == "user; deleted 1 passcode(s)"
+    watch = lock.watcher()
+    assert not enter(lock, watch, BOB_CODE).granted  # his code went with him
+    assert owner(lock, "people", "add", "Eve", code=BOB_CODE).stdout.strip() == "ok: 002"
+
+
+def test_l4_owner_added_codes_follow_the_rules_and_must_be_unique(ready_lock):
+    for code, reason in (("111111", "all-same"), ("654321", "sequence"), ("12345", "too-short"),
+                         (ADMIN_CODE, "code-in-use")):
+        out = owner(ready_lock, "people", "add", "X", code=code, check=False).stdout
+        assert f"refused: {reason}" in out
+
+
+def test_l8_duress_code_unlocks_like_any_and_alarms_only_the_owner(ready_lock):
+    lock = ready_lock
+    owner(lock, "people", "duress", "001", code="975319")
+    watch = lock.watcher()
+    normal = enter(lock, watch, ADMIN_CODE)
+    normal_prompt = watch.wait_for(is_type(Prompt, prompt="unlocked")).body
+    lock.cli("sim", "button", "lock")
+    watch.wait_for(is_type(Bolt, state="locked"))
+    duress = enter(lock, watch, "975319")
+    assert duress == normal  # the panel and the bus say the same as for a normal unlock
+    assert watch.wait_for(is_type(Prompt, prompt="unlocked")).body == normal_prompt
+    alarm = watch.wait_for(is_type(Alarm))
+    assert alarm.body.code == "forced-user" and alarm.body.person == "001"
+    watch.wait_for(is_type(Bolt, state="unlocked"))
+    assert events(lock, kind="alarm")[0]["reason"] == "forced-user"
+
+
+def test_l9_visitor_code_works_within_its_uses_and_each_use_is_logged(ready_lock):
+    lock = ready_lock
+    owner(lock, "codes", "add", "cleaner", "--uses", "2", code="864200")
+    watch = lock.watcher()
+    assert enter(lock, watch, "864200").granted
+    assert enter(lock, watch, "864200").granted
+    third = enter(lock, watch, "864200")
+    assert not third.granted and third.reason == "uses-exhausted"
+    uses = [e for e in events(lock) if e["detail"] == "visitor cleaner"]
+    assert [e["kind"] for e in uses] == ["refused", "unlock", "unlock"]
+    past = str(time.time() - 60)
+    owner(lock, "codes", "add", "expired", "--end", past, code="864211")
+    assert enter(lock, watch, "864211").reason == "outside-validity"
+
+
+def test_l7_validity_and_an_unknown_time_refuse_only_restricted_people(ready_lock):
+    lock = ready_lock
+    owner(lock, "people", "add", "Bob", code=BOB_CODE)
+    watch = lock.watcher()
+    owner(lock, "people", "validity", "002", "--end", str(time.time() - 60))
+    assert enter(lock, watch, BOB_CODE).reason == "outside-validity"
+    refusal = events(lock, kind="refused")[0]
+    assert (refusal["person"], refusal["reason"]) == ("002", "outside-validity")
+    owner(lock, "people", "validity", "002", "--end", str(time.time() + 3600))
+    assert enter(lock, watch, BOB_CODE).granted
+    lock.cli("sim", "clock", "lost")  # the RTC lost the time with the power
+    assert enter(lock, watch, BOB_CODE).reason == "time-unknown"
+    assert enter(lock, watch, ADMIN_CODE).granted  # no restriction: still works
+
+
+def test_l20_lockout_refuses_even_the_right_code_survives_a_crash_and_can_be_released(ready_lock):
+    lock = ready_lock
+    watch = lock.watcher()
+    for _ in range(5):
+        assert enter(lock, watch, "000000").reason == "invalid-credential"
+    alarm = watch.wait_for(is_type(Alarm))
+    assert alarm.body.code == "wrong-code-entry-limit"
+    assert enter(lock, watch, ADMIN_CODE).reason == "lockout"
+    os.kill(lock.pid("policy"), signal.SIGKILL)  # pulling the plug does not end it
+    lock.wait_healthy()
+    watch = lock.watcher()
+    assert enter(lock, watch, ADMIN_CODE).reason == "lockout"
+    owner(lock, "lockout", "release")
+    assert enter(lock, watch, ADMIN_CODE).granted
+    owner(lock, "settings", "lockout_protection", "off")
+    for _ in range(6):
+        enter(lock, watch, "000000")
+    assert enter(lock, watch, ADMIN_CODE).granted
+
+
+def test_l18_remote_unlock_only_when_enabled(ready_lock):
+    lock = ready_lock
+    refused = lock.cli("unlock", check=False)
+    assert refused.returncode == 1 and "remote-disabled" in refused.stdout
+    owner(lock, "settings", "remote_unlock", "on")
+    watch = lock.watcher()
+    assert lock.cli("unlock").stdout.strip() == "unlocked"
+    watch.wait_for(is_type(Bolt, state="unlocked"))
+    assert "bad-value" in lock.cli("settings", "volume", "9", check=False).stdout
+
+
+def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
+    lock = ready_lock
+    watch = lock.watcher()
+    enter(lock, watch, "000000")
+    enter(lock, watch, ADMIN_CODE)
+    newest = events(lock)
+    assert newest[0]["kind"] == "unlock" and newest[1]["kind"] == "refused"
+    assert [e["seq"] for e in newest] == sorted((e["seq"] for e in newest), reverse=True)
+    assert all(e["person"] == "001" for e in events(lock, person="001"))
+    assert lock.cli("audit", "verify").returncode == 0
+    lock.down()
+    db = sqlite3.connect(lock.layout.data / "lock.db")
+    db.executescript("DROP TRIGGER events_append_only_u; "
+                     "UPDATE events SET reason='' WHERE kind='refused'")
+    db.close()
+    lock.up()
+    report = lock.cli("audit", "verify", "--json", check=False)
+    assert report.returncode == 1
+    body = json.loads(report.stdout)
+    assert not body["intact"] and body["first_bad"] == newest[1]["seq"]
