@@ -50,7 +50,7 @@ class Service:
 
     Lifecycle: run() opens the sockets, calls setup(), loops until stop(), then
     teardown(). stop() only sets a flag, so it is safe from a signal handler and
-    idempotent. Every wait in the loop is bounded by TICK_S.
+    idempotent. Every wait in the loop is bounded by tick_s().
     """
 
     NAME: ClassVar[str] = ""
@@ -94,7 +94,11 @@ class Service:
         """Open hardware and state; called once the sockets are up."""
 
     def tick(self, now: float) -> None:
-        """Periodic work, every TICK_S at most."""
+        """Periodic work, every tick_s() at most."""
+
+    def tick_s(self) -> float:
+        """Seconds to the next tick; a service may tick faster while something moves."""
+        return self.TICK_S
 
     def teardown(self) -> None:
         """Close hardware; called once on the way out, whatever happened."""
@@ -155,7 +159,7 @@ class Service:
             if now >= next_tick:
                 self._lag = now - next_tick
                 self._guarded("tick", self.tick, now)
-                next_tick = now + self.TICK_S
+                next_tick = now + self.tick_s()
             if now >= next_beat:
                 self.publish(self._heartbeat())
                 next_beat = now + beat_every

@@ -21,7 +21,7 @@ SIM_PRESS_S = 0.1
 
 class MotorService(Service):
     NAME = "motor"
-    TICK_S = 0.01  # the end switches are polled this often while the bolt moves
+    DRIVING_TICK_S = 0.01  # the end switches are polled this often while the bolt moves
 
     def setup(self) -> None:
         board, pins = self.config["board"], self.config["pins"]
@@ -84,6 +84,10 @@ class MotorService(Service):
         for part in ("bolt", "door", "lock_button", "set_button"):
             if hasattr(self, part):
                 getattr(self, part).close()
+
+    def tick_s(self) -> float:
+        moving = hasattr(self, "bolt") and self.bolt.state == MOVING
+        return self.DRIVING_TICK_S if moving else self.TICK_S
 
     def tick(self, now: float) -> None:
         ended = self.bolt.poll(now)
