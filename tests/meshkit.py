@@ -43,8 +43,9 @@ class Watcher:
                 if match(env):
                     return env
                 break
-        raise AssertionError(f"not seen within {timeout}s; last: "
-                             f"{[e.topic for e in self.seen[-10:]]}")
+        raise AssertionError(
+            f"not seen within {timeout}s; last: {[e.topic for e in self.seen[-10:]]}"
+        )
 
     def close(self) -> None:
         self.bus.close()
@@ -53,7 +54,9 @@ class Watcher:
 def is_type(kind: type, **fields: Any) -> Callable[[Envelope], bool]:
     def match(env: Envelope) -> bool:
         return isinstance(env.body, kind) and all(
-            getattr(env.body, k) == v for k, v in fields.items())
+            getattr(env.body, k) == v for k, v in fields.items()
+        )
+
     return match
 
 
@@ -63,13 +66,20 @@ class Lock:
     def __init__(self, data: Path) -> None:
         self.layout = Layout.at(data)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 60,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "ops.cli", *args, "--data",
-                                 str(self.layout.data)], capture_output=True, text=True,
-                                timeout=timeout, input=input)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "ops.cli", *args, "--data", str(self.layout.data)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}"
+            )
         return result
 
     def up(self) -> None:

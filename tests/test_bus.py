@@ -33,12 +33,14 @@ def _until(condition, timeout=5.0):
 
 def _joined(pub_bus, pub, sub_bus, sub, peer):
     """Publish until the subscriber hears one: the slow-joiner handshake is over."""
+
     def heard():
         pub_bus.publish(pub, Key(key="touch"))
         if sub.poll(20):
             sub_bus.receive_event(sub, peer)
             return True
         return False
+
     _until(heard)
 
 

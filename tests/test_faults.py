@@ -68,22 +68,36 @@ def test_unknown_curve_key_cannot_even_connect(lock):
 
 
 def _envelope(**overrides) -> dict:
-    env = {"v": 1, "type": "ctl.status", "sender": "cli", "seq": 1, "wall": 1.0, "mono": 1.0,
-           "id": "cli-test-1", "cause": None, "body": {}}
+    env = {
+        "v": 1,
+        "type": "ctl.status",
+        "sender": "cli",
+        "seq": 1,
+        "wall": 1.0,
+        "mono": 1.0,
+        "id": "cli-test-1",
+        "cause": None,
+        "body": {},
+    }
     env.update(overrides)
     return env
 
 
 BAD_INPUTS = {
     "garbage": [[b"\xff\x00 not a message"], [b"ctl.cli.status", b"\xc1\xc1\xc1"]],
-    "envelope": [[b"ctl.cli.status", msgpack.packb([1, 2, 3])],
-                 [b"ctl.cli.status", msgpack.packb(_envelope(seq="one"))]],
+    "envelope": [
+        [b"ctl.cli.status", msgpack.packb([1, 2, 3])],
+        [b"ctl.cli.status", msgpack.packb(_envelope(seq="one"))],
+    ],
     "version": [[b"ctl.cli.status", msgpack.packb(_envelope(v=99))]],
     "unknown-type": [[b"nope.cli.nothing", msgpack.packb(_envelope(type="nope.nothing"))]],
-    "bad-field": [[b"keypad.cli.sim_keys",
-                   msgpack.packb(_envelope(type="keypad.sim_keys", body={"keys": 5}))],
-                  [b"motor.cli.sim", msgpack.packb(_envelope(type="motor.sim",
-                                                             body={"action": "explode"}))]],
+    "bad-field": [
+        [
+            b"keypad.cli.sim_keys",
+            msgpack.packb(_envelope(type="keypad.sim_keys", body={"keys": 5})),
+        ],
+        [b"motor.cli.sim", msgpack.packb(_envelope(type="motor.sim", body={"action": "explode"}))],
+    ],
     "oversized": [[b"ctl.cli.status", msgpack.packb(_envelope(body={"x": "a" * 70000}))]],
     "topic": [[b"motor.cli.actuate", msgpack.packb(_envelope())]],
 }
@@ -107,8 +121,9 @@ def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
 
 def test_a_valid_message_of_the_wrong_kind_is_refused_with_a_reason(lock):
     with Bus(lock.layout, "cli") as bus:
-        answer = bus.client("keypad").request(Actuate(action="unlock", direction="right"),
-                                              timeout=3)
+        answer = bus.client("keypad").request(
+            Actuate(action="unlock", direction="right"), timeout=3
+        )
     assert not answer.body.ok and answer.body.reason == "unexpected"
 
 
@@ -117,8 +132,13 @@ def test_kill_9_of_any_service_leaves_the_bolt_locked_and_it_comes_back(ready_lo
     watch = lock.watcher()
     lock.press("touch", *ADMIN_CODE, "ok")  # an unlock decided before the kills
     lock.cli("sim", "button", "lock")
-    watch.wait_for(lambda e: getattr(e.body, "state", None) == "locked" and e.sender == "motor"
-                   and e.cause is not None)
+    watch.wait_for(
+        lambda e: (
+            getattr(e.body, "state", None) == "locked"
+            and e.sender == "motor"
+            and e.cause is not None
+        )
+    )
     recovery = {}
     for service in SERVICES:
         os.kill(lock.pid(service), signal.SIGKILL)

@@ -42,7 +42,9 @@ def test_l1_l2_l33_l6_people_are_numbered_listed_renamed_and_deleted(ready_lock)
     owner(lock, "people", "rename", "002", "Robert")
     listed = json.loads(lock.cli("people", "--json").stdout)["items"]
     assert [(p["number"], p["role"], p["name"], p["passcodes"]) for p in listed] == [
-        ("001", "admin", "", 1), ("002", "user", "Robert", 1)]
+        ("001", "admin", "", 1),
+        ("002", "user", "Robert", 1),
+    ]
     assert BOB_CODE not in json.dumps(listed)
     refused = owner(lock, "people", "delete", "001", check=False)
     assert refused.returncode == 1 and "last administrator" in refused.stdout
@@ -55,8 +57,12 @@ def test_l1_l2_l33_l6_people_are_numbered_listed_renamed_and_deleted(ready_lock)
 
 
 def test_l4_owner_added_codes_follow_the_rules_and_must_be_unique(ready_lock):
-    for code, reason in (("111111", "all-same"), ("654321", "sequence"), ("12345", "too-short"),
-                         (ADMIN_CODE, "code-in-use")):
+    for code, reason in (
+        ("111111", "all-same"),
+        ("654321", "sequence"),
+        ("12345", "too-short"),
+        (ADMIN_CODE, "code-in-use"),
+    ):
         out = owner(ready_lock, "people", "add", "X", code=code, check=False).stdout
         assert f"refused: {reason}" in out
 
@@ -151,8 +157,9 @@ def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
     assert lock.cli("audit", "verify").returncode == 0
     lock.down()
     db = sqlite3.connect(lock.layout.data / "lock.db")
-    db.executescript("DROP TRIGGER events_append_only_u; "
-                     "UPDATE events SET reason='' WHERE kind='refused'")
+    db.executescript(
+        "DROP TRIGGER events_append_only_u; UPDATE events SET reason='' WHERE kind='refused'"
+    )
     db.close()
     lock.up()
     report = lock.cli("audit", "verify", "--json", check=False)

@@ -130,10 +130,17 @@ class Reference:
         return "granted"
 
 
-steps = st.lists(st.tuples(st.booleans(), st.booleans(), st.floats(0, 400),
-                           st.sampled_from(["step", "restart", "clock-lost"]),
-                           st.floats(-7200, 7200)),
-                 min_size=1, max_size=60)
+steps = st.lists(
+    st.tuples(
+        st.booleans(),
+        st.booleans(),
+        st.floats(0, 400),
+        st.sampled_from(["step", "restart", "clock-lost"]),
+        st.floats(-7200, 7200),
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,8 +18,12 @@ def test_up_reports_every_service_healthy_and_initial_state(lock):
     report = lock.status()
     assert report["healthy"], report
     assert all(s["verdict"] == "healthy" and s["pid"] for s in report["services"].values())
-    assert report["lock"] == {"bolt": "locked", "door": "closed", "initial": True,
-                              "direction": None}
+    assert report["lock"] == {
+        "bolt": "locked",
+        "door": "closed",
+        "initial": True,
+        "direction": None,
+    }
 
 
 def test_l12_l4_l18_first_admin_then_passcode_unlocks_as_one_causal_chain(lock):

@@ -13,27 +13,70 @@ pytestmark = pytest.mark.slow
 
 def test_tap_shows_every_step_live_and_replays_a_recording(lock, tmp_path):
     recording = tmp_path / "keypad.rec"
-    tap = subprocess.Popen([sys.executable, "-m", "ops.cli", "tap", "keypad.*", "--json",
-                            "--count", "3", "--timeout", "20", "--record", str(recording),
-                            "--data", str(lock.layout.data)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "tap",
+            "keypad.*",
+            "--json",
+            "--count",
+            "3",
+            "--timeout",
+            "20",
+            "--record",
+            str(recording),
+            "--data",
+            str(lock.layout.data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert "tap: listening (heard" in tap.stderr.readline()
     lock.press("ok")  # initial state: the direction prompt, then its lit keys
     out, _ = tap.communicate(timeout=30)
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [m["topic"] for m in lines] == ["keypad.keypad.key", "keypad.keypad.prompt",
-                                           "keypad.keypad.lit"]
+    assert [m["topic"] for m in lines] == [
+        "keypad.keypad.key",
+        "keypad.keypad.prompt",
+        "keypad.keypad.lit",
+    ]
     assert lines[1]["cause"] == lines[0]["id"] == lines[2]["cause"]
-    assert set(lines[0]) == {"topic", "type", "sender", "seq", "wall", "mono", "id", "cause",
-                             "v", "body"}
+    assert set(lines[0]) == {
+        "topic",
+        "type",
+        "sender",
+        "seq",
+        "wall",
+        "mono",
+        "id",
+        "cause",
+        "v",
+        "body",
+    }
     replayed = lock.cli("replay", str(recording), "--json").stdout.splitlines()
     assert [json.loads(line) for line in replayed] == lines
 
 
 def test_tap_never_shows_a_passcode(ready_lock):
-    tap = subprocess.Popen([sys.executable, "-m", "ops.cli", "tap", "--json", "--timeout", "2",
-                            "--data", str(ready_lock.layout.data)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tap = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "tap",
+            "--json",
+            "--timeout",
+            "2",
+            "--data",
+            str(ready_lock.layout.data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     tap.stderr.readline()
     ready_lock.press("touch", "2", "4", "6", "8", "1", "3", "ok")
     out, _ = tap.communicate(timeout=30)
@@ -50,6 +93,7 @@ def test_bench_reports_latency_beside_the_raw_baseline(lock, service):
         r = report[side]
         assert r["count"] == 40 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
     assert report["ratio_p50"] == pytest.approx(
-        report["service_result"]["p50_ms"] / report["baseline"]["p50_ms"])
+        report["service_result"]["p50_ms"] / report["baseline"]["p50_ms"]
+    )
     if service == "keypad":  # the bench set the lock up, then every decision was a yes
         assert report["granted"] == 50 and report["refused"] == 0
