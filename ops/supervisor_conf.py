@@ -16,11 +16,14 @@ def render(
 ) -> str:
     """users maps a service to the account it runs as (on a Pi); None runs all as the caller."""
     run, logs, data = layout.run, layout.logs, layout.data
+    # With an account per service, the watchdog's group may reach supervisord (to restart
+    # a stuck service) and sockets in the run folder are made group-writable.
+    access = f"chmod=0770\nchown=root:{users['watchdog']}" if users else "chmod=0700"
     parts = [
         f"""\
 [unix_http_server]
 file={socket_path(run)}
-chmod=0700
+{access}
 
 [supervisord]
 logfile={logs / "supervisord.log"}
@@ -36,7 +39,7 @@ serverurl=unix://{socket_path(run)}
 """
     ]
     for priority, name in enumerate(SERVICES, start=1):
-        user = f"user={users[name]}\n" if users and name in users else ""
+        user = f"user={users[name]}\numask=007\n" if users and name in users else ""
         parts.append(f"""
 [program:{name}]
 command={python} -m services.{name} --data {data}
@@ -54,7 +57,7 @@ stdout_logfile={logs / (name + ".log")}
 stdout_logfile_maxbytes=5MB
 stdout_logfile_backups=3
 {user}""")
-    user = f"user={users['procevents']}\n" if users and "procevents" in users else ""
+    user = f"user={users['procevents']}\numask=007\n" if users and "procevents" in users else ""
     parts.append(f"""
 [eventlistener:procevents]
 command={python} -m ops.procevents --data {data}
