@@ -43,6 +43,7 @@ def wait_answering(bus: Bus) -> None:
         assert time.monotonic() < deadline, "policy never answered"
 
 
+@pytest.mark.timeout(900)  # hundreds of process starts
 def test_l35_nothing_acknowledged_is_lost_when_policy_is_killed_mid_write(tmp_path):
     layout = Layout.at(tmp_path / "data")
     mesh.prepare(layout)
