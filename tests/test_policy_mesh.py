@@ -50,7 +50,10 @@ def test_l1_l2_l33_l6_people_are_numbered_listed_renamed_and_deleted(ready_lock)
     assert refused.returncode == 1 and "last administrator" in refused.stdout
     assert "no person numbered 042" in owner(lock, "people", "delete", "042", check=False).stdout
     owner(lock, "people", "delete", "002")
-    assert events(lock, kind="person-deleted")[0]["detail"] == "user; deleted 1 passcode(s)"
+    assert (
+        events(lock, kind="person-deleted")[0]["detail"]
+        == "user; deleted 1 passcode(s), 0 template(s)"
+    )
     watch = lock.watcher()
     assert not enter(lock, watch, BOB_CODE).granted  # his code went with him
     assert owner(lock, "people", "add", "Eve", code=BOB_CODE).stdout.strip() == "ok: 002"
@@ -166,3 +169,36 @@ def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
     assert report.returncode == 1
     body = json.loads(report.stdout)
     assert not body["intact"] and body["first_bad"] == newest[1]["seq"]
+
+
+def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(ready_lock):
+    from proto.biometric import Templates, TemplateSave, TemplatesFetch
+    from proto.bus import Bus
+
+    lock = ready_lock
+    embedding = b"FACE-EMBEDDING-" + bytes(range(200))
+    with Bus(lock.layout, "face") as face:
+        for _ in range(3):
+            saved = face.client("policy").request(
+                TemplateSave(kind="face", person="001", template=embedding), timeout=5
+            )
+            assert saved.body.ok
+        fourth = face.client("policy").request(
+            TemplateSave(kind="face", person="001", template=embedding), timeout=5
+        )
+        assert fourth.body.reason == "full"  # L-3: three faces a person
+        back = face.client("policy").request(TemplatesFetch(kind="face"), timeout=5).body
+    assert isinstance(back, Templates)
+    assert [(t["person"], t["slot"], t["template"]) for t in back.items] == [
+        ("001", slot, embedding) for slot in (1, 2, 3)
+    ]
+    with Bus(lock.layout, "keypad") as keypad:
+        stolen = keypad.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
+        assert stolen.body.reason == "unauthorized"
+    with Bus(lock.layout, "biometric") as other:
+        stolen = other.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
+        assert stolen.body.reason == "unauthorized"
+    listed = json.loads(lock.cli("people", "--json").stdout)["items"]
+    assert listed[0]["faces"] == 3
+    lock.down()
+    assert b"FACE-EMBEDDING" not in (lock.layout.data / "lock.db").read_bytes()

@@ -61,7 +61,7 @@ def for_field(f: dataclasses.Field, hint: Any) -> st.SearchStrategy[Any]:
     if "range" in f.metadata:
         low, high = f.metadata["range"]
         return st.integers(low, high) if hint is int else st.floats(low, high)
-    if f.metadata.get("secret"):
+    if f.metadata.get("secret") and hint is str:
         return DIGITS | TEXT
     return for_hint(hint)
 
@@ -88,7 +88,7 @@ def minimal_value(f: dataclasses.Field, hint: Any) -> Any:
         return []
     if origin is dict:
         return {}
-    return {str: "", int: 0, float: 0.0, bool: False, type(None): None}.get(hint, None)
+    return {str: "", int: 0, float: 0.0, bool: False, bytes: b"", type(None): None}.get(hint)
 
 
 def minimal_body(cls: type[Message]) -> dict[str, Any]:

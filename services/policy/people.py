@@ -10,6 +10,12 @@ from services.policy.rules import Slot, Validity, Visitor
 from services.policy.store import Store
 
 ROLES = ("admin", "user")
+# capacity settings per template kind: (whole lock, per person) (L-3)
+TEMPLATE_LIMITS = {
+    "face": ("lock_faces", "person_faces"),
+    "fingerprint": ("lock_fingerprints", "person_fingerprints"),
+    "palm-vein": ("lock_palms", "person_palms"),
+}
 CODE_KINDS = ("normal", "duress")
 
 
@@ -70,10 +76,14 @@ class People:
         for number, role, name, start, end, slots in self.db.execute(
             "SELECT number, role, name, valid_start, valid_end, slots FROM people ORDER BY number"
         ):
-            codes = dict(
-                self.db.execute(
-                    "SELECT kind, count(*) FROM passcodes WHERE person=? GROUP BY kind", (number,)
+            codes, biometrics = (
+                dict(
+                    self.db.execute(
+                        f"SELECT kind, count(*) FROM {table} WHERE person=? GROUP BY kind",
+                        (number,),
+                    )
                 )
+                for table in ("passcodes", "templates")
             )
             people.append(
                 {
@@ -85,6 +95,9 @@ class People:
                     "slots": json.loads(slots),
                     "passcodes": codes.get("normal", 0),
                     "duress": codes.get("duress", 0),
+                    "faces": biometrics.get("face", 0),
+                    "fingerprints": biometrics.get("fingerprint", 0),
+                    "palms": biometrics.get("palm-vein", 0),
                 }
             )
         return people
@@ -169,15 +182,16 @@ class People:
             raise Refusal("only-person", "the only person cannot be deleted")
         if role == "admin" and self.count("admin") == 1:
             raise Refusal("last-admin", "the last administrator cannot be deleted")
-        codes = self.db.execute(
-            "SELECT count(*) FROM passcodes WHERE person=?", (number,)
-        ).fetchone()[0]
+        codes, templates = (
+            self.db.execute(f"SELECT count(*) FROM {table} WHERE person=?", (number,)).fetchone()[0]
+            for table in ("passcodes", "templates")
+        )
         with self.store.transaction():
-            self.db.execute("DELETE FROM people WHERE number=?", (number,))  # codes cascade
+            self.db.execute("DELETE FROM people WHERE number=?", (number,))  # all of it cascades
             self.store.append(
                 "person-deleted",
                 person=number,
-                detail=f"{role}; deleted {codes} passcode(s)",
+                detail=f"{role}; deleted {codes} passcode(s), {templates} template(s)",
                 **event,
             )
 
@@ -248,6 +262,46 @@ class People:
         with self.store.transaction():
             self.db.execute("DELETE FROM visitors WHERE label=?", (label,))
             self.store.append("visitor-deleted", detail=label, **event)
+
+    def add_template(
+        self, kind: str, person: str, seal: Callable[[int], bytes], **event: Any
+    ) -> int:
+        """Keep a sealed template in the person's lowest free slot (L-3 limits apply)."""
+        self._known(person)
+        lock_limit, person_limit = (self.capacity[k] for k in TEMPLATE_LIMITS[kind])
+        total = self.db.execute("SELECT count(*) FROM templates WHERE kind=?", (kind,)).fetchone()[
+            0
+        ]
+        taken = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT slot FROM templates WHERE kind=? AND person=?", (kind, person)
+            )
+        }
+        if total >= lock_limit:
+            raise Refusal("full", f"the lock holds {total} {kind} templates, its most")
+        if len(taken) >= person_limit:
+            raise Refusal("full", f"{person} has {len(taken)} {kind} templates, the most")
+        slot = next(n for n in range(1, person_limit + 1) if n not in taken)
+        with self.store.transaction():
+            self.db.execute(
+                "INSERT INTO templates VALUES (?, ?, ?, ?, ?)",
+                (kind, person, slot, seal(slot), self._wall()),
+            )
+            self.store.append(
+                "template-added", person=person, method=kind, detail=f"slot {slot}", **event
+            )
+        return slot
+
+    def templates(self, kind: str, offset: int, limit: int) -> list[tuple[str, int, bytes]]:
+        return [
+            (p, s, bytes(b))
+            for p, s, b in self.db.execute(
+                "SELECT person, slot, sealed FROM templates WHERE kind=? ORDER BY person, slot "
+                "LIMIT ? OFFSET ?",
+                (kind, limit, offset),
+            )
+        ]
 
     def use_visitor(self, label: str) -> None:
         """Count one use; within the caller's transaction, beside the unlock event."""

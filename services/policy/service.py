@@ -30,6 +30,8 @@ from services.policy.people import CodeRef, People, Refusal
 from services.policy.secrets import device_secret
 from services.policy.settings import Settings
 from services.policy.store import Store
+from services.policy.templates import TemplateKeeping
+from services.policy.vault import Vault
 
 PANEL = ("keypad",)
 
@@ -39,7 +41,7 @@ def subkey(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
-class PolicyService(OwnerCommands, Service):
+class PolicyService(OwnerCommands, TemplateKeeping, Service):
     NAME = "policy"
     LISTENS = ("motor",)
 
@@ -47,6 +49,7 @@ class PolicyService(OwnerCommands, Service):
         secret = device_secret(self.layout.data / "device.secret")
         self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
         self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
+        self.vault = Vault(subkey(secret, "templates"))
         self.people = People(self.store, self.config["capacity"], self._now_or_zero)
         self.settings = Settings(
             self.store, {"lockout_protection": self.config["lockout"]["enabled"]}

@@ -59,6 +59,16 @@ MIGRATIONS = (
         created REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE templates (
+        kind TEXT NOT NULL CHECK (kind IN ('face', 'fingerprint', 'palm-vein')),
+        person TEXT NOT NULL REFERENCES people(number) ON DELETE CASCADE,
+        slot INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (kind, person, slot)
+    );
+    """,
 )
 
 EVENT_FIELDS = ("wall", "kind", "person", "method", "source", "reason", "cause", "detail")

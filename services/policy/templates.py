@@ -1,0 +1,61 @@
+"""Biometric templates: kept sealed by policy, opened only for the service that matches them.
+
+A template never leaves the lock (L-10): it comes from the face or biometric service,
+is sealed at rest, and goes back only to the service of its kind, e.g. to reload a
+replaced fingerprint module or to match faces.
+"""
+
+from __future__ import annotations
+
+from proto.biometric import Templates, TemplateSave, TemplatesFetch
+from proto.control import Done, refused
+from proto.wire import Envelope
+from services.base import accepts
+from services.policy.people import Refusal
+
+MATCHER = {"face": "face", "fingerprint": "biometric", "palm-vein": "biometric"}
+
+
+class TemplateKeeping:
+    """Mixed into PolicyService: uses its people, vault and bus counters."""
+
+    def _not_the_matcher(self, kind: str, peer: str, what: str) -> Done | None:
+        if MATCHER[kind] == peer:
+            return None
+        self.bus.counters.drop("unauthorized", f"{what} of {kind} from {peer}", "commands")
+        return refused("unauthorized", f"{kind} templates belong to the {MATCHER[kind]} service")
+
+    @accepts(TemplateSave, peers=("face", "biometric"))
+    def on_template_save(self, env: Envelope, peer: str) -> Done:
+        b = env.body
+        wrong = self._not_the_matcher(b.kind, peer, "a template")
+        if wrong is not None:
+            return wrong
+        if not b.template:
+            return refused("bad-value", "an empty template")
+
+        def seal(slot: int) -> bytes:
+            return self.vault.seal(b.template, kind=b.kind, person=b.person, slot=slot)
+
+        try:
+            slot = self.people.add_template(b.kind, b.person, seal, source=peer, cause=env.trace)
+        except Refusal as r:
+            return refused(r.reason, r.detail)
+        return Done(ok=True, detail=str(slot))
+
+    @accepts(TemplatesFetch, peers=("face", "biometric"))
+    def on_templates(self, env: Envelope, peer: str) -> Templates | Done:
+        b = env.body
+        wrong = self._not_the_matcher(b.kind, peer, "a fetch")
+        if wrong is not None:
+            return wrong
+        rows = self.people.templates(b.kind, b.offset, b.limit + 1)
+        items = [
+            {
+                "person": person,
+                "slot": slot,
+                "template": self.vault.open(sealed, kind=b.kind, person=person, slot=slot),
+            }
+            for person, slot, sealed in rows[: b.limit]
+        ]
+        return Templates(items=items, more=len(rows) > b.limit)
