@@ -58,6 +58,11 @@ class LockRequest(Message, family="policy", event="lock"):
 
 
 @dataclass(frozen=True)
+class ArmLeavingHome(Message, family="policy", event="leaving_home"):
+    """🏡 pressed outside: alert the owner if the door is then opened from inside (L-22)."""
+
+
+@dataclass(frozen=True)
 class Decision(Message, family="policy", event="decision"):
     """Policy's verdict on a credential; published, and the answer to the request."""
 

@@ -202,3 +202,35 @@ def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(read
     assert listed[0]["faces"] == 3
     lock.down()
     assert b"FACE-EMBEDDING" not in (lock.layout.data / "lock.db").read_bytes()
+
+
+def test_l26_auto_lock_relocks_a_set_time_after_the_door_closes(ready_lock):
+    lock = ready_lock
+    owner(lock, "settings", "auto_lock", "on")
+    owner(lock, "settings", "auto_lock_delay_s", "1")
+    watch = lock.watcher()
+    assert enter(lock, watch, ADMIN_CODE).granted
+    watch.wait_for(is_type(Bolt, state="unlocked"))
+    lock.cli("sim", "door", "open")
+    lock.cli("sim", "door", "close")
+    closed = time.monotonic()
+    watch.wait_for(is_type(Bolt, state="locked"))
+    assert time.monotonic() - closed >= 1.0  # not before its delay
+    assert events(lock, kind="lock")[0]["source"] == "auto"
+
+
+def test_l22_leaving_home_alerts_an_inside_opening_and_an_outside_unlock_disarms(ready_lock):
+    lock = ready_lock
+    watch = lock.watcher()
+    lock.press("touch", "home")
+    watch.wait_for(is_type(Prompt, prompt="leaving-home-armed"))
+    lock.cli("sim", "door", "open")  # someone inside opens the door
+    alarm = watch.wait_for(is_type(Alarm))
+    assert alarm.body.code == "inside-opening-while-away"
+    lock.cli("sim", "door", "close")
+    assert enter(lock, watch, ADMIN_CODE).granted  # home again: this disarms it
+    watch.seen.clear()
+    lock.cli("sim", "door", "open")
+    lock.cli("sim", "door", "close")
+    with pytest.raises(AssertionError):
+        watch.wait_for(is_type(Alarm), timeout=1.5)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from proto.policy import CheckPasscode, CreateFirstAdmin, SetDirection, VerifyPasscode
+from proto.policy import (
+    ArmLeavingHome,
+    CheckPasscode,
+    CreateFirstAdmin,
+    SetDirection,
+    VerifyPasscode,
+)
 from proto.schema import Message
 
 DIGITS = tuple("0123456789")
@@ -156,6 +162,8 @@ class Menu:
     def _in_entry(self, key: str) -> list[Effect]:
         if key == "back":
             return self._sleep() if not self.buffer else self._to("entry", "enter-code", ENTRY_KEYS)
+        if key == "home" and not self.buffer:  # L-22: armed from outside
+            return self._ask("home", ArmLeavingHome())
         return self._typing(
             key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code))
         )
@@ -191,6 +199,11 @@ class Menu:
             return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
         self.home = "entry"
         return [Say("admin-created", {"number": detail})] + self._sleep()
+
+    def _answer_home(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        return [Say("leaving-home-armed")] + self._sleep()
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if ok:

@@ -13,6 +13,7 @@ from proto.board import Actuate, Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.policy import (
     Alarm,
+    ArmLeavingHome,
     Audit,
     CheckPasscode,
     CreateFirstAdmin,
@@ -34,6 +35,7 @@ from services.policy.templates import TemplateKeeping
 from services.policy.vault import Vault
 
 PANEL = ("keypad",)
+OUTSIDE = ("keypad", "remote", "biometric")  # sources of an unlock from outside the door
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -64,6 +66,8 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
         self.lockout = self._restore_lockout()
         self._reload_codes()
         self.bolt, self.door = "unknown", "unknown"
+        self._relock_at: tuple[float, str] | None = None
+        self.away = self.store.setting("leaving_home") == "armed"  # leaving-home mode (L-22)
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
@@ -121,11 +125,26 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
     @hears(Door)
     def on_door(self, env: Envelope) -> None:
         self.door = "open" if env.body.open else "closed"
+        self._relock_at = None
+        if self.door == "closed" and self.settings.get("auto_lock"):  # L-26
+            self._relock_at = (self.clock() + self.settings.get("auto_lock_delay_s"), env.id)
+        if self.door == "open" and self.away:  # armed: no unlock from outside since (L-22)
+            self._alarm("inside-opening-while-away", "opened from inside", cause=env.id)
 
     @hears(Button)
     def on_button(self, env: Envelope) -> None:
         if env.body.button == "lock":  # the inside lock button (L-25)
-            self._actuate("lock", source="button", cause=env.id)
+            self._lock(source="button", cause=env.id)
+
+    def tick(self, now: float) -> None:
+        if self._relock_at is not None and now >= self._relock_at[0]:
+            cause, self._relock_at = self._relock_at[1], None
+            if self.door == "closed" and self.bolt == "unlocked":
+                self._lock(source="auto", cause=cause)
+
+    def _lock(self, *, source: str, cause: str) -> None:
+        self.store.log("lock", source=source, cause=cause)
+        self._actuate("lock", source=source, cause=cause)
 
     # -- the panel's requests -------------------------------------------------------------
     @accepts(LockInfoRequest)
@@ -240,8 +259,25 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
         if verdict.alarm is not None:
             self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
         if verdict.granted:
+            self._outside_success(source, sent.id)
             self._actuate("unlock", source=source, cause=sent.id)
         return decision
+
+    # -- leaving-home mode (L-22) ---------------------------------------------------------
+    @accepts(ArmLeavingHome, peers=PANEL)
+    def on_arm_leaving_home(self, env: Envelope, peer: str) -> Done:
+        self.away = True
+        self.store.set_setting("leaving_home", "armed", source=peer, cause=env.trace)
+        self.publish(Audit(kind="leaving-home", detail="armed"), env.trace)
+        return OK
+
+    def _outside_success(self, source: str, cause: str) -> None:
+        """The next successful unlock from outside disarms leaving-home mode."""
+        if not self.away or source not in OUTSIDE:
+            return
+        self.away = False
+        self.store.set_setting("leaving_home", "off", source=source, cause=cause)
+        self.publish(Audit(kind="leaving-home", detail="disarmed"), cause)
 
     def _alarm(
         self, code: str, detail: str, *, person: str | None = None, cause: str | None = None
