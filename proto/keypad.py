@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from proto.schema import Message, between, one_of
 
 KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "ok", "home", "bell")
-INPUTS = KEYS + ("touch",)
+INPUTS = KEYS + ("touch", "hold-0")  # hold-0: 0 held until it flashes twice (L-21)
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class Key(Message, family="keypad", event="key"):
     """A key press as the tap shows it: digits are not told apart, so codes stay secret."""
 
     key: str = one_of(*(INPUTS + ("digit",)))
+    audible: bool = True  # the beep; off while the lock is muted (L-21)
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Prompt(Message, family="keypad", event="prompt"):
     prompt: str
     text: str
     params: dict[str, str] = field(default_factory=dict)
+    audible: bool = True  # spoken; off while the lock is muted (L-21)
 
 
 @dataclass(frozen=True)

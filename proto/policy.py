@@ -21,6 +21,7 @@ class LockInfo(Message, family="policy", event="info_reply"):
     people: int
     bolt: str
     door: str
+    muted: bool = False  # one-time mute until the next unlock from outside (L-21)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class LockRequest(Message, family="policy", event="lock"):
     """Someone asks to throw the bolt (inside button, outside ✓)."""
 
     source: str = one_of("inside-button", "keypad", "app")
+
+
+@dataclass(frozen=True)
+class MuteOnce(Message, family="policy", event="mute"):
+    """0 held on the panel: silent until the next successful unlock from outside (L-21)."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 
 from proto.config import DEFAULTS
 from proto.keypad import INPUTS
-from proto.policy import CheckPasscode, CreateFirstAdmin, SetDirection, VerifyPasscode
+from proto.policy import (
+    ArmLeavingHome,
+    CheckPasscode,
+    CreateFirstAdmin,
+    MuteOnce,
+    SetDirection,
+    VerifyPasscode,
+)
 from services.keypad.menu import ENTRY_KEYS, Ask, Light, Menu, Say
 from services.keypad.prompts import PROMPTS, text
 
@@ -364,9 +371,9 @@ ALLOWED = {  # the mode a key is pressed in → what that key may ask
     "direction-choose": {("direction", SetDirection)},
     "new-code": {("check", CheckPasscode)},
     "repeat-code": {("create", CreateFirstAdmin)},
-    "entry": {("verify", VerifyPasscode)},
+    "entry": {("verify", VerifyPasscode), ("home", ArmLeavingHome), ("mute", MuteOnce)},
 }
-PURPOSES = ("direction", "check", "create", "verify", "other")
+PURPOSES = ("direction", "check", "create", "verify", "home", "mute", "other")
 STEPS = st.one_of(
     st.tuples(st.just("key"), st.sampled_from(INPUTS)),
     st.tuples(st.just("key"), st.sampled_from("0123456789ok")),  # more typing
@@ -413,3 +420,21 @@ def test_any_sequence_keeps_the_machine_sound(initial: bool, direction: str | No
         for effect in effects:
             if isinstance(effect, Say):
                 text(effect.prompt, effect.params)  # every prompt said can be shown
+
+
+def test_l21_holding_0_mutes_with_two_flashes_and_no_word(panel: Panel) -> None:
+    panel.start(initial=False, direction="right")
+    panel.press("touch")
+    [ask] = panel.press("hold-0")
+    assert isinstance(ask, Ask) and isinstance(ask.request, MuteOnce)
+    effects = panel.answer("mute", True)
+    flash = Light(["0"], flashing=["0"])
+    assert effects == [flash, flash, Light([])] and says(effects) == []
+
+
+def test_l22_home_arms_leaving_home_mode(panel: Panel) -> None:
+    panel.start(initial=False, direction="right")
+    panel.press("touch")
+    [ask] = panel.press("home")
+    assert isinstance(ask.request, ArmLeavingHome)
+    assert says(panel.answer("home", True)) == ["leaving-home-armed"]

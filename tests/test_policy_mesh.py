@@ -234,3 +234,21 @@ def test_l22_leaving_home_alerts_an_inside_opening_and_an_outside_unlock_disarms
     lock.cli("sim", "door", "close")
     with pytest.raises(AssertionError):
         watch.wait_for(is_type(Alarm), timeout=1.5)
+
+
+def test_l21_one_time_mute_silences_the_panel_until_the_next_outside_unlock(ready_lock):
+    from proto.keypad import Key, Lit
+
+    lock = ready_lock
+    watch = lock.watcher()
+    lock.press("touch", "hold-0")
+    watch.wait_for(is_type(Lit, flashing=["0"]))  # 0 flashes: muted
+    watch.seen.clear()
+    lock.press("touch")
+    assert not watch.wait_for(is_type(Prompt, prompt="enter-code")).body.audible
+    assert not watch.wait_for(is_type(Key, key="touch")).body.audible
+    lock.press(*ADMIN_CODE, "ok")
+    assert watch.wait_for(is_type(Decision)).body.granted  # from outside: the mute ends
+    watch.seen.clear()
+    lock.press("touch")
+    assert watch.wait_for(is_type(Prompt, prompt="enter-code")).body.audible

@@ -12,6 +12,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    MuteOnce,
     SetDirection,
     VerifyPasscode,
 )
@@ -164,6 +165,8 @@ class Menu:
             return self._sleep() if not self.buffer else self._to("entry", "enter-code", ENTRY_KEYS)
         if key == "home" and not self.buffer:  # L-22: armed from outside
             return self._ask("home", ArmLeavingHome())
+        if key == "hold-0" and not self.buffer:  # L-21: silent until the next outside unlock
+            return self._ask("mute", MuteOnce())
         return self._typing(
             key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code))
         )
@@ -204,6 +207,12 @@ class Menu:
         if not ok:
             return [Say("failed", {"why": detail or reason})] + self._sleep()
         return [Say("leaving-home-armed")] + self._sleep()
+
+    def _answer_mute(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        flash = Light(["0"], flashing=["0"])
+        return [flash, flash] + self._sleep()  # 0 flashes twice, and not a word
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if ok:

@@ -6,12 +6,13 @@ from typing import Any
 
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
-from proto.policy import LockInfo, LockInfoRequest
+from proto.policy import Audit, LockInfo, LockInfoRequest
 from proto.wire import Envelope
-from services.base import Service, accepts
+from services.base import Service, accepts, hears
 from services.keypad import prompts
 from services.keypad.menu import DIGITS, Ask, Effect, Light, Menu, Say
 
+MUTES = {"mute": True, "verify": False}  # an unlock from outside ends the mute (L-21)
 PURPOSE_OF = {"check": "new", "create": "repeat", "verify": "unlock"}
 
 
@@ -23,6 +24,7 @@ class KeypadService(Service):
         settings = self.config["keypad"]
         self.menu = Menu(sleep_after_s=settings["sleep_after_s"], max_digits=settings["max_digits"])
         self._started_menu = False
+        self.muted = False
         if self.config["board"]["kind"] != "sim":
             self.state = "degraded: no keypad driver for this board yet"
 
@@ -42,10 +44,13 @@ class KeypadService(Service):
         if self.state == "waiting for policy":
             self.state = "ready"
         info = answer.body
+        self.muted = info.muted
         self._run(self.menu.start(initial=info.initial, direction=info.direction, now=now), None)
 
     def press(self, key: str, cause: str | None) -> None:
-        shown = self.publish(Key(key="digit" if key in DIGITS else key), cause)
+        shown = self.publish(
+            Key(key="digit" if key in DIGITS else key, audible=not self.muted), cause
+        )
         self._run(self.menu.key(key, self.clock()), shown.id)
 
     def _run(self, effects: list[Effect], cause: str | None) -> None:
@@ -59,6 +64,7 @@ class KeypadService(Service):
                         prompt=effect.prompt,
                         params=effect.params,
                         text=prompts.text(effect.prompt, effect.params),
+                        audible=not self.muted,
                     ),
                     cause,
                 )
@@ -77,12 +83,20 @@ class KeypadService(Service):
             return self.menu.answer(ask.purpose, False, "no-answer", "the lock did not answer")
         body = answer.body
         ok = getattr(body, "ok", getattr(body, "granted", False))
+        if ok and ask.purpose in MUTES:  # known at once, not when policy's event comes by
+            self.muted = MUTES[ask.purpose]
         return self.menu.answer(
             ask.purpose, bool(ok), getattr(body, "reason", ""), getattr(body, "detail", "")
         )
 
     def status_detail(self) -> dict[str, Any]:
         return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}
+
+    @hears(Audit, peers=("policy",))
+    def on_audit(self, env: Envelope) -> None:
+        """Mute changes the panel did not ask for itself (a remote unlock ends it too)."""
+        if env.body.kind == "mute":
+            self.muted = env.body.detail == "on"
 
     @accepts(SimKeys, peers=("cli", "bench"))
     def on_sim_keys(self, env: Envelope, peer: str) -> Done:

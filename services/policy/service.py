@@ -20,6 +20,7 @@ from proto.policy import (
     Decision,
     LockInfo,
     LockInfoRequest,
+    MuteOnce,
     SetDirection,
     VerifyPasscode,
 )
@@ -36,6 +37,7 @@ from services.policy.vault import Vault
 
 PANEL = ("keypad",)
 OUTSIDE = ("keypad", "remote", "biometric")  # sources of an unlock from outside the door
+UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
 def subkey(secret: bytes, purpose: str) -> bytes:
@@ -67,7 +69,6 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
         self._reload_codes()
         self.bolt, self.door = "unknown", "unknown"
         self._relock_at: tuple[float, str] | None = None
-        self.away = self.store.setting("leaving_home") == "armed"  # leaving-home mode (L-22)
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
@@ -128,7 +129,7 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
         self._relock_at = None
         if self.door == "closed" and self.settings.get("auto_lock"):  # L-26
             self._relock_at = (self.clock() + self.settings.get("auto_lock_delay_s"), env.id)
-        if self.door == "open" and self.away:  # armed: no unlock from outside since (L-22)
+        if self.door == "open" and self._mode("leaving-home"):  # no outside unlock since (L-22)
             self._alarm("inside-opening-while-away", "opened from inside", cause=env.id)
 
     @hears(Button)
@@ -155,6 +156,7 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
             people=self.people.count(),
             bolt=self.bolt,
             door=self.door,
+            muted=self._mode("mute"),
         )
 
     @accepts(SetDirection, peers=PANEL)
@@ -263,21 +265,30 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
             self._actuate("unlock", source=source, cause=sent.id)
         return decision
 
-    # -- leaving-home mode (L-22) ---------------------------------------------------------
+    # -- modes that last until the next unlock from outside (L-21, L-22) ------------------
+    def _mode(self, name: str) -> bool:
+        return self.store.setting(name) == "on"
+
+    def _set_mode(self, name: str, on: bool, *, source: str, cause: str) -> None:
+        self.store.set_setting(name, "on" if on else "off", source=source, cause=cause)
+        self.publish(Audit(kind=name, detail="on" if on else "off"), cause)
+
     @accepts(ArmLeavingHome, peers=PANEL)
     def on_arm_leaving_home(self, env: Envelope, peer: str) -> Done:
-        self.away = True
-        self.store.set_setting("leaving_home", "armed", source=peer, cause=env.trace)
-        self.publish(Audit(kind="leaving-home", detail="armed"), env.trace)
+        self._set_mode("leaving-home", True, source=peer, cause=env.trace)
+        return OK
+
+    @accepts(MuteOnce, peers=PANEL)
+    def on_mute(self, env: Envelope, peer: str) -> Done:
+        self._set_mode("mute", True, source=peer, cause=env.trace)
         return OK
 
     def _outside_success(self, source: str, cause: str) -> None:
-        """The next successful unlock from outside disarms leaving-home mode."""
-        if not self.away or source not in OUTSIDE:
+        if source not in OUTSIDE:
             return
-        self.away = False
-        self.store.set_setting("leaving_home", "off", source=source, cause=cause)
-        self.publish(Audit(kind="leaving-home", detail="disarmed"), cause)
+        for name in UNTIL_OUTSIDE:
+            if self._mode(name):
+                self._set_mode(name, False, source=source, cause=cause)
 
     def _alarm(
         self, code: str, detail: str, *, person: str | None = None, cause: str | None = None
