@@ -19,7 +19,7 @@ import zmq
 
 from proto.bus import Bus
 from proto.layout import PUBLISHERS
-from proto.wire import Envelope, WireError, decode
+from proto.wire import Envelope, WireError, decode, fields
 
 SETTLE_S = 2.0  # how long the tap waits to hear each publisher before saying it listens
 
@@ -30,18 +30,7 @@ def matches(topic: str, globs: list[str]) -> bool:
 
 def as_json(env: Envelope) -> dict[str, Any]:
     """The stable JSON shape of one message (README: "The tap")."""
-    return {
-        "topic": env.topic,
-        "type": env.type,
-        "sender": env.sender,
-        "seq": env.seq,
-        "wall": env.wall,
-        "mono": env.mono,
-        "id": env.id,
-        "cause": env.cause,
-        "v": env.v,
-        "body": env.body.redacted(),
-    }
+    return {"topic": env.topic, **fields(env, env.body.redacted())}
 
 
 def as_line(env: Envelope) -> str:

@@ -102,22 +102,24 @@ class Stamper:
         )
 
 
+def fields(env: Envelope, body: dict[str, Any]) -> dict[str, Any]:
+    """The envelope as a map around a given body (the wire's, or a redacted one)."""
+    return {
+        "v": env.v,
+        "type": env.type,
+        "sender": env.sender,
+        "seq": env.seq,
+        "wall": env.wall,
+        "mono": env.mono,
+        "id": env.id,
+        "cause": env.cause,
+        "body": body,
+    }
+
+
 def encode(env: Envelope) -> list[bytes]:
     """Two frames: the topic (for SUB prefix filters), then the packed envelope."""
-    packed = msgpack.packb(
-        {
-            "v": env.v,
-            "type": env.type,
-            "sender": env.sender,
-            "seq": env.seq,
-            "wall": env.wall,
-            "mono": env.mono,
-            "id": env.id,
-            "cause": env.cause,
-            "body": env.body.to_body(),
-        },
-        use_bin_type=True,
-    )
+    packed = msgpack.packb(fields(env, env.body.to_body()), use_bin_type=True)
     return [env.topic.encode(), packed]
 
 
