@@ -19,8 +19,16 @@ class BoltDrive:
     the bolt where it is, which is what fail-secure asks of a restart.
     """
 
-    def __init__(self, *, motor_a: int, motor_b: int, locked_pin: int, unlocked_pin: int,
-                 travel_timeout_s: float, pin_factory: Factory) -> None:
+    def __init__(
+        self,
+        *,
+        motor_a: int,
+        motor_b: int,
+        locked_pin: int,
+        unlocked_pin: int,
+        travel_timeout_s: float,
+        pin_factory: Factory,
+    ) -> None:
         self.motor = Motor(motor_a, motor_b, pwm=False, pin_factory=pin_factory)
         # plain inputs, not Buttons: a Button's hold thread makes close() wait a second
         self.at_locked = DigitalInputDevice(locked_pin, pull_up=True, pin_factory=pin_factory)
@@ -34,11 +42,13 @@ class BoltDrive:
     def state(self) -> str:
         if self._target is not None:
             return MOVING
+        if self._jammed:  # until a drive succeeds, wherever the switches say it stuck (L-27)
+            return JAMMED
         if self.at_locked.is_active and not self.at_unlocked.is_active:
             return LOCKED
         if self.at_unlocked.is_active and not self.at_locked.is_active:
             return UNLOCKED
-        return JAMMED if self._jammed else UNKNOWN
+        return UNKNOWN
 
     def start(self, target: str, handing: str, now: float) -> bool:
         """Start driving towards target; False when the bolt is already there."""

@@ -26,8 +26,15 @@ STEP_S = 0.005
 class SimBoard:
     """Bolt travel, end switches, door contact and buttons, modelled on mock pins."""
 
-    def __init__(self, factory: MockFactory, pins: dict[str, int], state_file: Path, *,
-                 travel_s: float, handing: str) -> None:
+    def __init__(
+        self,
+        factory: MockFactory,
+        pins: dict[str, int],
+        state_file: Path,
+        *,
+        travel_s: float,
+        handing: str,
+    ) -> None:
         self.pins = {name: factory.pin(number) for name, number in pins.items()}
         self.state_file, self.travel_s, self.handing = state_file, travel_s, handing
         self.world = self._load()
@@ -36,7 +43,8 @@ class SimBoard:
         self._thread = threading.Thread(target=self._run, name="sim-board", daemon=True)
 
     def _load(self) -> dict[str, Any]:
-        world = {"bolt": 0.0, "door_open": False, "jammed": False}  # 0.0 is thrown (locked)
+        world = {"bolt": 0.0, "door_open": False, "jammed": False, "tamper_removed": False}
+        # bolt 0.0 is thrown (locked), 1.0 is drawn back
         try:
             world.update(json.loads(self.state_file.read_text()))
         except FileNotFoundError:
@@ -64,6 +72,12 @@ class SimBoard:
     def set_door(self, open_: bool) -> None:
         with self._lock:
             self.world["door_open"] = open_
+            self._save()
+            self._apply()
+
+    def set_tamper(self, *, removed: bool) -> None:
+        with self._lock:
+            self.world["tamper_removed"] = removed
             self._save()
             self._apply()
 
@@ -105,6 +119,7 @@ class SimBoard:
         _drive(self.pins["bolt_locked"], closed=position <= 0.0)
         _drive(self.pins["bolt_unlocked"], closed=position >= 1.0)
         _drive(self.pins["door"], closed=not self.world["door_open"])
+        _drive(self.pins["tamper"], closed=not self.world["tamper_removed"])
 
 
 def _drive(pin: Any, *, closed: bool) -> None:

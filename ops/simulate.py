@@ -37,6 +37,12 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         verb(name, help=help).set_defaults(
             make=lambda a, arg=arg: ("motor", SimBoard(action="state", arg=arg))
         )
+    tamper = verb("tamper", help="remove or replace the front panel (L-29)")
+    tamper.add_argument("how", choices=("remove", "replace"))
+    tamper.set_defaults(make=lambda a: ("motor", SimBoard(action="tamper", arg=a.how)))
+    verb("key", help="turn the mechanical key in the cylinder (L-18)").set_defaults(
+        make=lambda a: ("motor", SimBoard(action="key"))
+    )
     clock = verb("clock", help="the simulated real-time clock: lost, or moved by seconds")
     clock.add_argument("how", choices=("lost", "system", "offset"))
     clock.add_argument("seconds", nargs="?", type=float, default=0.0)

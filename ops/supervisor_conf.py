@@ -12,9 +12,17 @@ STOP_WAIT_S = 5  # longer than a service's drain (it stops within 2 s of SIGTERM
 
 
 def render(
-    layout: Layout, *, python: str = sys.executable, users: dict[str, str] | None = None
+    layout: Layout,
+    *,
+    python: str = sys.executable,
+    users: dict[str, str] | None = None,
+    directories: dict[str, Path] | None = None,
 ) -> str:
-    """users maps a service to the account it runs as (on a Pi); None runs all as the caller."""
+    """users maps a service to the account it runs as (on a Pi); None runs all as the caller.
+
+    directories maps a service to its working directory (on a Pi, a private one: lgpio makes
+    its notification pipes in the working directory); None keeps supervisord's."""
+    cwd = {name: f"directory={path}\n" for name, path in (directories or {}).items()}
     run, logs, data = layout.run, layout.logs, layout.data
     # With an account per service, the watchdog's group may reach supervisord (to restart
     # a stuck service) and sockets in the run folder are made group-writable.
@@ -56,7 +64,7 @@ redirect_stderr=true
 stdout_logfile={logs / (name + ".log")}
 stdout_logfile_maxbytes=5MB
 stdout_logfile_backups=3
-{user}""")
+{user}{cwd.get(name, "")}""")
     user = f"user={users['procevents']}\numask=007\n" if users and "procevents" in users else ""
     parts.append(f"""
 [eventlistener:procevents]
@@ -67,7 +75,7 @@ autorestart=true
 stdout_logfile=NONE
 stderr_logfile={logs / "procevents.log"}
 stderr_logfile_maxbytes=1MB
-{user}""")
+{user}{cwd.get("procevents", "")}""")
     return "".join(parts)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proto.policy import DIRECTIONS
-from proto.schema import Message, one_of
+from proto.schema import Message, between, one_of
 
 BOLT_STATES = ("locked", "unlocked", "moving", "jammed", "unknown")
-BUTTONS = ("set", "set-long", "lock")
-SIM_ACTIONS = ("button", "door", "state")
+BUTTONS = ("set", "set-long", "lock", "key")  # key: the mechanical key turned the cylinder
+SIM_ACTIONS = ("button", "door", "state", "tamper", "key")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,20 @@ class Bolt(Message, family="motor", event="bolt"):
 @dataclass(frozen=True)
 class Door(Message, family="motor", event="door"):
     open: bool
+
+
+@dataclass(frozen=True)
+class Tamper(Message, family="motor", event="tamper"):
+    """The front panel's tamper switch: removed is the anti-tamper alarm (L-29)."""
+
+    removed: bool
+
+
+@dataclass(frozen=True)
+class Siren(Message, family="motor", event="siren"):
+    """Sound the siren for a while (policy only); 0 silences it."""
+
+    seconds: float = between(0, 600)
 
 
 @dataclass(frozen=True)

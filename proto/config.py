@@ -29,15 +29,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "door": 24,
         "set_button": 25,
         "lock_button": 5,
+        "tamper": 6,  # closed to ground while the front panel is in place
+        "key_cylinder": 13,  # closed to ground while the mechanical key turns the cylinder
+        "siren": 19,
     },
     "motor": {
         "travel_timeout_s": 2.0,  # a drive that takes longer is a jam (L-27)
         "long_press_s": 3.0,
+        "min_drive_percent": 3.0,  # below this, on battery alone, the motor refuses to drive
     },
     "keypad": {
         "sleep_after_s": 20.0,  # L-11
         "max_digits": 20,  # L-19
     },
+    "alarms": {"door_ajar_s": 60.0, "tamper_siren_s": 60.0},  # L-29
     "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
     "capacity": {  # L-3
         "lock_passcodes": 50,

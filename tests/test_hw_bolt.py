@@ -245,10 +245,12 @@ def test_l27_bolt_position_persists_across_a_new_board(rigs, state_file: Path) -
     rig.board.set_jammed(True)
     rig.board.set_door(True)
     rig.close()
-    assert json.loads(state_file.read_text()) == {"bolt": 1.0, "door_open": True, "jammed": True}
+    assert json.loads(state_file.read_text()) == {
+        "bolt": 1.0, "door_open": True, "jammed": True, "tamper_removed": False}
 
     again = rigs().with_board()  # a new factory, new pins, the same world
-    assert again.board.world == {"bolt": 1.0, "door_open": True, "jammed": True}
+    assert again.board.world == {
+        "bolt": 1.0, "door_open": True, "jammed": True, "tamper_removed": False}
     assert again.drive.state == UNLOCKED
     door = again.factory.pin(PINS["door"])
     assert door.state  # open: the contact is released (high)

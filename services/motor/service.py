@@ -6,21 +6,24 @@ import queue
 from typing import Any
 
 from gpiozero import Button as GpioButton
+from gpiozero import Buzzer
 
 from hw.bolt import JAMMED, MOVING, BoltDrive
 from hw.gpio import pin_factory
 from hw.sim_board import SimBoard
-from proto.board import Actuate, Bolt, Button, Door
+from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
 from proto.board import SimBoard as SimBoardRequest
 from proto.control import OK, Done, refused
+from proto.power import Battery
 from proto.wire import Envelope
-from services.base import Service, accepts
+from services.base import Service, accepts, hears
 
 SIM_PRESS_S = 0.1
 
 
 class MotorService(Service):
     NAME = "motor"
+    LISTENS = ("power",)
     DRIVING_TICK_S = 0.01  # the end switches are polled this often while the bolt moves
 
     def setup(self) -> None:
@@ -47,9 +50,12 @@ class MotorService(Service):
             )
             self.sim.start()
         self._drive_cause: str | None = None
-        self._door_open = not self.door.is_pressed
+        self._siren_until = 0.0
+        self.battery: Battery | None = None
         self.publish(Bolt(state=self.bolt.state, reason="at start"))
-        self.publish(Door(open=self._door_open))
+        self.publish(Door(open=not self.door.is_pressed))
+        if not self.tamper.is_pressed:
+            self.publish(Tamper(removed=True))
 
     def _wire_inputs(self, factory: Any, pins: dict[str, int]) -> None:
         """gpiozero calls back from its own threads: only queue there, publish in the loop."""
@@ -59,6 +65,12 @@ class MotorService(Service):
         self.door.when_released = lambda: put(Door(open=True))
         self.lock_button = GpioButton(pins["lock_button"], pull_up=True, pin_factory=factory)
         self.lock_button.when_pressed = lambda: put(Button(button="lock"))
+        self.key_cylinder = GpioButton(pins["key_cylinder"], pull_up=True, pin_factory=factory)
+        self.key_cylinder.when_pressed = lambda: put(Button(button="key"))
+        self.tamper = GpioButton(pins["tamper"], pull_up=True, pin_factory=factory)
+        self.tamper.when_pressed = lambda: put(Tamper(removed=False))
+        self.tamper.when_released = lambda: put(Tamper(removed=True))
+        self.siren = Buzzer(pins["siren"], pin_factory=factory)
         self.set_button = GpioButton(
             pins["set_button"],
             pull_up=True,
@@ -81,7 +93,15 @@ class MotorService(Service):
     def teardown(self) -> None:
         if getattr(self, "sim", None) is not None:
             self.sim.close()
-        for part in ("bolt", "door", "lock_button", "set_button"):
+        for part in (
+            "bolt",
+            "door",
+            "lock_button",
+            "set_button",
+            "key_cylinder",
+            "tamper",
+            "siren",
+        ):
             if hasattr(self, part):
                 getattr(self, part).close()
 
@@ -97,16 +117,41 @@ class MotorService(Service):
             self.state = "jammed" if ended == JAMMED else "ready"
         while not self._inputs.empty():
             self.publish(self._inputs.get())
+        if self.siren.is_active and now >= self._siren_until:
+            self.siren.off()
 
     def status_detail(self) -> dict[str, Any]:
         return {
+            "tamper": "removed" if not self.tamper.is_pressed else "in place",
+            "siren": self.siren.is_active,
             "bolt": self.bolt.state,
             "door": "open" if not self.door.is_pressed else "closed",
             "board": self.config["board"]["kind"],
         }
 
+    @hears(Battery, peers=("power",))
+    def on_battery(self, env: Envelope) -> None:
+        self.battery = env.body
+
+    def _too_weak(self) -> bool:
+        """A battery too low to finish a drive: better not to start one (L-28)."""
+        b = self.battery
+        return (
+            b is not None
+            and not b.external
+            and b.percent < self.config["motor"]["min_drive_percent"]
+        )
+
+    @accepts(Siren, peers=("policy",))
+    def on_siren(self, env: Envelope, peer: str) -> Done:
+        self._siren_until = self.clock() + env.body.seconds
+        self.siren.on() if env.body.seconds > 0 else self.siren.off()
+        return OK
+
     @accepts(Actuate, peers=("policy",))
     def on_actuate(self, env: Envelope, peer: str) -> Done:
+        if self._too_weak():
+            return refused("insufficient-battery", "the battery cannot drive the bolt: use USB-C")
         if self.bolt.state == MOVING:
             self.publish(Bolt(state=MOVING, reason="refused a drive: already moving"), env.trace)
             return refused("busy", "the bolt is already moving")
@@ -132,6 +177,10 @@ class MotorService(Service):
             self.sim.set_door(arg == "open")
         elif action == "state" and arg in ("jam", "free"):
             self.sim.set_jammed(arg == "jam")
+        elif action == "tamper" and arg in ("remove", "replace"):
+            self.sim.set_tamper(removed=arg == "remove")
+        elif action == "key":
+            self.sim.press("key_cylinder", SIM_PRESS_S)
         else:
             return refused("bad-value", f"sim {action} {arg!r} is not something the board does")
         return OK

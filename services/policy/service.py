@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hw.rtc import SimRtc, SystemClock, WallClock
-from proto.board import Actuate, Bolt, Button, Door
-from proto.control import OK, Done, refused
+from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
+from proto.control import OK, Done, StatusReply, StatusRequest, refused
 from proto.policy import (
     Alarm,
     ArmLeavingHome,
@@ -24,6 +24,7 @@ from proto.policy import (
     SetDirection,
     VerifyPasscode,
 )
+from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.policy import passcodes, rules
@@ -36,7 +37,7 @@ from services.policy.templates import TemplateKeeping
 from services.policy.vault import Vault
 
 PANEL = ("keypad",)
-OUTSIDE = ("keypad", "remote", "biometric")  # sources of an unlock from outside the door
+OUTSIDE = ("keypad", "remote", "biometric", "manual")  # unlocks from outside (manual: the key)
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
@@ -47,7 +48,7 @@ def subkey(secret: bytes, purpose: str) -> bytes:
 
 class PolicyService(OwnerCommands, TemplateKeeping, Service):
     NAME = "policy"
-    LISTENS = ("motor",)
+    LISTENS = ("motor", "power")
 
     def setup(self) -> None:
         secret = device_secret(self.layout.data / "device.secret")
@@ -69,6 +70,9 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
         self._reload_codes()
         self.bolt, self.door = "unknown", "unknown"
         self._relock_at: tuple[float, str] | None = None
+        self._open_since: tuple[float, str] | None = None
+        self._battery_low = False
+        self._next_probe = 0.0
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
@@ -127,8 +131,11 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
     def on_door(self, env: Envelope) -> None:
         self.door = "open" if env.body.open else "closed"
         self._relock_at = None
+        self._open_since = (self.clock(), env.id) if env.body.open else None
         if self.door == "closed" and self.settings.get("auto_lock"):  # L-26
             self._relock_at = (self.clock() + self.settings.get("auto_lock_delay_s"), env.id)
+        if self.door == "open" and self.bolt == "locked":  # opened with the bolt thrown
+            self._alarm("door-forced-open", "the door opened while locked", cause=env.id)
         if self.door == "open" and self._mode("leaving-home"):  # no outside unlock since (L-22)
             self._alarm("inside-opening-while-away", "opened from inside", cause=env.id)
 
@@ -136,12 +143,43 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
     def on_button(self, env: Envelope) -> None:
         if env.body.button == "lock":  # the inside lock button (L-25)
             self._lock(source="button", cause=env.id)
+        elif env.body.button == "key":  # the mechanical key (L-18): logged, nothing to decide
+            self.store.log("unlock", method="mechanical-key", source="manual", cause=env.id)
+            self._outside_success("manual", env.id)
+
+    @hears(Tamper)
+    def on_tamper(self, env: Envelope) -> None:
+        if env.body.removed:  # L-29: the siren for about a minute, and the owner is told
+            self._alarm("front-escutcheon-removed", "the front panel was removed", cause=env.id)
+            seconds = self.config["alarms"]["tamper_siren_s"]
+            self.request("motor", Siren(seconds=seconds), cause=env.id)
+
+    def _probe_motor(self, now: float) -> None:
+        """Ask the motor where bolt and door are: its events at start may have been missed."""
+        self._next_probe = now + 1.0
+        answer = self.request("motor", StatusRequest(), timeout=0.3)
+        if answer is not None and isinstance(answer.body, StatusReply):
+            self.bolt = answer.body.detail.get("bolt", "unknown")
+            self.door = answer.body.detail.get("door", "unknown")
+
+    @hears(Battery, peers=("power",))
+    def on_battery(self, env: Envelope) -> None:
+        """Low battery is an alarm once per crossing of the threshold (L-28, L-29)."""
+        if env.body.low and not self._battery_low:
+            self._alarm("low-battery", f"{env.body.percent:.0f} %", cause=env.id)
+        self._battery_low = env.body.low
 
     def tick(self, now: float) -> None:
+        if self.bolt == "unknown" and now >= self._next_probe:
+            self._probe_motor(now)
         if self._relock_at is not None and now >= self._relock_at[0]:
             cause, self._relock_at = self._relock_at[1], None
             if self.door == "closed" and self.bolt == "unlocked":
                 self._lock(source="auto", cause=cause)
+        ajar = self.config["alarms"]["door_ajar_s"]
+        if self._open_since is not None and now - self._open_since[0] >= ajar:
+            self._alarm("door-ajar", f"open for {ajar:.0f} s", cause=self._open_since[1])
+            self._open_since = None  # once per opening
 
     def _lock(self, *, source: str, cause: str) -> None:
         self.store.log("lock", source=source, cause=cause)
