@@ -32,6 +32,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "tamper": 6,  # closed to ground while the front panel is in place
         "key_cylinder": 13,  # closed to ground while the mechanical key turns the cylinder
         "siren": 19,
+        "usb_c": 26,  # high while the USB-C emergency supply is plugged in
     },
     "motor": {
         "travel_timeout_s": 2.0,  # a drive that takes longer is a jam (L-27)
@@ -56,7 +57,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "lockout": {"enabled": True, "failures": 5, "window_s": 300.0, "duration_s": 180.0},  # L-20
     "clock": {"timezone": "UTC", "source": "system"},  # "sim": the simulated board's RTC
-    "power": {"report_every_s": 10.0, "low_percent": 25.0, "video_min_percent": 20.0},
+    "power": {
+        "report_every_s": 10.0,
+        "low_percent": 25.0,
+        "video_min_percent": 20.0,
+        "i2c_bus": 1,  # the MAX17048 gauge's bus on the Pi
+    },
 }
 
 
