@@ -102,3 +102,24 @@ def test_l18_the_mechanical_key_is_logged_as_a_manual_unlock(quick_lock):
     watch.wait_for(lambda e: e.topic == "motor.motor.button" and e.body.button == "key")
     newest = events(lock, kind="unlock")[0]
     assert (newest["method"], newest["source"]) == ("mechanical-key", "manual")
+
+
+def test_l24_l25_outside_ok_and_inside_button_both_lock(quick_lock):
+    from proto.keypad import Lit
+
+    lock = quick_lock
+    watch = lock.watcher()
+    lock.press("touch", *ADMIN_CODE, "ok")
+    watch.wait_for(is_type(Bolt, state="unlocked"))
+    lock.cli("sim", "door", "open")
+    lock.cli("sim", "door", "close")
+    watch.wait_for(is_type(Lit, keys=["ok"]))  # L-24: ✓ lights outside
+    lock.press("ok")
+    watch.wait_for(is_type(Bolt, state="locked"))
+    assert events(lock, kind="lock")[0]["source"] == "keypad"
+    watch.seen.clear()
+    lock.press("touch", *ADMIN_CODE, "ok")
+    watch.wait_for(is_type(Bolt, state="unlocked"))
+    lock.cli("sim", "button", "lock")  # L-25: the inside button
+    watch.wait_for(is_type(Bolt, state="locked"))
+    assert events(lock, kind="lock")[0]["source"] == "button"

@@ -12,6 +12,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    LockRequest,
     MuteOnce,
     SetDirection,
     VerifyPasscode,
@@ -377,18 +378,29 @@ PURPOSES = ("direction", "check", "create", "verify", "home", "mute", "other")
 STEPS = st.one_of(
     st.tuples(st.just("key"), st.sampled_from(INPUTS)),
     st.tuples(st.just("key"), st.sampled_from("0123456789ok")),  # more typing
-    st.tuples(st.just("answer"), st.tuples(st.sampled_from(PURPOSES), st.booleans(),
-                                           st.sampled_from(["", "why"]),
-                                           st.sampled_from(["", "001"]))),
+    st.tuples(
+        st.just("answer"),
+        st.tuples(
+            st.sampled_from(PURPOSES),
+            st.booleans(),
+            st.sampled_from(["", "why"]),
+            st.sampled_from(["", "001"]),
+        ),
+    ),
     st.tuples(st.just("tick"), st.floats(0, 2 * SLEEP_S)),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(initial=st.booleans(), direction=st.sampled_from([None, "right", "left"]),
-       max_digits=st.integers(1, MAX_DIGITS), steps=st.lists(STEPS, max_size=80))
-def test_any_sequence_keeps_the_machine_sound(initial: bool, direction: str | None,
-                                              max_digits: int, steps: list) -> None:
+@given(
+    initial=st.booleans(),
+    direction=st.sampled_from([None, "right", "left"]),
+    max_digits=st.integers(1, MAX_DIGITS),
+    steps=st.lists(STEPS, max_size=80),
+)
+def test_any_sequence_keeps_the_machine_sound(
+    initial: bool, direction: str | None, max_digits: int, steps: list
+) -> None:
     menu = Menu(sleep_after_s=SLEEP_S, max_digits=max_digits)
     now = 0.0
     menu.start(initial=initial, direction=direction, now=now)
@@ -438,3 +450,18 @@ def test_l22_home_arms_leaving_home_mode(panel: Panel) -> None:
     [ask] = panel.press("home")
     assert isinstance(ask.request, ArmLeavingHome)
     assert says(panel.answer("home", True)) == ["leaving-home-armed"]
+
+
+def test_l24_after_the_door_shuts_ok_lights_and_locks(panel: Panel) -> None:
+    panel.start(initial=False, direction="right")
+    assert panel.menu.offer_lock(now=0.0) == [Light(["ok"])]
+    [ask] = panel.press("ok")
+    assert isinstance(ask.request, LockRequest)
+    assert says(panel.answer("lock", True)) == ["locking"]
+
+
+def test_l24_typing_instead_of_ok_is_a_code_entry(panel: Panel) -> None:
+    panel.start(initial=False, direction="right")
+    panel.menu.offer_lock(now=0.0)
+    panel.press("2", "4")
+    assert panel.mode == "entry" and panel.menu.buffer == "24"

@@ -12,6 +12,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    LockRequest,
     MuteOnce,
     SetDirection,
     VerifyPasscode,
@@ -90,6 +91,13 @@ class Menu:
             return []
         return getattr(self, "_in_" + self.mode.replace("-", "_"))(key)
 
+    def offer_lock(self, now: float) -> list[Effect]:
+        """L-24: the door was shut with the bolt back: ✓ lights, and pressing it locks."""
+        if self.home != "entry" or self.waiting is not None:
+            return []
+        self._last_key, self.mode, self.buffer = now, "offer-lock", ""
+        return [Light(["ok"])]
+
     def tick(self, now: float) -> list[Effect]:
         if (
             self.mode != "asleep"
@@ -160,6 +168,12 @@ class Menu:
             ),
         )
 
+    def _in_offer_lock(self, key: str) -> list[Effect]:
+        if key == "ok":
+            return self._ask("lock", LockRequest(source="keypad"))
+        self.mode = "entry"  # anything else: someone outside wants to type a code
+        return self._in_entry(key)
+
     def _in_entry(self, key: str) -> list[Effect]:
         if key == "back":
             return self._sleep() if not self.buffer else self._to("entry", "enter-code", ENTRY_KEYS)
@@ -207,6 +221,11 @@ class Menu:
         if not ok:
             return [Say("failed", {"why": detail or reason})] + self._sleep()
         return [Say("leaving-home-armed")] + self._sleep()
+
+    def _answer_lock(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        return [Say("locking")] + self._sleep()
 
     def _answer_mute(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:

@@ -13,6 +13,7 @@ PROMPTS = {
     "admin-created": "Operation successful: administrator {number} added",
     "enter-code": "Enter your passcode, then ok",
     "unlocked": "Door unlocked",
+    "locking": "Locking",
     "leaving-home-armed": "Leaving-home mode on",
     "verify-failed": "Verification failed",
     "too-many-digits": "At most {max} digits",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proto.board import Bolt, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
 from proto.policy import Audit, LockInfo, LockInfoRequest
@@ -18,13 +19,14 @@ PURPOSE_OF = {"check": "new", "create": "repeat", "verify": "unlock"}
 
 class KeypadService(Service):
     NAME = "keypad"
-    LISTENS = ("policy",)
+    LISTENS = ("policy", "motor")
 
     def setup(self) -> None:
         settings = self.config["keypad"]
         self.menu = Menu(sleep_after_s=settings["sleep_after_s"], max_digits=settings["max_digits"])
         self._started_menu = False
         self.muted = False
+        self.bolt = "unknown"
         if self.config["board"]["kind"] != "sim":
             self.state = "degraded: no keypad driver for this board yet"
 
@@ -91,6 +93,15 @@ class KeypadService(Service):
 
     def status_detail(self) -> dict[str, Any]:
         return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}
+
+    @hears(Bolt, peers=("motor",))
+    def on_bolt(self, env: Envelope) -> None:
+        self.bolt = env.body.state
+
+    @hears(Door, peers=("motor",))
+    def on_door(self, env: Envelope) -> None:
+        if not env.body.open and self.bolt != "locked" and self._started_menu:
+            self._run(self.menu.offer_lock(self.clock()), env.id)
 
     @hears(Audit, peers=("policy",))
     def on_audit(self, env: Envelope) -> None:

@@ -20,6 +20,7 @@ from proto.policy import (
     Decision,
     LockInfo,
     LockInfoRequest,
+    LockRequest,
     MuteOnce,
     SetDirection,
     VerifyPasscode,
@@ -314,6 +315,12 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
     @accepts(ArmLeavingHome, peers=PANEL)
     def on_arm_leaving_home(self, env: Envelope, peer: str) -> Done:
         self._set_mode("leaving-home", True, source=peer, cause=env.trace)
+        return OK
+
+    @accepts(LockRequest, peers=PANEL)
+    def on_lock_request(self, env: Envelope, peer: str) -> Done:
+        """✓ pressed outside after the door was shut (L-24)."""
+        self._lock(source="keypad", cause=env.trace)
         return OK
 
     @accepts(MuteOnce, peers=PANEL)
