@@ -184,7 +184,7 @@ def describe(layout: Layout, conf: Path, board: str, entries: list[Entry]) -> st
     """What a deploy would do, for --dry-run."""
     lines = [f"board: {board}"]
     if not layout.config_file.exists():
-        lines.append(f"write {layout.config_file} ([board] kind = \"pi\")")
+        lines.append(f'write {layout.config_file} ([board] kind = "pi")')
     lines.append(f"create the CURVE key pairs that are missing in {layout.keys}")
     lines.append(f"write {conf} (0644): supervisord, each process as its lockmesh- account")
     lines.extend(str(e) for e in entries)

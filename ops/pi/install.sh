@@ -56,11 +56,14 @@ join() {  # join USER GROUP...: add USER to each hardware group this board has
 }
 join lockmesh-motor gpio
 join lockmesh-keypad gpio i2c
-join lockmesh-power i2c
+join lockmesh-power gpio i2c  # the USB-C sense pin, the battery gauge
 join lockmesh-face video
 join lockmesh-biometric dialout
 # The watchdog reaches supervisord's socket through its own group lockmesh-watchdog
 # (ops/supervisor_conf.py: chown=root:lockmesh-watchdog), made above.
+
+compgen -G "/dev/i2c-*" >/dev/null ||
+    say "warning: no /dev/i2c-*: enable I2C (raspi-config nonint do_i2c 0) and reboot"
 
 say "virtual environment in $PREFIX/venv"
 install -d -m 0755 "$PREFIX"
