@@ -41,7 +41,7 @@ class CodeEntered(Message, family="keypad", event="code"):
     """A code was typed and confirmed; the digits go to policy by request, never here."""
 
     digits: int = between(0, 64)
-    purpose: str = one_of("unlock", "new", "repeat")
+    purpose: str = one_of("unlock", "new", "repeat", "menu")
 
 
 @dataclass(frozen=True)

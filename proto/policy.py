@@ -94,3 +94,50 @@ class Audit(Message, family="policy", event="audit"):
     kind: str
     detail: str = ""
     person: str | None = None
+
+
+@dataclass(frozen=True)
+class MenuOpen(Message, family="policy", event="menu_open"):
+    """SET, then an administrator's passcode (L-13): answered with a session token."""
+
+    entry: str = secret()
+
+
+@dataclass(frozen=True)
+class MenuAddPerson(Message, family="policy", event="menu_add"):
+    """Menu 1 or 2, then 4: a new person with a passcode entered twice (L-14)."""
+
+    token: str = secret()
+    role: str = one_of("admin", "user")
+    code: str = secret()
+    repeat: str = secret()
+
+
+@dataclass(frozen=True)
+class MenuDelete(Message, family="policy", event="menu_delete"):
+    """Menu 3 (L-6)."""
+
+    token: str = secret()
+    number: str = ""
+
+
+@dataclass(frozen=True)
+class MenuDirection(Message, family="policy", event="menu_direction"):
+    """Menu 4 (L-14)."""
+
+    token: str = secret()
+    direction: str = one_of(*DIRECTIONS)
+
+
+@dataclass(frozen=True)
+class MenuInfo(Message, family="policy", event="menu_info"):
+    """Menu 5: serial number, firmware version, verification code (L-16)."""
+
+    token: str = secret()
+
+
+@dataclass(frozen=True)
+class SystemInfo(Message, family="policy", event="system_info"):
+    serial: str
+    firmware: str
+    verification_code: str = secret()

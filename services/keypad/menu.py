@@ -6,8 +6,6 @@ through answer(). While an answer is awaited, keys are ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
@@ -18,33 +16,8 @@ from proto.policy import (
     VerifyPasscode,
 )
 from proto.schema import Message
-
-DIGITS = tuple("0123456789")
-ENTRY_KEYS = list(DIGITS) + ["back", "ok"]
-
-
-@dataclass(frozen=True)
-class Say:
-    prompt: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Light:
-    keys: list[str]
-    flashing: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Ask:
-    """Send a request; purpose names the step that waits for its answer."""
-
-    purpose: str
-    request: Message
-    digits: int = 0  # a code's length, announced on the bus (never the code)
-
-
-Effect = Say | Light | Ask
+from services.keypad.admin_menu import AdminMenu
+from services.keypad.effects import DIGITS, ENTRY_KEYS, Ask, Effect, Light, Say
 
 # Where the panel rests, by what the lock knows of itself (L-12).
 HOME_PROMPT = {
@@ -59,7 +32,7 @@ HOME_KEYS = {
 }
 
 
-class Menu:
+class Menu(AdminMenu):
     def __init__(self, *, sleep_after_s: float, max_digits: int) -> None:
         self.sleep_after_s, self.max_digits = sleep_after_s, max_digits
         self.home = "entry"
@@ -128,9 +101,11 @@ class Menu:
         self.mode, self.buffer = mode, ""
         return [Say(prompt, params), Light(keys)]
 
-    def _ask(self, purpose: str, request: Message, digits: int = 0) -> list[Effect]:
+    def _ask(
+        self, purpose: str, request: Message, digits: int = 0, to: str = "policy"
+    ) -> list[Effect]:
         self.waiting, self._pending = purpose, request
-        return [Ask(purpose, request, digits)]
+        return [Ask(purpose, request, digits, to)]
 
     def _in_direction_intro(self, key: str) -> list[Effect]:
         if key == "ok":

@@ -18,6 +18,16 @@ PROMPTS = {
     "verify-failed": "Verification failed",
     "too-many-digits": "At most {max} digits",
     "failed": "Operation failed: {why}",
+    "menu-verify": "Verify as administrator: enter your passcode, then ok",
+    "menu": "1 create administrator, 2 create user, 3 delete, 4 opening direction, "
+    "5 system information",
+    "menu-exit": "Leaving the menu",
+    "menu-credential": "1 face, 2 palm vein, 3 fingerprint, 4 passcode",
+    "menu-delete": "Enter the person's number, then ok",
+    "person-added": "Operation successful: person {number} added",
+    "person-deleted": "Person {number} deleted",
+    "delete-failed": "Deleting {number} failed: {why}",
+    "system-info": "Serial number {serial}, firmware {firmware}, verification code {code}",
 }
 
 

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from proto.board import Bolt, Door
+from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
-from proto.policy import Audit, LockInfo, LockInfoRequest
+from proto.policy import Audit, LockInfo, LockInfoRequest, SystemInfo
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.keypad import prompts
 from services.keypad.menu import DIGITS, Ask, Effect, Light, Menu, Say
 
 MUTES = {"mute": True, "verify": False}  # an unlock from outside ends the mute (L-21)
-PURPOSE_OF = {"check": "new", "create": "repeat", "verify": "unlock"}
+PURPOSE_OF = {  # the steps that send a code, and how the tap names them
+    "check": "new",
+    "create": "repeat",
+    "verify": "unlock",
+    "menu_open": "menu",
+    "menu_check": "new",
+    "menu_add": "repeat",
+}
+
+
+def outcome(body: Any) -> tuple[bool, str, str]:
+    """An answer as the menu takes it: ok, reason, detail."""
+    if isinstance(body, SystemInfo):
+        return True, "", f"{body.serial}|{body.firmware}|{body.verification_code}"
+    ok = getattr(body, "ok", getattr(body, "granted", False))
+    return bool(ok), getattr(body, "reason", ""), getattr(body, "detail", "")
 
 
 class KeypadService(Service):
@@ -80,16 +95,13 @@ class KeypadService(Service):
             cause = self.publish(
                 CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose]), cause
             ).id
-        answer = self.request("policy", ask.request, cause=cause)
+        answer = self.request(ask.to, ask.request, cause=cause)
         if answer is None:
             return self.menu.answer(ask.purpose, False, "no-answer", "the lock did not answer")
-        body = answer.body
-        ok = getattr(body, "ok", getattr(body, "granted", False))
+        ok, reason, detail = outcome(answer.body)
         if ok and ask.purpose in MUTES:  # known at once, not when policy's event comes by
             self.muted = MUTES[ask.purpose]
-        return self.menu.answer(
-            ask.purpose, bool(ok), getattr(body, "reason", ""), getattr(body, "detail", "")
-        )
+        return self.menu.answer(ask.purpose, ok, reason, detail)
 
     def status_detail(self) -> dict[str, Any]:
         return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}
@@ -97,6 +109,11 @@ class KeypadService(Service):
     @hears(Bolt, peers=("motor",))
     def on_bolt(self, env: Envelope) -> None:
         self.bolt = env.body.state
+
+    @hears(Button, peers=("motor",))
+    def on_button(self, env: Envelope) -> None:
+        if env.body.button == "set" and self._started_menu:  # L-13
+            self._run(self.menu.set_pressed(self.clock()), env.id)
 
     @hears(Door, peers=("motor",))
     def on_door(self, env: Envelope) -> None:

@@ -64,6 +64,10 @@ class People:
             self.db.execute("SELECT 1 FROM people WHERE number=?", (number,)).fetchone() is not None
         )
 
+    def role(self, number: str) -> str | None:
+        row = self.db.execute("SELECT role FROM people WHERE number=?", (number,)).fetchone()
+        return row[0] if row else None
+
     def validity(self, number: str) -> Validity:
         row = self.db.execute(
             "SELECT valid_start, valid_end, slots FROM people WHERE number=?", (number,)

@@ -29,6 +29,7 @@ from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.policy import passcodes, rules
+from services.policy.menu import MenuCommands
 from services.policy.owner import OwnerCommands
 from services.policy.people import CodeRef, People, Refusal
 from services.policy.secrets import device_secret
@@ -47,12 +48,13 @@ def subkey(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
-class PolicyService(OwnerCommands, TemplateKeeping, Service):
+class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
     NAME = "policy"
     LISTENS = ("motor", "power")
 
     def setup(self) -> None:
         secret = device_secret(self.layout.data / "device.secret")
+        self._identity(secret)
         self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
         self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
         self.vault = Vault(subkey(secret, "templates"))
@@ -265,6 +267,32 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
     # -- deciding -------------------------------------------------------------------------
     def _judge(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> Decision:
         """Decide, then write it down, then say it, then act: what is acted on is on disk."""
+        verdict = self._verify(attempt, env, source=source, success="unlock")
+        decision = Decision(
+            granted=verdict.granted,
+            method=attempt.method,
+            reason=verdict.reason,
+            person=attempt.person,
+        )
+        sent = self.publish(decision, env.trace)
+        if verdict.alarm is not None:
+            self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
+        if verdict.granted:
+            self._outside_success(source, sent.id)
+            self._actuate("unlock", source=source, cause=sent.id)
+        return decision
+
+    def _verify_only(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> rules.Verdict:
+        """A verification that opens nothing (the menu's, L-13); failures still count (L-20)."""
+        verdict = self._verify(attempt, env, source=source, success="menu-opened")
+        if verdict.alarm is not None:
+            self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=env.trace)
+        return verdict
+
+    def _verify(
+        self, attempt: rules.Attempt, env: Envelope, *, source: str, success: str
+    ) -> rules.Verdict:
+        """The verdict, logged with the lockout's state in one transaction."""
         verdict = rules.decide(
             attempt,
             self.lockout,
@@ -274,15 +302,9 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
             remote_enabled=self.settings.get("remote_unlock"),
         )
         visitor = attempt.visitor.label if attempt.visitor else None
-        decision = Decision(
-            granted=verdict.granted,
-            method=attempt.method,
-            reason=verdict.reason,
-            person=attempt.person,
-        )
         with self.store.transaction():
             self.store.append(
-                "unlock" if verdict.granted else "refused",
+                success if verdict.granted else "refused",
                 person=attempt.person,
                 method=attempt.method,
                 source=source,
@@ -296,13 +318,7 @@ class PolicyService(OwnerCommands, TemplateKeeping, Service):
                 "INSERT OR REPLACE INTO settings VALUES ('lockout_state', ?)",
                 (self._lockout_state(),),
             )
-        sent = self.publish(decision, env.trace)
-        if verdict.alarm is not None:
-            self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
-        if verdict.granted:
-            self._outside_success(source, sent.id)
-            self._actuate("unlock", source=source, cause=sent.id)
-        return decision
+        return verdict
 
     # -- modes that last until the next unlock from outside (L-21, L-22) ------------------
     def _mode(self, name: str) -> bool:

@@ -1,0 +1,152 @@
+"""The administrator's menu (L-13, L-14, L-16), mixed into the panel's state machine.
+
+SET, then an administrator's passcode, opens it; 1 create administrator, 2 create user
+(then 1 face, 2 palm vein, 3 fingerprint, 4 passcode), 3 delete, 4 opening direction,
+5 system information; back goes back one level everywhere.
+"""
+
+from __future__ import annotations
+
+from proto.biometric import BioEnrol, FaceEnrol
+from proto.policy import (
+    CheckPasscode,
+    MenuAddPerson,
+    MenuDelete,
+    MenuDirection,
+    MenuInfo,
+    MenuOpen,
+)
+from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
+
+MENU_KEYS = ["1", "2", "3", "4", "5", "back"]
+CREDENTIAL_KEYS = ["1", "2", "3", "4", "back"]
+ENROLMENTS = {"1": ("face", "face"), "2": ("biometric", "palm"), "3": ("biometric", "finger")}
+
+
+class AdminMenu:
+    """Needs the Menu's _to, _ask, _sleep, _typing and its buffer; keeps the token."""
+
+    token = ""
+    role = "user"
+
+    def set_pressed(self, now: float) -> list[Effect]:
+        """SET on the rear panel: verify an administrator first (L-13)."""
+        if self.home != "entry" or self.waiting is not None:
+            return []
+        self._last_key = now
+        return self._to("menu-verify", "menu-verify", ENTRY_KEYS)
+
+    def _menu(self, *say: Say) -> list[Effect]:
+        self.mode, self.buffer = "menu", ""
+        return [*say, Say("menu"), Light(MENU_KEYS)]
+
+    def _in_menu_verify(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._sleep()
+        return self._typing(
+            key, lambda code: self._ask("menu_open", MenuOpen(entry=code), len(code))
+        )
+
+    def _answer_menu_open(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("verify-failed")] + self._sleep()
+        self.token = detail
+        return self._menu()
+
+    def _in_menu(self, key: str) -> list[Effect]:
+        if key in ("1", "2"):
+            self.role = "admin" if key == "1" else "user"
+            return self._to("menu-credential", "menu-credential", CREDENTIAL_KEYS)
+        if key == "3":
+            return self._to("menu-delete", "menu-delete", ENTRY_KEYS)
+        if key == "4":
+            return self._to("menu-direction", "direction-choose", ["1", "2", "back"])
+        if key == "5":
+            return self._ask("menu_info", MenuInfo(token=self.token))
+        if key == "back":
+            self.token = ""
+            return [Say("menu-exit")] + self._sleep()
+        return []
+
+    def _in_menu_credential(self, key: str) -> list[Effect]:
+        if key == "4":
+            return self._to("menu-new-code", "enter-new-code", ENTRY_KEYS)
+        if key in ENROLMENTS:
+            service, modality = ENROLMENTS[key]
+            request = (
+                FaceEnrol(person="new")
+                if service == "face"
+                else BioEnrol(person="new", modality=modality)
+            )
+            return self._ask("menu_enrol", request, to=service)
+        return self._menu() if key == "back" else []
+
+    def _answer_menu_enrol(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        return self._menu(Say("failed", {"why": detail or reason}))
+
+    def _in_menu_new_code(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._to("menu-credential", "menu-credential", CREDENTIAL_KEYS)
+        return self._typing(key, lambda c: self._ask("menu_check", CheckPasscode(code=c), len(c)))
+
+    def _answer_menu_check(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return self._to("menu-new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
+        self.new_code = self._pending.code
+        return self._to("menu-repeat-code", "repeat-code", ENTRY_KEYS)
+
+    def _in_menu_repeat_code(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._to("menu-new-code", "enter-new-code", ENTRY_KEYS)
+        return self._typing(
+            key,
+            lambda c: self._ask(
+                "menu_add",
+                MenuAddPerson(token=self.token, role=self.role, code=self.new_code, repeat=c),
+                len(c),
+            ),
+        )
+
+    def _answer_menu_add(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        self.new_code = ""
+        if not ok:
+            return self._to("menu-new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
+        return self._menu(Say("person-added", {"number": detail}))
+
+    def _in_menu_delete(self, key: str) -> list[Effect]:
+        if key == "back":
+            return self._menu()
+        return self._typing(
+            key, lambda n: self._ask("menu_delete", MenuDelete(token=self.token, number=n.zfill(3)))
+        )
+
+    def _answer_menu_delete(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        number = self._pending.number
+        if ok:
+            return self._menu(Say("person-deleted", {"number": number}))
+        # L-6: the failure beep and the flashing digits; retry, or back
+        self.mode, self.buffer = "menu-delete", ""
+        return [
+            Say("delete-failed", {"number": number, "why": detail or reason}),
+            Light(ENTRY_KEYS, flashing=list(dict.fromkeys(number))),
+        ]
+
+    def _in_menu_direction(self, key: str) -> list[Effect]:
+        if key in ("1", "2"):
+            direction = "right" if key == "1" else "left"
+            return self._ask("menu_direction", MenuDirection(token=self.token, direction=direction))
+        return self._menu() if key == "back" else []
+
+    def _answer_menu_direction(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return self._menu(Say("failed", {"why": detail or reason}))
+        return self._menu(Say("direction-set", {"direction": f"{self._pending.direction}-opening"}))
+
+    def _answer_menu_info(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        """L-16: announced, then back to the menu by itself."""
+        if not ok:
+            return self._menu(Say("failed", {"why": detail or reason}))
+        serial, firmware, code = detail.split("|")
+        return self._menu(
+            Say("system-info", {"serial": serial, "firmware": firmware, "code": code})
+        )

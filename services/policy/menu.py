@@ -1,0 +1,126 @@
+"""The administrator's menu on the panel (L-13, L-14, L-16): sessions opened with a passcode.
+
+The keypad may change people and settings only inside a session: SET, then an
+administrator's passcode, gives it a token that expires when unused. A keypad that
+forges requests without one is refused, so the panel cannot add an administrator alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from proto.control import OK, Done, refused
+from proto.policy import (
+    Audit,
+    MenuAddPerson,
+    MenuDelete,
+    MenuDirection,
+    MenuInfo,
+    MenuOpen,
+    SystemInfo,
+)
+from proto.wire import Envelope
+from services.base import accepts
+from services.policy import passcodes
+from services.policy.people import Refusal
+
+PANEL = ("keypad",)
+SESSION_S = 120.0  # a menu left alone this long closes
+
+
+def firmware() -> str:
+    try:
+        return version("lockmesh")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class MenuCommands:
+    """Mixed into PolicyService: uses its people, hasher, rules and device secret."""
+
+    _sessions: dict[str, tuple[str, float]]
+
+    def _session(self, token: str) -> str | None:
+        """The administrator a live token belongs to, or None; each use extends it."""
+        sessions = self.__dict__.setdefault("_sessions", {})
+        person, until = sessions.get(token, (None, 0.0))
+        if person is None or self.clock() > until:
+            sessions.pop(token, None)
+            return None
+        sessions[token] = (person, self.clock() + SESSION_S)
+        return person
+
+    def _in_session(self, env: Envelope, change, kind: str, **audit: Any) -> Done:
+        admin = self._session(env.body.token)
+        if admin is None:
+            return refused("no-session", "open the menu with SET and an administrator's code")
+        try:
+            change(source="keypad", cause=env.trace)
+        except Refusal as r:
+            return refused(r.reason, r.detail)
+        self._reload_codes()
+        self.publish(Audit(kind=kind, **audit), env.trace)
+        return OK
+
+    @accepts(MenuOpen, peers=PANEL)
+    def on_menu_open(self, env: Envelope, peer: str) -> Done:
+        entry = env.body.entry
+        ref = (
+            passcodes.find(entry, self.codes, self.lengths, self.hasher)
+            if entry.isdigit()
+            else None
+        )
+        is_admin = (
+            ref is not None and ref.kind == "normal" and self.people.role(ref.owner) == "admin"
+        )
+        attempt = self._attempt("pin", ref if is_admin else None)
+        verdict = self._verify_only(attempt, env, source="keypad")
+        if not verdict.granted:
+            return refused(verdict.reason or "not-admin", "verification failed")
+        token = secrets.token_hex(16)
+        self.__dict__.setdefault("_sessions", {})[token] = (ref.owner, self.clock() + SESSION_S)
+        return Done(ok=True, detail=token)
+
+    @accepts(MenuAddPerson, peers=PANEL)
+    def on_menu_add(self, env: Envelope, peer: str) -> Done:
+        b = env.body
+        if self._session(b.token) is None:
+            return refused("no-session", "open the menu with SET and an administrator's code")
+        if b.repeat != b.code:
+            return refused("mismatch", passcodes.RULES["mismatch"])
+        return self._add_person(b.role, "", b.code, source="keypad", cause=env.trace)
+
+    @accepts(MenuDelete, peers=PANEL)
+    def on_menu_delete(self, env: Envelope, peer: str) -> Done:
+        number = env.body.number
+        return self._in_session(
+            env, lambda **e: self.people.delete(number, **e), "person-deleted", person=number
+        )
+
+    @accepts(MenuDirection, peers=PANEL)
+    def on_menu_direction(self, env: Envelope, peer: str) -> Done:
+        direction = env.body.direction
+        return self._in_session(
+            env,
+            lambda **e: self.settings.set("direction", direction, **e),
+            "direction",
+            detail=direction,
+        )
+
+    @accepts(MenuInfo, peers=PANEL)
+    def on_menu_info(self, env: Envelope, peer: str) -> SystemInfo | Done:
+        if self._session(env.body.token) is None:
+            return refused("no-session", "open the menu with SET and an administrator's code")
+        return SystemInfo(
+            serial=self.serial, firmware=firmware(), verification_code=self.verification_code
+        )
+
+    def _identity(self, secret: bytes) -> None:
+        """Serial number and verification code, derived from the device secret: stable."""
+        digest = hmac.new(secret, b"identity", hashlib.sha256).hexdigest()
+        self.serial = "LM" + digest[:10].upper()
+        self.verification_code = str(int(digest[10:20], 16) % 1_000_000).zfill(6)
