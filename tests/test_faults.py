@@ -131,6 +131,7 @@ def test_kill_9_of_any_service_leaves_the_bolt_locked_and_it_comes_back(ready_lo
     lock = ready_lock
     watch = lock.watcher()
     lock.press("touch", *ADMIN_CODE, "ok")  # an unlock decided before the kills
+    watch.wait_for(lambda e: getattr(e.body, "state", None) == "unlocked" and e.sender == "motor")
     lock.cli("sim", "button", "lock")
     watch.wait_for(
         lambda e: (

@@ -42,25 +42,34 @@ def drive_to_end(drive: BoltDrive) -> str:
 class Rig:
     """One fresh MockFactory, a BoltDrive on it and (optionally) a SimBoard moving its pins."""
 
-    def __init__(self, state_file: Path, *, handing: str = "right",
-                 timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self, state_file: Path, *, handing: str = "right", timeout_s: float = TIMEOUT_S
+    ) -> None:
         self.factory = MockFactory()
         self.state_file, self.handing, self.timeout_s = state_file, handing, timeout_s
-        self.drive = BoltDrive(motor_a=PINS["motor_a"], motor_b=PINS["motor_b"],
-                               locked_pin=PINS["bolt_locked"], unlocked_pin=PINS["bolt_unlocked"],
-                               travel_timeout_s=timeout_s, pin_factory=self.factory)
+        self.drive = BoltDrive(
+            motor_a=PINS["motor_a"],
+            motor_b=PINS["motor_b"],
+            locked_pin=PINS["bolt_locked"],
+            unlocked_pin=PINS["bolt_unlocked"],
+            travel_timeout_s=timeout_s,
+            pin_factory=self.factory,
+        )
         self.board: SimBoard | None = None
         self.closed = False
 
     def with_board(self) -> "Rig":
-        self.board = SimBoard(self.factory, PINS, self.state_file, travel_s=TRAVEL_S,
-                              handing=self.handing)
+        self.board = SimBoard(
+            self.factory, PINS, self.state_file, travel_s=TRAVEL_S, handing=self.handing
+        )
         self.board.start()
         return self
 
     def motor_pins(self) -> tuple[bool, bool]:
-        return (bool(self.factory.pin(PINS["motor_a"]).state),
-                bool(self.factory.pin(PINS["motor_b"]).state))
+        return (
+            bool(self.factory.pin(PINS["motor_a"]).state),
+            bool(self.factory.pin(PINS["motor_b"]).state),
+        )
 
     def position(self) -> float:
         assert self.board is not None
@@ -123,7 +132,9 @@ def test_l27_fresh_board_starts_locked(rigs) -> None:
     assert rig.drive.state == LOCKED and rig.position() == 0.0
 
 
-def test_l27_closing_the_driver_mid_drive_stops_the_bolt_where_it_is(rigs, state_file: Path) -> None:
+def test_l27_closing_the_driver_mid_drive_stops_the_bolt_where_it_is(
+    rigs, state_file: Path
+) -> None:
     put_bolt(state_file, 0.2)  # no end switch pressed: the drive has some way to go
     rig = rigs().with_board()
     rig.drive.start(UNLOCKED, "right", time.monotonic())
@@ -132,9 +143,14 @@ def test_l27_closing_the_driver_mid_drive_stops_the_bolt_where_it_is(rigs, state
     stopped = rig.position()
     time.sleep(0.03)  # six physics steps
     assert rig.position() == stopped < 1.0
-    rig.drive = BoltDrive(motor_a=PINS["motor_a"], motor_b=PINS["motor_b"],
-                          locked_pin=PINS["bolt_locked"], unlocked_pin=PINS["bolt_unlocked"],
-                          travel_timeout_s=TIMEOUT_S, pin_factory=rig.factory)  # the restart
+    rig.drive = BoltDrive(
+        motor_a=PINS["motor_a"],
+        motor_b=PINS["motor_b"],
+        locked_pin=PINS["bolt_locked"],
+        unlocked_pin=PINS["bolt_unlocked"],
+        travel_timeout_s=TIMEOUT_S,
+        pin_factory=rig.factory,
+    )  # the restart
     assert rig.motor_pins() == (False, False)
     assert rig.drive.state == UNKNOWN and rig.position() == stopped
 
@@ -246,11 +262,19 @@ def test_l27_bolt_position_persists_across_a_new_board(rigs, state_file: Path) -
     rig.board.set_door(True)
     rig.close()
     assert json.loads(state_file.read_text()) == {
-        "bolt": 1.0, "door_open": True, "jammed": True, "tamper_removed": False}
+        "bolt": 1.0,
+        "door_open": True,
+        "jammed": True,
+        "tamper_removed": False,
+    }
 
     again = rigs().with_board()  # a new factory, new pins, the same world
     assert again.board.world == {
-        "bolt": 1.0, "door_open": True, "jammed": True, "tamper_removed": False}
+        "bolt": 1.0,
+        "door_open": True,
+        "jammed": True,
+        "tamper_removed": False,
+    }
     assert again.drive.state == UNLOCKED
     door = again.factory.pin(PINS["door"])
     assert door.state  # open: the contact is released (high)

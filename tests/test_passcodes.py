@@ -24,8 +24,10 @@ def codebook(codes: dict[str, str], hasher: Hasher) -> tuple[dict[bytes, str], s
 
 
 # -- L-4 rules ----------------------------------------------------------------------------
-@pytest.mark.parametrize("code", ["135790", "1357902468", "246801", "112233", "908172",
-                                  "000001", "0123456789"[::2] + "1"])
+@pytest.mark.parametrize(
+    "code",
+    ["135790", "1357902468", "246801", "112233", "908172", "000001", "0123456789"[::2] + "1"],
+)
 def test_l4_accepts_ordinary_codes(code: str) -> None:
     assert broken(code) is None
 
@@ -68,8 +70,19 @@ def test_l4_only_a_whole_code_run_is_refused(code: str) -> None:
     assert broken(code) is None
 
 
-@pytest.mark.parametrize("code", ["12345a", "123 456", "-123456", "12345.6", "１２３４５７",
-                                  "１３５７９０", "12³456", "135790\n"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "12345a",
+        "123 456",
+        "-123456",
+        "12345.6",
+        "１２３４５７",
+        "１３５７９０",
+        "12³456",
+        "135790\n",
+    ],
+)
 def test_l4_refuses_non_digits(code: str) -> None:
     assert broken(code) == "not-digits"
 
@@ -111,8 +124,10 @@ def test_l19_exact_code_is_found() -> None:
     assert find("24681357", BOOK, LENGTHS, HASHER) == "002"
 
 
-@pytest.mark.parametrize("entry", ["99135790", "13579044", "0135790123", "55555135790",
-                                   "1357913579013", "11111111111111135790"])
+@pytest.mark.parametrize(
+    "entry",
+    ["99135790", "13579044", "0135790123", "55555135790", "1357913579013", "11111111111111135790"],
+)
 def test_l19_code_inside_extra_digits(entry: str) -> None:
     assert len(entry) <= MAX_ENTRY
     assert find(entry, BOOK, LENGTHS, HASHER) == "001"
@@ -125,8 +140,9 @@ def test_l19_code_at_the_end_of_a_20_digit_entry() -> None:
     assert find("24681357" + "0" * 12, BOOK, LENGTHS, HASHER) == "002"
 
 
-@pytest.mark.parametrize("entry", ["1305790", "1357 90", "13579", "135709", "1x35790",
-                                   "1315735779909", "0" * 20, ""])
+@pytest.mark.parametrize(
+    "entry", ["1305790", "1357 90", "13579", "135709", "1x35790", "1315735779909", "0" * 20, ""]
+)
 def test_l19_code_not_contiguous_is_not_found(entry: str) -> None:
     assert find(entry, BOOK, LENGTHS, HASHER) is None
 
@@ -153,8 +169,9 @@ CODES = st.dictionaries(
 
 @settings(max_examples=300, deadline=None)
 @given(codes=CODES, entry=st.text("0123456789", max_size=MAX_ENTRY), data=st.data())
-def test_l19_find_matches_naive_substring_search(codes: dict[str, str], entry: str,
-                                                 data: st.DataObject) -> None:
+def test_l19_find_matches_naive_substring_search(
+    codes: dict[str, str], entry: str, data: st.DataObject
+) -> None:
     if codes and data.draw(st.booleans()):  # often plant one of the codes in the entry
         code = data.draw(st.sampled_from(sorted(codes)))
         cut = data.draw(st.integers(0, len(entry)))

@@ -51,8 +51,13 @@ def for_hint(hint: Any) -> st.SearchStrategy[Any]:
         return st.dictionaries(for_hint(args[0]), for_hint(args[1]), max_size=4)
     if hint is Any:
         return ANY
-    return {str: TEXT, int: INT64, float: FLOAT, bool: st.booleans(),
-            bytes: st.binary(max_size=40)}[hint]
+    return {
+        str: TEXT,
+        int: INT64,
+        float: FLOAT,
+        bool: st.booleans(),
+        bytes: st.binary(max_size=40),
+    }[hint]
 
 
 def for_field(f: dataclasses.Field, hint: Any) -> st.SearchStrategy[Any]:
@@ -121,7 +126,9 @@ def _fields() -> list[tuple[str, str]]:
 FIELDS = _fields()
 TYPED_FIELDS = [(t, n) for t, n in FIELDS if wrong_value(hints(REGISTRY[t])[n]) is not None]
 REQUIRED_FIELDS = [
-    (t, f.name) for t in TYPES for f in dataclasses.fields(REGISTRY[t])
+    (t, f.name)
+    for t in TYPES
+    for f in dataclasses.fields(REGISTRY[t])
     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 ]
 CHOICE_FIELDS = [
@@ -139,8 +146,17 @@ def field_of(type_name: str, name: str) -> dataclasses.Field:
 # -- the registry -------------------------------------------------------------------------
 def test_registry_knows_every_family() -> None:
     families = {REGISTRY[t].FAMILY for t in TYPES}
-    assert families >= {"biometric", "ctl", "face", "health", "keypad", "motor", "policy",
-                        "power", "process"}
+    assert families >= {
+        "biometric",
+        "ctl",
+        "face",
+        "health",
+        "keypad",
+        "motor",
+        "policy",
+        "power",
+        "process",
+    }
 
 
 @pytest.mark.parametrize("type_name", TYPES)
@@ -155,6 +171,7 @@ def test_topic_puts_the_sender_between_family_and_event() -> None:
 
 def test_declaring_a_type_twice_is_refused() -> None:
     with pytest.raises(TypeError):
+
         @dataclasses.dataclass(frozen=True)
         class Again(Message, family="policy", event="verify_code"):
             pass
@@ -204,8 +221,10 @@ def test_wrong_field_type_is_refused(type_name: str, name: str) -> None:
         cls.from_body(body)
 
 
-@pytest.mark.parametrize("type_name,name", [(t, n) for t, n in TYPED_FIELDS
-                                            if hints(REGISTRY[t])[n] in (int, float, str)])
+@pytest.mark.parametrize(
+    "type_name,name",
+    [(t, n) for t, n in TYPED_FIELDS if hints(REGISTRY[t])[n] in (int, float, str)],
+)
 def test_bool_is_not_a_number_or_text(type_name: str, name: str) -> None:
     cls = REGISTRY[type_name]
     with pytest.raises(SchemaError):
@@ -285,7 +304,9 @@ def test_redacted_masks_the_passcode_entry() -> None:
 
 def test_redacted_masks_both_codes_of_a_new_admin() -> None:
     assert CreateFirstAdmin(code="135790", repeat="135790").redacted() == {
-        "code": "***", "repeat": "***"}
+        "code": "***",
+        "repeat": "***",
+    }
     assert CheckPasscode(code="135790").redacted() == {"code": "***"}
 
 

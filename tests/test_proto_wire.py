@@ -13,11 +13,30 @@ from hypothesis import strategies as st
 from proto.messages import REGISTRY
 from proto.policy import VerifyPasscode
 from proto.schema import MAX_TEXT, Message
-from proto.wire import (DROP_REASONS, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Envelope, Stamper,
-                        WireError, decode, encode)
-from tests.test_proto_schema import (ANY, ANY_MESSAGE, CHOICE_FIELDS, RANGE_FIELDS,
-                                     REQUIRED_FIELDS, TYPED_FIELDS, TYPES, field_of, hints,
-                                     messages, minimal_body, wrong_value)
+from proto.wire import (
+    DROP_REASONS,
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    Envelope,
+    Stamper,
+    WireError,
+    decode,
+    encode,
+)
+from tests.test_proto_schema import (
+    ANY,
+    ANY_MESSAGE,
+    CHOICE_FIELDS,
+    RANGE_FIELDS,
+    REQUIRED_FIELDS,
+    TYPED_FIELDS,
+    TYPES,
+    field_of,
+    hints,
+    messages,
+    minimal_body,
+    wrong_value,
+)
 
 SENDER = "keypad"
 
@@ -25,9 +44,17 @@ SENDER = "keypad"
 def raw_envelope(message: Message | None = None, **over: Any) -> dict[str, Any]:
     """The envelope map as encode() packs it, with fields replaced or (value ...) removed."""
     message = message or VerifyPasscode(entry="00135790")
-    raw = {"v": PROTOCOL_VERSION, "type": message.TYPE, "sender": SENDER, "seq": 7,
-           "wall": 1700000000.5, "mono": 12.25, "id": f"{SENDER}-abc-7", "cause": None,
-           "body": message.to_body()}
+    raw = {
+        "v": PROTOCOL_VERSION,
+        "type": message.TYPE,
+        "sender": SENDER,
+        "seq": 7,
+        "wall": 1700000000.5,
+        "mono": 12.25,
+        "id": f"{SENDER}-abc-7",
+        "cause": None,
+        "body": message.to_body(),
+    }
     raw.update(over)
     return raw
 
@@ -67,20 +94,31 @@ def test_round_trip_every_type(type_name: str, data: st.DataObject) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(message=ANY_MESSAGE,
-       sender=st.text(st.characters(codec="utf-8", exclude_characters="."), min_size=1,
-                      max_size=12),
-       channel=st.text(max_size=5),
-       wall=st.floats(0, 4e9), mono=st.floats(0, 1e7))
-def test_round_trip_keeps_the_envelope(message: Message, sender: str, channel: str,
-                                       wall: float, mono: float) -> None:
+@given(
+    message=ANY_MESSAGE,
+    sender=st.text(st.characters(codec="utf-8", exclude_characters="."), min_size=1, max_size=12),
+    channel=st.text(max_size=5),
+    wall=st.floats(0, 4e9),
+    mono=st.floats(0, 1e7),
+)
+def test_round_trip_keeps_the_envelope(
+    message: Message, sender: str, channel: str, wall: float, mono: float
+) -> None:
     stamper = Stamper(sender, channel=channel, wall=lambda: wall, mono=lambda: mono)
     first, second = stamper.stamp(message), stamper.stamp(message, cause="x-1")
     for env in (first, second):
         back = decode(encode(env))
-        assert (back.topic, back.sender, back.seq, back.wall, back.mono, back.id, back.cause,
-                back.v, back.body) == (env.topic, sender, env.seq, wall, mono, env.id,
-                                       env.cause, PROTOCOL_VERSION, message)
+        assert (
+            back.topic,
+            back.sender,
+            back.seq,
+            back.wall,
+            back.mono,
+            back.id,
+            back.cause,
+            back.v,
+            back.body,
+        ) == (env.topic, sender, env.seq, wall, mono, env.id, env.cause, PROTOCOL_VERSION, message)
     assert (first.seq, second.seq) == (1, 2)
     assert first.id != second.id
 
@@ -140,11 +178,28 @@ def test_missing_envelope_field_is_refused(name: str) -> None:
 
 
 MISTYPED = [
-    ("v", "1"), ("v", 1.0), ("v", True), ("v", False), ("v", None),
-    ("type", 3), ("type", None), ("sender", b"keypad"), ("sender", None),
-    ("seq", "7"), ("seq", 7.0), ("seq", True),
-    ("wall", "now"), ("wall", None), ("wall", False), ("mono", "now"), ("mono", True),
-    ("id", 5), ("cause", 5), ("cause", b"x"), ("body", ["entry"]), ("body", None),
+    ("v", "1"),
+    ("v", 1.0),
+    ("v", True),
+    ("v", False),
+    ("v", None),
+    ("type", 3),
+    ("type", None),
+    ("sender", b"keypad"),
+    ("sender", None),
+    ("seq", "7"),
+    ("seq", 7.0),
+    ("seq", True),
+    ("wall", "now"),
+    ("wall", None),
+    ("wall", False),
+    ("mono", "now"),
+    ("mono", True),
+    ("id", 5),
+    ("cause", 5),
+    ("cause", b"x"),
+    ("body", ["entry"]),
+    ("body", None),
 ]
 
 
@@ -254,13 +309,16 @@ def test_oversized_is_decided_before_unpacking() -> None:
 
 
 # -- topic --------------------------------------------------------------------------------
-@pytest.mark.parametrize("topic", [
-    "policy.motor.verify_code",  # another sender than the envelope's
-    "policy.keypad.check_code",  # another event
-    "keypad.keypad.verify_code",  # another family
-    "policy.keypad.verify_code.",
-    "",
-])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "policy.motor.verify_code",  # another sender than the envelope's
+        "policy.keypad.check_code",  # another event
+        "keypad.keypad.verify_code",  # another family
+        "policy.keypad.verify_code.",
+        "",
+    ],
+)
 def test_topic_not_matching_the_envelope_is_refused(topic: str) -> None:
     frames = encode(Stamper(SENDER).stamp(VerifyPasscode(entry="135790")))
     assert reason([topic.encode(), frames[1]]) == "topic"
@@ -289,8 +347,9 @@ def mutated_envelopes() -> st.SearchStrategy[list[bytes]]:
 
 FRAMES = st.one_of(
     st.lists(st.binary(max_size=64), max_size=4),
-    st.tuples(st.binary(max_size=40), st.builds(
-        lambda v: msgpack.packb(v, use_bin_type=True), ANY)).map(list),
+    st.tuples(
+        st.binary(max_size=40), st.builds(lambda v: msgpack.packb(v, use_bin_type=True), ANY)
+    ).map(list),
     mutated_envelopes(),
 )
 

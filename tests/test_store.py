@@ -48,7 +48,8 @@ def stored_events(path: Path) -> list[tuple]:
     db = sqlite3.connect(path)
     try:
         return db.execute(
-            f"SELECT seq, {', '.join(EVENT_FIELDS)}, prev, hash FROM events ORDER BY seq").fetchall()
+            f"SELECT seq, {', '.join(EVENT_FIELDS)}, prev, hash FROM events ORDER BY seq"
+        ).fetchall()
     finally:
         db.close()
 
@@ -104,8 +105,7 @@ def test_setting_is_kept_and_logged(store: Store, path: Path) -> None:
 
 # -- L-2 numbering ------------------------------------------------------------------------
 def test_l2_people_are_numbered_from_001(store: Store, people: People) -> None:
-    numbers = [people.add("admin" if n == 1 else "user", "", digest(n), 6)
-               for n in range(1, 4)]
+    numbers = [people.add("admin" if n == 1 else "user", "", digest(n), 6) for n in range(1, 4)]
     assert numbers == ["001", "002", "003"]
     assert people.count() == 3
     assert people.count("admin") == 1
@@ -136,12 +136,15 @@ def test_person_is_added_with_their_code_and_logged(store: Store, people: People
     assert people.lengths() == {6, 8}
     newest_first = store.events()
     assert [(e["kind"], e["person"], e["detail"]) for e in newest_first] == [
-        ("person-added", "002", "user"), ("person-added", "001", "admin")]
+        ("person-added", "002", "user"),
+        ("person-added", "001", "admin"),
+    ]
     assert newest_first[1]["cause"] == "k-3"
 
 
 def test_a_code_already_held_is_refused_and_nothing_is_written(
-        store: Store, people: People, path: Path) -> None:
+    store: Store, people: People, path: Path
+) -> None:
     people.add("admin", "", digest(1), 6)
     with pytest.raises(Refusal, match="already in use"):
         people.add("user", "", digest(1), 6)
@@ -156,8 +159,7 @@ def test_role_must_be_admin_or_user(store: Store, people: People) -> None:
 
 
 # -- the event log ------------------------------------------------------------------------
-def test_l35_events_are_hash_chained_from_genesis(
-        store: Store, people: People, path: Path) -> None:
+def test_l35_events_are_hash_chained_from_genesis(store: Store, people: People, path: Path) -> None:
     store.set_setting("direction", "right")
     people.add("admin", "", digest(1), 6, source="keypad")
     store.log("unlock", person="001", method="passcode", source="keypad", cause="keypad-9")
@@ -187,12 +189,15 @@ def test_l35_a_changed_row_breaks_the_chain(store: Store, path: Path) -> None:
         prev = bytes(stored_hash)
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE events SET person='002' WHERE seq=1",
-    "UPDATE events SET hash=x'00'",
-    "DELETE FROM events WHERE seq=1",
-    "DELETE FROM events",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE events SET person='002' WHERE seq=1",
+        "UPDATE events SET hash=x'00'",
+        "DELETE FROM events WHERE seq=1",
+        "DELETE FROM events",
+    ],
+)
 def test_l35_event_log_is_append_only(store: Store, path: Path, sql: str) -> None:
     store.log("unlock", person="001", method="passcode")
     store.log("refused", reason="wrong-passcode")
@@ -320,16 +325,22 @@ def test_l35_verify_chain_finds_an_edited_a_deleted_and_a_reordered_row(path: Pa
         store.log("refused", reason=f"r{n}")
     assert store.verify_chain() == (5, None, "intact")
     store.close()
-    for tamper, bad in (("UPDATE events SET reason='x' WHERE seq=3", 3),
-                        ("DELETE FROM events WHERE seq=2", 3),
-                        ("UPDATE events SET seq=105 WHERE seq=5; "  # swap rows 4 and 5
-                         "UPDATE events SET seq=5 WHERE seq=4; "
-                         "UPDATE events SET seq=4 WHERE seq=105", 4)):
+    for tamper, bad in (
+        ("UPDATE events SET reason='x' WHERE seq=3", 3),
+        ("DELETE FROM events WHERE seq=2", 3),
+        (
+            "UPDATE events SET seq=105 WHERE seq=5; "  # swap rows 4 and 5
+            "UPDATE events SET seq=5 WHERE seq=4; "
+            "UPDATE events SET seq=4 WHERE seq=105",
+            4,
+        ),
+    ):
         copy = path.with_name(f"t{bad}.db")
         copy.write_bytes(path.read_bytes())
         db = sqlite3.connect(copy)
-        db.executescript("DROP TRIGGER events_append_only_u; DROP TRIGGER events_append_only_d; "
-                         + tamper)
+        db.executescript(
+            "DROP TRIGGER events_append_only_u; DROP TRIGGER events_append_only_d; " + tamper
+        )
         db.close()
         tampered = Store(copy, chain_key=b"k" * 32)
         checked, first_bad, why = tampered.verify_chain()
