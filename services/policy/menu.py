@@ -13,9 +13,8 @@ import secrets
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from proto.control import OK, Done, refused
+from proto.control import Done, refused
 from proto.policy import (
-    Audit,
     MenuAddPerson,
     MenuDelete,
     MenuDirection,
@@ -26,7 +25,6 @@ from proto.policy import (
 from proto.wire import Envelope
 from services.base import accepts
 from services.policy import passcodes
-from services.policy.people import Refusal
 
 PANEL = ("keypad",)
 SESSION_S = 120.0  # a menu left alone this long closes
@@ -55,16 +53,9 @@ class MenuCommands:
         return person
 
     def _in_session(self, env: Envelope, change, kind: str, **audit: Any) -> Done:
-        admin = self._session(env.body.token)
-        if admin is None:
+        if self._session(env.body.token) is None:
             return refused("no-session", "open the menu with SET and an administrator's code")
-        try:
-            change(source="keypad", cause=env.trace)
-        except Refusal as r:
-            return refused(r.reason, r.detail)
-        self._reload_codes()
-        self.publish(Audit(kind=kind, **audit), env.trace)
-        return OK
+        return self._changed(env, change, kind, source="keypad", **audit)
 
     @accepts(MenuOpen, peers=PANEL)
     def on_menu_open(self, env: Envelope, peer: str) -> Done:

@@ -5,8 +5,6 @@ They come from the CLI's identity ("cli") until the app exists; nobody else may 
 
 from __future__ import annotations
 
-from typing import Any
-
 from proto.control import OK, Done, refused
 from proto.owner import (
     AuditReport,
@@ -39,16 +37,6 @@ OWNER = ("cli",)
 class OwnerCommands:
     """Mixed into PolicyService: its store, people, settings and decisions are used here."""
 
-    def _changed(self, env: Envelope, peer: str, change, kind: str, **audit: Any) -> Done:
-        """Run a change; a refusal becomes the answer, a success is published and logged."""
-        try:
-            change(source="remote", cause=env.trace)
-        except Refusal as r:
-            return refused(r.reason, r.detail)
-        self._reload_codes()
-        self.publish(Audit(kind=kind, **audit), env.trace)
-        return OK
-
     @accepts(PeopleRequest, peers=OWNER)
     def on_people(self, env: Envelope, peer: str) -> Listing:
         return Listing(items=self.people.listing())
@@ -63,7 +51,6 @@ class OwnerCommands:
         b = env.body
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.rename(b.number, b.name, **e),
             "person-renamed",
             person=b.number,
@@ -75,7 +62,6 @@ class OwnerCommands:
         b = env.body
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.delete(b.number, **e),
             "person-deleted",
             person=b.number,
@@ -86,7 +72,6 @@ class OwnerCommands:
         b = env.body
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.set_validity(b.number, b.start, b.end, b.slots, **e),
             "validity-set",
             person=b.number,
@@ -100,7 +85,6 @@ class OwnerCommands:
             return answer
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.set_duress(
                 b.number, self.hasher.digest(b.code), len(b.code), **e
             ),
@@ -116,7 +100,6 @@ class OwnerCommands:
             return answer
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.add_visitor(
                 b.label, self.hasher.digest(b.code), len(b.code), b.start, b.end, b.uses, **e
             ),
@@ -129,7 +112,6 @@ class OwnerCommands:
         b = env.body
         return self._changed(
             env,
-            peer,
             lambda **e: self.people.delete_visitor(b.label, **e),
             "visitor-deleted",
             detail=b.label,

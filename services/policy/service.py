@@ -224,6 +224,18 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
             return answer if not answer.ok else refused("mismatch", passcodes.RULES["mismatch"])
         return self._add_person("admin", "", env.body.code, source=peer, cause=env.trace)
 
+    def _changed(
+        self, env: Envelope, change, kind: str, *, source: str = "remote", **audit: Any
+    ) -> Done:
+        """Run a change; a refusal becomes the answer, a success is published and logged."""
+        try:
+            change(source=source, cause=env.trace)
+        except Refusal as r:
+            return refused(r.reason, r.detail)
+        self._reload_codes()
+        self.publish(Audit(kind=kind, **audit), env.trace)
+        return OK
+
     def _add_person(self, role: str, name: str, code: str, **event: Any) -> Done:
         answer = self._rule_answer(code)
         if not answer.ok:
