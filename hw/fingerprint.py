@@ -315,7 +315,9 @@ class Fingerprint:
             if remaining <= 0:
                 raise self._no_answer(name)
             if self.parser.pending:
-                remaining = min(remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic()))
+                remaining = min(
+                    remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic())
+                )
             try:
                 data = self.uart.read(remaining)
             except UartError as e:
@@ -368,13 +370,17 @@ class Fingerprint:
         """The used template slots among page*256 … page*256+255 (bit 0 of byte 0 is slot 0)."""
         _, data = self.command(READ_INDEX_TABLE, bytes([page]))
         base = page * 256
-        return {base + i * 8 + b for i, byte in enumerate(data[:32]) for b in range(8) if byte >> b & 1}
+        return {
+            base + i * 8 + b for i, byte in enumerate(data[:32]) for b in range(8) if byte >> b & 1
+        }
 
     def used_slots(self) -> set[int]:
         size = self.sys_params().library_size
         return set().union(*(self.read_index_table(p) for p in range((size + 255) // 256)))
 
-    def aura_led(self, control: int, *, speed: int = 0x80, colour: int = LED_BLUE, count: int = 0) -> None:
+    def aura_led(
+        self, control: int, *, speed: int = 0x80, colour: int = LED_BLUE, count: int = 0
+    ) -> None:
         self.command(AURA_LED_CONFIG, bytes([control, speed, colour, count]))
 
     # -- capture -------------------------------------------------------------------------
@@ -403,7 +409,9 @@ class Fingerprint:
         _, data = self.command(MATCH)
         return struct.unpack(">H", data[:2])[0]
 
-    def search(self, buffer_id: int = 1, start: int = 0, count: int | None = None) -> SearchHit | None:
+    def search(
+        self, buffer_id: int = 1, start: int = 0, count: int | None = None
+    ) -> SearchHit | None:
         """The best template matching a char buffer, None when there is none."""
         if count is None:
             count = self.sys_params().library_size - start

@@ -351,7 +351,9 @@ class Palm:
             if cancel is not None and not cancelled:
                 remaining = min(remaining, 0.05)  # look at cancel often enough
             if self.parser.pending:
-                remaining = min(remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic()))
+                remaining = min(
+                    remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic())
+                )
             try:
                 data = self.uart.read(remaining)
             except UartError as e:
@@ -369,7 +371,8 @@ class Palm:
         if rejected:
             parts = [f"{n}× {r}" for r, n in sorted(rejected.items())]
             return PalmLinkError(
-                f"{name}: the module's reply was corrupt ({', '.join(parts)}; {garbage} garbage bytes)"
+                f"{name}: the module's reply was corrupt"
+                f" ({', '.join(parts)}; {garbage} garbage bytes)"
             )
         heard = f" (heard {len(self.notes)} notes, no reply)" if self.notes else ""
         return PalmTimeout(
@@ -435,8 +438,9 @@ class Palm:
         on_note: NoteHandler | None = None,
         cancel: threading.Event | None = None,
     ) -> int:
-        """Capture, merge and store a palm: the new user id. A palm that matches an enrolled
-        one is refused with MR_FAILED4_ENROLLED (L-5), a full store with MR_FAILED4_MAXUSER (L-3)."""
+        """Capture, merge and store a palm: the new user id. A palm that matches an
+        enrolled one is refused with MR_FAILED4_ENROLLED (L-5), a full store with
+        MR_FAILED4_MAXUSER (L-3)."""
         timeout_s = max(1, min(255, int(timeout_s)))
         request = bytes([int(admin)]) + pack_name(name) + bytes([0, timeout_s])
         data = self.command(
@@ -459,7 +463,9 @@ class Palm:
 
     def get_feature(self, user_id: int) -> bytes:
         """A user's palm feature, for mirroring it (sealed, L-10) on the host."""
-        data = self.command(GET_PALM_FEATURE, struct.pack(">H", user_id), timeout_s=self.timeout_s * 2)
+        data = self.command(
+            GET_PALM_FEATURE, struct.pack(">H", user_id), timeout_s=self.timeout_s * 2
+        )
         if len(data) < 4:
             raise PalmLinkError(f"GET_PALM_FEATURE: a reply of {len(data)} bytes")
         size = struct.unpack(">H", data[2:4])[0]

@@ -91,7 +91,10 @@ def merge(a: Features, b: Features) -> Features:
 
 def quantise(f: Features) -> Features:
     """As stored in flash and in a char file: what the library holds is what uploads."""
-    q = tuple(max(-127, min(127, round(v * QUANT))) / QUANT if s else 0.0 for v, s in zip(f.values, f.seen))
+    q = tuple(
+        max(-127, min(127, round(v * QUANT))) / QUANT if s else 0.0
+        for v, s in zip(f.values, f.seen)
+    )
     return Features(q, f.seen)
 
 
@@ -258,7 +261,7 @@ class FingerprintSimulator:
 
     # -- faults and power --------------------------------------------------------------
     def inject(self, fault: str, count: int | None = None) -> None:
-        """garbage | truncate | bad-checksum | silent, for the next count answers or until cleared."""
+        """garbage | truncate | bad-checksum | silent: the next count answers, or until cleared."""
         self.faults.inject(fault, count)
 
     def clear_faults(self) -> None:
@@ -306,7 +309,11 @@ class FingerprintSimulator:
         self._download = None  # a command ends an unfinished download
         instruction, args = packet.payload[0], packet.payload[1:]
         self.stats[fp.COMMAND_NAMES.get(instruction, hex(instruction))] += 1
-        if self.require_password and not self._verified and instruction not in (fp.VFY_PWD, fp.HANDSHAKE):
+        if (
+            self.require_password
+            and not self._verified
+            and instruction not in (fp.VFY_PWD, fp.HANDSHAKE)
+        ):
             self._ack(fp.PASSWORD_FIRST)
             return
         handler = self._handlers().get(instruction)
@@ -380,7 +387,9 @@ class FingerprintSimulator:
             self._ack(fp.NO_VALID_IMAGE)
             return
         score = self.score(a, b)
-        self._ack(fp.OK if score >= self.match_z * SCORE_SCALE else fp.NO_MATCH, struct.pack(">H", score))
+        self._ack(
+            fp.OK if score >= self.match_z * SCORE_SCALE else fp.NO_MATCH, struct.pack(">H", score)
+        )
 
     def _search(self, args: bytes) -> None:
         buffer_id, start, count = struct.unpack(">BHH", args[:5])

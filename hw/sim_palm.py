@@ -1,4 +1,4 @@
-"""A simulated palm-vein module on a pseudo-terminal, speaking the "EF AA" protocol from the module's side.
+"""A simulated palm-vein module on a pseudo-terminal, speaking "EF AA" from the module's side.
 
 Any client of the real module (hw.palm, or another written for these modules) opens
 `sim.path` as its serial port and works unchanged. place(palm, quality…) holds a palm
@@ -179,7 +179,7 @@ class PalmSimulator:
 
     # -- faults and power --------------------------------------------------------------
     def inject(self, fault: str, count: int | None = None) -> None:
-        """garbage | truncate | bad-checksum | silent, for the next count frames or until cleared."""
+        """garbage | truncate | bad-checksum | silent: the next count frames, or until cleared."""
         self.faults.inject(fault, count)
 
     def clear_faults(self) -> None:
@@ -309,7 +309,9 @@ class PalmSimulator:
             hit = self._best(got[1])
             if hit is not None:
                 user = self.users[hit[0]]
-                answer = struct.pack(">H", hit[0]) + pm.pack_name(user.name) + bytes([user.admin, 2])
+                answer = (
+                    struct.pack(">H", hit[0]) + pm.pack_name(user.name) + bytes([user.admin, 2])
+                )
                 self._reply(pm.VERIFY, pm.MR_SUCCESS, answer, gen)
                 return
         self._reply(pm.VERIFY, pm.MR_FAILED4_UNKNOWNUSER, gen=gen)
@@ -337,14 +339,21 @@ class PalmSimulator:
             frames.append(features)
             self._note(pm.palm_state_note(pm.STATE_NORMAL), gen)  # progress: one more merged
         merged = quantise(
-            Features(tuple(sum(v) / len(frames) for v in zip(*(f.values for f in frames))), (1,) * DIMS)
+            Features(
+                tuple(sum(v) / len(frames) for v in zip(*(f.values for f in frames))), (1,) * DIMS
+            )
         )
         if self._best(merged) is not None:
             self._reply(pm.ENROLL_SINGLE, pm.MR_FAILED4_ENROLLED, gen=gen)
             return
         uid = self._free_id()
         self.users[uid] = User(name, admin, merged)
-        self._reply(pm.ENROLL_SINGLE, pm.MR_SUCCESS, struct.pack(">HBB", uid, 0, pm.ENROLL_PALM_FINISHED), gen)
+        self._reply(
+            pm.ENROLL_SINGLE,
+            pm.MR_SUCCESS,
+            struct.pack(">HBB", uid, 0, pm.ENROLL_PALM_FINISHED),
+            gen,
+        )
 
     def _end_capture(self, command: int, why: str, gen: int) -> None:
         if why == _ABORTED:
@@ -371,7 +380,9 @@ class PalmSimulator:
             self._reply(pm.GET_PALM_FEATURE, pm.MR_FAILED4_UNKNOWNUSER, gen=gen)
             return
         blob = pack_char(user.features, magic=FEATURE_MAGIC, size=0)
-        self._reply(pm.GET_PALM_FEATURE, pm.MR_SUCCESS, struct.pack(">HH", uid, len(blob)) + blob, gen)
+        self._reply(
+            pm.GET_PALM_FEATURE, pm.MR_SUCCESS, struct.pack(">HH", uid, len(blob)) + blob, gen
+        )
 
     def _put_feature(self, data: bytes, gen: int) -> None:
         mid = pm.ENROLL_PALM_FEATURE
@@ -379,7 +390,9 @@ class PalmSimulator:
             self._reply(mid, pm.MR_FAILED4_INVALIDPARAM, gen=gen)
             return
         uid, size = struct.unpack(">HH", data[:4])
-        features = unpack_char(data[4:], magic=FEATURE_MAGIC, dims=DIMS) if len(data) == 4 + size else None
+        features = (
+            unpack_char(data[4:], magic=FEATURE_MAGIC, dims=DIMS) if len(data) == 4 + size else None
+        )
         if features is None or uid > self.capacity or uid in self.users:
             self._reply(mid, pm.MR_FAILED4_INVALIDPARAM, gen=gen)
         elif len(self.users) >= self.capacity:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import select
+import termios
 import threading
 import time
 import tty
@@ -22,6 +23,8 @@ from typing import Generic, TypeVar
 import serial
 
 T = TypeVar("T")
+# what a port that went away raises, depending on the call: termios' error is no OSError
+_PORT_ERRORS = (serial.SerialException, OSError, ValueError, termios.error)
 
 
 class UartError(Exception):
@@ -48,7 +51,7 @@ class Uart:
                 timeout=0,  # non-blocking: only called once select() said bytes are there
                 write_timeout=write_timeout_s,
             )
-        except (serial.SerialException, OSError, ValueError) as e:
+        except _PORT_ERRORS as e:
             raise UartError(f"cannot open serial port {port}: {e}") from e
 
     def read(self, timeout_s: float, max_bytes: int = 4096) -> bytes:
@@ -58,7 +61,7 @@ class Uart:
             if not ready:
                 return b""
             data = self._serial.read(max(1, min(max_bytes, self._serial.in_waiting)))
-        except (serial.SerialException, OSError, ValueError) as e:
+        except _PORT_ERRORS as e:
             raise UartError(f"serial port {self.port} failed while reading: {e}") from e
         return data
 
@@ -66,14 +69,14 @@ class Uart:
         try:
             self._serial.write(data)
             self._serial.flush()
-        except (serial.SerialException, OSError, ValueError) as e:
+        except _PORT_ERRORS as e:
             raise UartError(f"serial port {self.port} failed while writing: {e}") from e
 
     def reset_input(self) -> None:
         """Drop whatever arrived and was not read: a late answer to an earlier command."""
         try:
             self._serial.reset_input_buffer()
-        except (serial.SerialException, OSError, ValueError) as e:
+        except _PORT_ERRORS as e:
             raise UartError(f"serial port {self.port} failed: {e}") from e
 
     def close(self) -> None:
@@ -102,7 +105,11 @@ class FrameScanner(Generic[T]):
     impossible or whose check fails loses its first byte only, and the search goes on
     inside it, as a real frame may start there. A half frame (the module was reset
     mid-answer, or a byte was lost) is given up as soon as a complete, valid frame
-    starts after it: without that, its length field would swallow the next answer.
+    starts after it: without that, its length field would swallow the next answer. A
+    frame that did complete, but over the start of a valid frame running at least as far,
+    is taken for such a half frame whose check passed by chance: the later one wins.
+    Fed byte by byte, a parser cannot know that yet; the drivers add an inter-byte
+    timeout (drop_partial) for the half frame followed by silence.
     """
 
     sync: bytes = b""
@@ -138,7 +145,11 @@ class FrameScanner(Generic[T]):
         """Give up a half frame after a silence on the line: whatever completed it later
         could only be the start of the next frame (the inter-byte timeout of real hosts)."""
         if self._buf:
-            self.rejected["truncated frame" if self._buf.startswith(self.sync) else "garbage"] += 1
+            if self._buf.startswith(self.sync):
+                self.rejected["truncated frame"] += 1
+            else:
+                self.rejected["garbage"] += 1
+                self.garbage_bytes += len(self._buf)
             self._buf.clear()
 
     def feed(self, data: bytes) -> list[T]:
@@ -229,9 +240,7 @@ class ModuleSide:
             return b""
         try:
             return os.read(self._master, 4096)
-        except (BlockingIOError, InterruptedError):
-            return b""
-        except OSError:
+        except OSError:  # nothing after all (EAGAIN), or no client yet (EIO)
             return b""
 
     def write(self, data: bytes, *, timeout_s: float = 0.2) -> bool:

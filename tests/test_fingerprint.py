@@ -1,4 +1,4 @@
-"""The fingerprint module's protocol, and the driver against the simulated module on a pty (L-3, L-5, L-15, L-20)."""
+"""The fingerprint protocol; the driver against the simulated module (L-3, L-5, L-15, L-20)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def sensor(sim):
 
 def enroll(sensor: Fingerprint, sim: FingerprintSimulator, finger: str, page: int) -> None:
     """As the lock's guided enrolment does (L-15): two placements merged; poor ones re-asked."""
-    for attempt in range(10):
+    for _ in range(10):
         try:
             sim.place(finger)
             sensor.capture(1)
@@ -138,7 +138,7 @@ def enroll(sensor: Fingerprint, sim: FingerprintSimulator, finger: str, page: in
 
 
 def probe(sensor: Fingerprint, sim: FingerprintSimulator, finger: str) -> fp.SearchHit | None:
-    for attempt in range(5):
+    for _ in range(5):
         sim.place(finger)
         try:
             sensor.capture(1)
@@ -326,6 +326,13 @@ def test_unplugged_then_back_keeps_the_library(sim, sensor):
     assert probe(sensor, sim, "alice-thumb").page_id == 2
 
 
+def test_a_port_that_goes_away_is_a_clear_error(sim, sensor):
+    sensor.handshake()
+    sim.close()  # the pseudo-terminal disappears, as a USB adapter pulled out
+    with pytest.raises(FingerprintLinkError, match="serial port .* failed"):
+        sensor.handshake()
+
+
 def test_a_missing_port_is_a_clear_error():
     with pytest.raises(UartError, match="cannot open serial port /dev/no-such-tty"):
         Fingerprint.open("/dev/no-such-tty")
@@ -382,7 +389,7 @@ def test_far_frr_over_50_fingers(natural_sim, capsys):
 def test_merging_helps(natural_sim):
     """Two captures merged recognise better than one: the reason enrolment merges (L-15)."""
     single = merged = 0
-    for i in range(30):
+    for _ in range(30):
         a, b, probe_ = (natural_sim.sample("merge-finger", "shifted") for _ in range(3))
         if a is None or b is None or probe_ is None:
             continue

@@ -1,4 +1,4 @@
-"""The palm-vein module's "EF AA" protocol, and the driver against the simulated module on a pty (L-3, L-5, L-15, L-20)."""
+"""The palm "EF AA" protocol; the driver against the simulated module (L-3, L-5, L-15, L-20)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from hw.palm import (
     decode,
     encode,
 )
-from hw.sim_palm import PalmSimulator, quality_at
 from hw.sim_fingerprint import z_score
+from hw.sim_palm import PalmSimulator, quality_at
 
 TIMEOUT_S = 0.3  # the driver's reply timeout for quick commands in these tests
 STEADY = (0.8, 0.25)  # frame noise for the functional tests: a steady hand, no chance misses
@@ -214,12 +214,17 @@ def test_cancel_sends_reset_and_the_capture_ends_aborted(sim, reader):
 
 
 def test_another_client_speaks_raw_frames_to_the_simulator(sim):
-    with serial.Serial(sim.path, 115200, timeout=1) as port:
+    sim.lift()
+    parser, replies = FrameParser(), []
+    with serial.Serial(sim.path, 115200, timeout=0.05) as port:
         port.write(bytes.fromhex("EFAA120002000515"))  # VERIFY, 5 s: parity 12^00^02^00^05
         time.sleep(0.1)
         port.write(bytes.fromhex("EFAA10000010"))  # RESET
-        got = FrameParser().feed(port.read(200))
-    replies = [pm.parse_reply(f) for f in got if f.msg_id == pm.REPLY]
+        deadline = time.monotonic() + 2
+        while len(replies) < 2 and time.monotonic() < deadline:
+            replies += [
+                pm.parse_reply(f) for f in parser.feed(port.read(64)) if f.msg_id == pm.REPLY
+            ]
     assert [(r.command, r.result) for r in replies] == [(pm.VERIFY, pm.MR_ABORTED), (pm.RESET, 0)]
 
 
@@ -268,6 +273,13 @@ def test_unplugged_mid_capture_then_back_keeps_the_users(sim, reader):
     reader.wait_ready(1.0)
     sim.place("alice-right")
     assert reader.verify(timeout_s=2).user_id == 1
+
+
+def test_a_port_that_goes_away_is_a_clear_error(sim, reader):
+    assert reader.status() == 0
+    sim.close()  # the pseudo-terminal disappears, as a USB adapter pulled out
+    with pytest.raises(PalmLinkError, match="serial port .* failed"):
+        reader.status()
 
 
 # -- how well it recognises --------------------------------------------------------------------

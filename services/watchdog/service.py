@@ -46,15 +46,15 @@ class WatchdogService(Service):
         """healthy, stale (stuck), starting, or silent (never heard since we started)."""
         if name == self.NAME:
             return "healthy", 0.0
-        beat_at, beat = self.beats.get(name, (None, None))
-        pid, started = self.started.get(name, (None, 0.0))
-        if pid is not None and (beat is None or beat.pid != pid):  # the new process not heard yet
+        beat_at, _ = self.beats.get(name, (None, None))
+        age = None if beat_at is None else now - beat_at
+        if age is not None and age < self.stuck_after:
+            return "healthy", age  # whichever process it is, it beats
+        _, started = self.started.get(name, (None, None))
+        if started is not None and (beat_at is None or started > beat_at):  # restarted since
             late = now - started > self.STARTUP_GRACE * self.stuck_after
-            return ("stale" if late else "starting"), None
-        if beat_at is None:
-            return "silent", None
-        age = now - beat_at
-        return ("healthy" if age < self.stuck_after else "stale"), age
+            return ("stale" if late else "starting"), age
+        return ("silent", None) if age is None else ("stale", age)
 
     def tick(self, now: float) -> None:
         for name in self.WATCHED:
@@ -62,10 +62,19 @@ class WatchdogService(Service):
                 self._kill(name, now)
 
     def _kill(self, name: str, now: float) -> None:
+        """Kill a stuck process; supervisord's word decides, since events can come late."""
         self.started[name] = (-1, now)  # no beat matches: the restart gets its grace period
-        log.error("%s stopped beating: having supervisord kill it to restart it", name)
         try:
-            supervisor_rpc.proxy(self.layout.run).supervisor.signalProcess(name, "KILL")
+            rpc = supervisor_rpc.proxy(self.layout.run).supervisor
+            info = rpc.getProcessInfo(name)
+            beat = self.beats.get(name, (0.0, None))[1]
+            young = info["now"] - info["start"] < self.STARTUP_GRACE * self.stuck_after
+            if info["statename"] != "RUNNING" or (
+                young and (beat is None or beat.pid != info["pid"])
+            ):
+                return  # not running (supervisord handles it) or a fresh process still starting
+            log.error("%s stopped beating: having supervisord kill it to restart it", name)
+            rpc.signalProcess(name, "KILL")
             self.kills[name] = self.kills.get(name, 0) + 1
         except (OSError, xmlrpc.client.Fault) as e:
             log.warning("could not kill %s: %s", name, e)
