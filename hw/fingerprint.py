@@ -13,7 +13,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from hw.uart import INTER_BYTE_GAP_S, FrameScanner, Uart, UartError
+from hw.uart import FrameScanner, Uart, UartError
 
 HEADER = b"\xef\x01"
 DEFAULT_ADDRESS = 0xFFFFFFFF
@@ -250,8 +250,6 @@ class Fingerprint:
         self.parser = PacketParser(address)
         self._params: SysParams | None = None
         self._queue: list[Packet] = []
-        self._rejected_before = self.parser.rejected.copy()
-        self._garbage_before = 0
 
     @classmethod
     def open(cls, port: str, baudrate: int = DEFAULT_BAUD, **kwargs: object) -> Fingerprint:
@@ -295,8 +293,6 @@ class Fingerprint:
             raise FingerprintLinkError(str(e)) from e
         self.parser.reset()
         self._queue = []
-        self._rejected_before = self.parser.rejected.copy()
-        self._garbage_before = self.parser.garbage_bytes
 
     def _send(self, packet: Packet, name: str) -> None:
         try:
@@ -314,30 +310,15 @@ class Fingerprint:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._no_answer(name)
-            if self.parser.pending:
-                remaining = min(
-                    remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic())
-                )
             try:
-                data = self.uart.read(remaining)
+                last_byte = self.parser.read_from(self.uart, self._queue, remaining, last_byte)
             except UartError as e:
                 raise FingerprintLinkError(f"{name}: {e}") from e
-            if data:
-                last_byte = time.monotonic()
-                self._queue.extend(self.parser.feed(data))
-            elif time.monotonic() - last_byte >= INTER_BYTE_GAP_S:
-                self.parser.drop_partial()
 
     def _no_answer(self, name: str) -> FingerprintLinkError:
-        self.parser.drop_partial()
-        rejected = self.parser.rejected - self._rejected_before
-        garbage = self.parser.garbage_bytes - self._garbage_before
-        if rejected:
-            parts = [f"{n}× {r}" for r, n in sorted(rejected.items())]
-            return FingerprintLinkError(
-                f"{name}: the module's answer was corrupt ({', '.join(parts)};"
-                f" {garbage} garbage bytes)"
-            )
+        corrupt = self.parser.corruption()
+        if corrupt is not None:
+            return FingerprintLinkError(f"{name}: the module's answer was corrupt ({corrupt})")
         return FingerprintTimeout(
             f"{name}: no answer from the fingerprint module at {self.uart.port}"
             f" (unplugged, unpowered or hung?)"

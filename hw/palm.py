@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw.uart import INTER_BYTE_GAP_S, FrameScanner, Uart, UartError
+from hw.uart import FrameScanner, Uart, UartError
 
 SYNC = b"\xef\xaa"
 DEFAULT_BAUD = 115200
@@ -269,8 +269,6 @@ class Palm:
         self.parser = FrameParser()
         self.notes: list[Note] = []
         self._queue: list[Frame] = []
-        self._rejected_before = self.parser.rejected.copy()
-        self._garbage_before = 0
 
     @classmethod
     def open(cls, port: str, baudrate: int = DEFAULT_BAUD, **kwargs: float) -> Palm:
@@ -307,8 +305,6 @@ class Palm:
             raise PalmLinkError(f"{name}: {e}") from e
         self.parser.reset()
         self._queue, self.notes = [], []
-        self._rejected_before = self.parser.rejected.copy()
-        self._garbage_before = self.parser.garbage_bytes
         try:
             self.uart.write(encode(Frame(msg_id, data)))
         except UartError as e:
@@ -350,30 +346,15 @@ class Palm:
                 raise self._no_answer(name)
             if cancel is not None and not cancelled:
                 remaining = min(remaining, 0.05)  # look at cancel often enough
-            if self.parser.pending:
-                remaining = min(
-                    remaining, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic())
-                )
             try:
-                data = self.uart.read(remaining)
+                last_byte = self.parser.read_from(self.uart, self._queue, remaining, last_byte)
             except UartError as e:
                 raise PalmLinkError(f"{name}: {e}") from e
-            if data:
-                last_byte = time.monotonic()
-                self._queue.extend(self.parser.feed(data))
-            elif time.monotonic() - last_byte >= INTER_BYTE_GAP_S:
-                self.parser.drop_partial()
 
     def _no_answer(self, name: str) -> PalmLinkError:
-        self.parser.drop_partial()
-        rejected = self.parser.rejected - self._rejected_before
-        garbage = self.parser.garbage_bytes - self._garbage_before
-        if rejected:
-            parts = [f"{n}× {r}" for r, n in sorted(rejected.items())]
-            return PalmLinkError(
-                f"{name}: the module's reply was corrupt"
-                f" ({', '.join(parts)}; {garbage} garbage bytes)"
-            )
+        corrupt = self.parser.corruption()
+        if corrupt is not None:
+            return PalmLinkError(f"{name}: the module's reply was corrupt ({corrupt})")
         heard = f" (heard {len(self.notes)} notes, no reply)" if self.notes else ""
         return PalmTimeout(
             f"{name}: no reply from the palm module at {self.uart.port}{heard}"

@@ -119,6 +119,8 @@ class FrameScanner(Generic[T]):
         self._buf = bytearray()
         self.rejected: Counter[str] = Counter()
         self.garbage_bytes = 0
+        self._rejected_at_reset: Counter[str] = Counter()
+        self._garbage_at_reset = 0
 
     # -- what a protocol defines ---------------------------------------------------------
     def frame_length(self, header: bytes) -> int | str:
@@ -139,7 +141,34 @@ class FrameScanner(Generic[T]):
         return len(self._buf)
 
     def reset(self) -> None:
+        """Forget a half frame, and count what goes wrong from here (see corruption())."""
         self._buf.clear()
+        self._rejected_at_reset = self.rejected.copy()
+        self._garbage_at_reset = self.garbage_bytes
+
+    def corruption(self) -> str | None:
+        """What the line brought that was not a frame since reset(), or None: why an answer
+        did not come is told apart from no answer at all."""
+        self.drop_partial()
+        rejected = self.rejected - self._rejected_at_reset
+        if not rejected:
+            return None
+        parts = ", ".join(f"{n}× {r}" for r, n in sorted(rejected.items()))
+        return f"{parts}; {self.garbage_bytes - self._garbage_at_reset} garbage bytes"
+
+    def read_from(self, uart: Uart, into: list[T], timeout_s: float, last_byte: float) -> float:
+        """One read from the line into frames, waiting at most timeout_s (less while a frame
+        is half in); a half frame followed by INTER_BYTE_GAP_S of silence is dropped.
+        Returns when the last byte came. Raises UartError."""
+        if self.pending:
+            timeout_s = min(timeout_s, max(0.0, last_byte + INTER_BYTE_GAP_S - time.monotonic()))
+        data = uart.read(timeout_s)
+        if data:
+            into.extend(self.feed(data))
+            return time.monotonic()
+        if time.monotonic() - last_byte >= INTER_BYTE_GAP_S:
+            self.drop_partial()
+        return last_byte
 
     def drop_partial(self) -> None:
         """Give up a half frame after a silence on the line: whatever completed it later
