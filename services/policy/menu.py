@@ -40,11 +40,11 @@ def firmware() -> str:
 class MenuCommands:
     """Mixed into PolicyService: uses its people, hasher, rules and device secret."""
 
-    _sessions: dict[str, tuple[str, float]]
+    _sessions: dict[str, tuple[str, float]]  # token: (administrator, expires), made in setup
 
     def _session(self, token: str) -> str | None:
         """The administrator a live token belongs to, or None; each use extends it."""
-        sessions = self.__dict__.setdefault("_sessions", {})
+        sessions = self._sessions
         person, until = sessions.get(token, (None, 0.0))
         if person is None or self.clock() > until:
             sessions.pop(token, None)
@@ -73,7 +73,7 @@ class MenuCommands:
         if not verdict.granted:
             return refused(verdict.reason or "not-admin", "verification failed")
         token = secrets.token_hex(16)
-        self.__dict__.setdefault("_sessions", {})[token] = (ref.owner, self.clock() + SESSION_S)
+        self._sessions[token] = (ref.owner, self.clock() + SESSION_S)
         return Done(ok=True, detail=token)
 
     @accepts(MenuAddPerson, peers=PANEL)

@@ -55,6 +55,7 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
     def setup(self) -> None:
         secret = device_secret(self.layout.data / "device.secret")
         self._identity(secret)
+        self._sessions = {}  # the panel's menu sessions (menu.py)
         self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
         self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
         self.vault = Vault(subkey(secret, "templates"))
