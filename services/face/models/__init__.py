@@ -1,0 +1,1 @@
+"""The face models: converters from the weights in registry packages to ONNX, built at install."""
