@@ -23,8 +23,10 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from operator import mul
+from pathlib import Path
 
 from hw import fingerprint as fp
+from hw.sim_flash import Flash
 from hw.uart import Faults, ModuleSide
 
 log = logging.getLogger(__name__)
@@ -150,8 +152,10 @@ class FingerprintSimulator:
         packet_size: int = 128,
         match_z: float = MATCH_Z,
         good: tuple[tuple[float, float], tuple[float, float]] | None = None,
+        flash: Path | None = None,
     ) -> None:
-        """good overrides the "good" quality's (noise (median, spread), coverage range)."""
+        """good overrides the "good" quality's (noise (median, spread), coverage range);
+        flash is a file that keeps the template library across restarts."""
         self.capacity, self.seed, self.address = capacity, seed, address
         self.password, self.require_password = password, require_password
         self.packet_size, self.match_z = packet_size, match_z
@@ -159,7 +163,12 @@ class FingerprintSimulator:
         self.port = ModuleSide()
         self.path = self.port.path
         self.faults = Faults(fp.HEADER, seed)
-        self.library: dict[int, Features] = {}  # flash: survives unplugging
+        self.flash = Flash(flash)
+        self.library: dict[int, Features] = {  # flash: survives unplugging and restarts
+            page: f
+            for page, rec in self.flash.load().items()
+            if (f := unpack_char(bytes.fromhex(rec.get("char", "")))) is not None
+        }
         self.led: tuple[int, int, int, int] | None = None
         self.stats: Counter[str] = Counter()
         self.powered = True
@@ -431,6 +440,7 @@ class FingerprintSimulator:
             self._ack(fp.NO_VALID_IMAGE)
         else:
             self.library[page] = features
+            self._save_flash()
             self._ack(fp.OK)
 
     def _load_char(self, args: bytes) -> None:
@@ -483,11 +493,16 @@ class FingerprintSimulator:
             return
         for p in range(page, page + count):
             self.library.pop(p, None)
+        self._save_flash()
         self._ack(fp.OK)
 
     def _empty(self, args: bytes) -> None:
         self.library.clear()
+        self._save_flash()
         self._ack(fp.OK)
+
+    def _save_flash(self) -> None:
+        self.flash.save({page: {"char": pack_char(f).hex()} for page, f in self.library.items()})
 
     def _index_table(self, args: bytes) -> None:
         base, table = args[0] * 256, bytearray(32)

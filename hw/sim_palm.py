@@ -21,9 +21,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from hw import palm as pm
 from hw.sim_fingerprint import Features, identity_vector, pack_char, quantise, unpack_char, z_score
+from hw.sim_flash import Flash
 from hw.uart import Faults, ModuleSide
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class PalmSimulator:
         verify_frames: int = 2,
         match_z: float = MATCH_Z,
         module_id: str = "SIMPALM-0001",
+        flash: Path | None = None,
     ) -> None:
         self.capacity, self.seed, self.frame_s, self.noise = capacity, seed, frame_s, noise
         self.enroll_frames, self.verify_frames, self.match_z = enroll_frames, verify_frames, match_z
@@ -86,7 +89,12 @@ class PalmSimulator:
         self.port = ModuleSide()
         self.path = self.port.path
         self.faults = Faults(pm.SYNC, seed)
-        self.users: dict[int, User] = {}  # flash: survives unplugging
+        self.flash = Flash(flash)
+        self.users: dict[int, User] = {  # flash: survives unplugging and restarts
+            uid: User(rec["name"], rec["admin"], f)
+            for uid, rec in self.flash.load().items()
+            if (f := unpack_char(bytes.fromhex(rec["features"]), magic=FEATURE_MAGIC))
+        }
         self.stats: Counter[str] = Counter()
         self.powered = True
         self._rng = random.Random(f"palm-captures:{seed}")
@@ -253,6 +261,7 @@ class PalmSimulator:
             self._delete(data, gen)
         elif mid == pm.DELALL:
             self.users.clear()
+            self._save_flash()
             self._reply(mid, pm.MR_SUCCESS, gen=gen)
         elif mid == pm.MODULE_ID:
             self._reply(mid, pm.MR_SUCCESS, self.module_id.encode("ascii").ljust(32, b"\0"), gen)
@@ -348,6 +357,7 @@ class PalmSimulator:
             return
         uid = self._free_id()
         self.users[uid] = User(name, admin, merged)
+        self._save_flash()
         self._reply(
             pm.ENROLL_SINGLE,
             pm.MR_SUCCESS,
@@ -366,11 +376,24 @@ class PalmSimulator:
         return next(uid for uid in range(1, self.capacity + 2) if uid not in self.users)
 
     # -- the store ---------------------------------------------------------------------
+    def _save_flash(self) -> None:
+        self.flash.save(
+            {
+                uid: {
+                    "name": u.name,
+                    "admin": u.admin,
+                    "features": pack_char(u.features, magic=FEATURE_MAGIC, size=0).hex(),
+                }
+                for uid, u in self.users.items()
+            }
+        )
+
     def _delete(self, data: bytes, gen: int) -> None:
         uid = struct.unpack(">H", data[:2])[0] if len(data) >= 2 else 0
         if self.users.pop(uid, None) is None:
             self._reply(pm.DELUSER, pm.MR_FAILED4_UNKNOWNUSER, gen=gen)
         else:
+            self._save_flash()
             self._reply(pm.DELUSER, pm.MR_SUCCESS, gen=gen)
 
     def _get_feature(self, data: bytes, gen: int) -> None:
@@ -400,4 +423,5 @@ class PalmSimulator:
         else:
             uid = uid or self._free_id()
             self.users[uid] = User("", False, features)
+            self._save_flash()
             self._reply(mid, pm.MR_SUCCESS, struct.pack(">H", uid), gen)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import bench, mesh, owner, simulate
+from ops import bench, enrol, mesh, owner, simulate
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import supervisor_rpc
 from proto.bus import Bus
@@ -83,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     owner.add_parsers(owner_command, common)
+    enrol.add_parser(command("enrol", enrol.run, "enrol a finger or palm for a person (L-14)"))
     c = command("bench", bench.cmd_bench, "load one service and compare with raw pyzmq")
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=300)

@@ -7,12 +7,17 @@ import json
 import sys
 
 from hw.rtc import SimRtc
+from hw.sim_fingerprint import QUALITIES as FINGER_QUALITY_MODEL
+from hw.sim_palm import QUALITIES as PALM_QUALITIES
+from proto.biometric import MODALITIES, MODULE_FAULTS, SimModule, SimPresent
 from proto.board import SimBoard
 from proto.bus import Bus
 from proto.control import Done
 from proto.keypad import INPUTS, SimKeys
 from proto.layout import Layout
 from proto.schema import Message
+
+FINGER_QUALITIES = (*FINGER_QUALITY_MODEL, "none")
 
 
 def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -47,6 +52,39 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     clock.add_argument("how", choices=("lost", "system", "offset"))
     clock.add_argument("seconds", nargs="?", type=float, default=0.0)
     clock.set_defaults(local=set_clock)
+    finger = verb("finger", help="put a simulated finger on the sensor (for sim_touch_s)")
+    finger.add_argument("who", help="the finger's identity, e.g. alice-thumb; '' lifts it")
+    finger.add_argument(
+        "--quality",
+        action="append",
+        default=[],
+        choices=FINGER_QUALITIES,
+        help="per image taken, in order; the last stays (default good)",
+    )
+    finger.set_defaults(
+        make=lambda a: ("biometric", SimPresent(modality="finger", who=a.who, qualities=a.quality))
+    )
+    palm = verb("palm", help="hold a simulated palm over the palm-vein camera")
+    palm.add_argument("who", help="the palm's identity; '' takes it away")
+    palm.add_argument("--quality", action="append", default=[], choices=PALM_QUALITIES)
+    palm.add_argument("--distance", type=float, default=0.0, metavar="CM")
+    palm.add_argument("--child", action="store_true", help="a child's hand (about 10 cm)")
+    palm.set_defaults(
+        make=lambda a: (
+            "biometric",
+            SimPresent(
+                modality="palm",
+                who=a.who,
+                qualities=a.quality,
+                distance_cm=a.distance,
+                child=a.child,
+            ),
+        )
+    )
+    module = verb("module", help="break or mend a simulated fingerprint or palm module")
+    module.add_argument("modality", choices=MODALITIES)
+    module.add_argument("fault", choices=MODULE_FAULTS)
+    module.set_defaults(make=lambda a: ("biometric", SimModule(modality=a.modality, fault=a.fault)))
     battery = verb("battery", help="set the simulated battery level")
     battery.add_argument("percent", type=float)
     battery.add_argument("--usb-c", action="store_true", help="emergency supply plugged in")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from proto.schema import Message, between, one_of, secret
@@ -18,15 +18,61 @@ class FaceVerify(Message, family="face", event="verify"):
     """Look for a face now (the manual trigger after a keypad touch, L-18)."""
 
 
+MODALITIES = ("finger", "palm")
+KIND_OF = {"finger": "fingerprint", "palm": "palm-vein", "face": "face"}  # Matter's names
+ENROLLERS = ("keypad", "cli")  # who may ask for an enrolment: the menu, the owner
+MODULE_FAULTS = ("unplug", "replug", "garbage", "truncate", "bad-checksum", "silent", "clear")
+
+
 @dataclass(frozen=True)
 class BioEnrol(Message, family="biometric", event="enrol"):
+    """Start enrolling a finger or palm for a person; progress and the end come as events."""
+
     person: str
-    modality: str = one_of("finger", "palm")
+    modality: str = one_of(*MODALITIES)
+    token: str = secret("")  # the panel's live menu session; policy checks it (L-13)
 
 
 @dataclass(frozen=True)
 class BioVerify(Message, family="biometric", event="verify"):
-    modality: str = one_of("finger", "palm")
+    modality: str = one_of(*MODALITIES)
+
+
+@dataclass(frozen=True)
+class EnrolCancel(Message, family="biometric", event="cancel"):
+    """Back pressed during an enrolment: the capture stops, nothing is stored."""
+
+
+@dataclass(frozen=True)
+class EnrolStep(Message, family="biometric", event="enrol_step"):
+    """What the person enrolling must do now, for the panel to say (L-15)."""
+
+    modality: str = one_of(*MODALITIES, "face")
+    step: str = ""  # a prompt id of the panel: place-finger, lift-finger, palm-too-far …
+    person: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnrolDone(Message, family="biometric", event="enrolled"):
+    """The end of an enrolment: stored (slot), or why not (already-added, full, …)."""
+
+    modality: str = one_of(*MODALITIES, "face")
+    person: str = ""
+    ok: bool = False
+    reason: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SimPresent(Message, family="biometric", event="sim"):
+    """`lockmesh sim finger|palm WHO`: present a simulated finger or palm to its module."""
+
+    modality: str = one_of(*MODALITIES)
+    who: str = ""  # the simulated finger's or palm's identity; empty lifts it away
+    qualities: list[str] = field(default_factory=list)  # per capture: good, partial, far …
+    distance_cm: float = between(0.0, 100.0, default=0.0)  # palm only; 0: use qualities
+    child: bool = False
 
 
 TEMPLATE_KINDS = ("face", "fingerprint", "palm-vein")
@@ -54,3 +100,30 @@ class TemplatesFetch(Message, family="biometric", event="templates"):
 class Templates(Message, family="biometric", event="templates_reply"):
     items: list[dict[str, Any]] = secret()  # person, slot, template: never in the tap
     more: bool = False
+
+
+@dataclass(frozen=True)
+class SimModule(Message, family="biometric", event="sim_module"):
+    """`lockmesh sim module finger|palm FAULT`: what goes wrong with a simulated module."""
+
+    modality: str = one_of(*MODALITIES)
+    fault: str = one_of(*MODULE_FAULTS)
+
+
+@dataclass(frozen=True)
+class EnrolCheck(Message, family="policy", event="enrol_check"):
+    """Before a capture: may this person get one more template of this kind now?"""
+
+    kind: str = one_of(*TEMPLATE_KINDS)
+    person: str = ""
+    via: str = one_of(*ENROLLERS, default="cli")
+    token: str = secret("")  # required when via is the keypad
+
+
+@dataclass(frozen=True)
+class Match(Message, family="policy", event="match"):
+    """A recogniser's verdict at the door: a person, or None for no match (L-18, L-20)."""
+
+    method: str = one_of(*TEMPLATE_KINDS)
+    person: str | None = None
+    score: float = 0.0  # the module's score or the face distance, for the log

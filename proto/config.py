@@ -43,6 +43,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sleep_after_s": 20.0,  # L-11
         "max_digits": 20,  # L-19
     },
+    "biometric": {  # issue 7: the modules' serial ports; "sim": simulated, "none": not fitted
+        "fingerprint_port": "sim",
+        "palm_port": "sim",
+        "finger_password": 0,  # the R503's handshake password
+        "idle_poll_s": 0.1,  # how often the idle fingerprint sensor is looked at
+        "retry_s": 1.0,  # a faulty module is tried again this often
+        "lift_timeout_s": 10.0,
+        "enrol_timeout_s": 30.0,  # per placement or palm capture (L-15)
+        "enrol_retries": 4,  # poor placements re-asked before giving up
+        "palm_awake_s": 10.0,  # a touch or a person at the door: palms looked for this long
+        "sim_touch_s": 1.5,  # a simulated finger or palm stays this long, then goes
+        "sim_seed": 0,
+    },
     "alarms": {"door_ajar_s": 60.0, "tamper_siren_s": 60.0},  # L-29
     "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
     "capacity": {  # L-3

@@ -135,6 +135,7 @@ class Service:
         self._poller = zmq.Poller()
         self._poller.register(self._cmd, zmq.POLLIN)
         self._subs: dict[zmq.Socket, str] = {}
+        self._watched: dict[int, Callable[[], None]] = {}
         for peer in self.LISTENS:
             sock = self.bus.subscribe(peer)
             self._subs[sock] = peer
@@ -164,7 +165,16 @@ class Service:
                 self.publish(self._heartbeat())
                 next_beat = now + beat_every
 
-    def _dispatch(self, sock: zmq.Socket) -> None:
+    def watch(self, fd: int, on_ready: Callable[[], None]) -> None:
+        """Call on_ready in the loop whenever fd is readable: how a service's own threads
+        (a module's worker) wake it without touching its sockets, which are not thread-safe."""
+        self._watched[fd] = on_ready
+        self._poller.register(fd, zmq.POLLIN)
+
+    def _dispatch(self, sock: zmq.Socket | int) -> None:
+        if isinstance(sock, int):
+            self._guarded("watched", self._watched[sock])
+            return
         if sock is self._cmd:
             self._serve(*self.bus.receive_command(sock))
             return

@@ -1,25 +1,184 @@
-"""Runs, beats and answers; refuses enrolment and verification until the drivers exist."""
+"""The fingerprint and palm-vein modules: enrolment (L-15, L-3, L-5) and verification (L-18).
+
+Each module has a station (a worker thread, services/biometric/station.py). On the
+simulated board the modules are simulators on pseudo-terminals in this process, speaking
+the real protocols to the real drivers; `lockmesh sim finger|palm` puts a finger or palm
+on them.
+"""
 
 from __future__ import annotations
 
-from proto.biometric import BioEnrol, BioVerify
-from proto.control import Done, refused
-from proto.wire import Envelope
-from services.base import Service, accepts
+from typing import Any
 
-NOT_YET = "no {modality} module driver is built yet"
+from hw.sim_fingerprint import FingerprintSimulator
+from hw.sim_palm import PalmSimulator
+from proto.biometric import (
+    KIND_OF,
+    BioEnrol,
+    BioVerify,
+    EnrolCancel,
+    EnrolCheck,
+    SimModule,
+    SimPresent,
+)
+from proto.control import OK, Done, refused
+from proto.keypad import Key
+from proto.policy import Audit
+from proto.wire import Envelope
+from services.base import Service, accepts, hears
+from services.biometric.finger import FingerStation
+from services.biometric.mailbox import Mailbox
+from services.biometric.palm import PalmStation
+from services.biometric.station import Station
+
+SIMULATORS = {"finger": FingerprintSimulator, "palm": PalmSimulator}
+STATIONS = {"finger": FingerStation, "palm": PalmStation}
+PORTS = {"finger": "fingerprint_port", "palm": "palm_port"}
 
 
 class BiometricService(Service):
     NAME = "biometric"
+    LISTENS = ("keypad", "policy")
 
     def setup(self) -> None:
-        self.state = "degraded: no fingerprint or palm module yet"
+        self.settings = self.config["biometric"]
+        self.mail = Mailbox(wait_s=self.mesh["request_timeout_s"] + 1.0)
+        self.watch(self.mail.fd, lambda: self.mail.deliver(self.publish, self._ask))
+        self.sims: dict[str, Any] = {}
+        self.stations: dict[str, Station] = {}
+        self._lift_at: dict[str, float] = {}
+        for modality, key in PORTS.items():
+            port = self.settings[key]
+            if port == "none":
+                continue
+            if port == "sim":
+                sim = SIMULATORS[modality](
+                    seed=self.settings["sim_seed"],
+                    flash=self.layout.data / f"sim-{modality}-flash.json",
+                ).start()
+                self.sims[modality], port = sim, sim.path
+            self.stations[modality] = STATIONS[modality](port, self.mail, self.settings)
+        for station in self.stations.values():
+            station.start()
+        self._update_state()
 
-    @accepts(BioEnrol, peers=("keypad", "policy", "cli"))
+    def _ask(self, peer: str, body: Any, cause: str | None) -> Envelope | None:
+        return self.request(peer, body, cause=cause)
+
+    def teardown(self) -> None:
+        for station in getattr(self, "stations", {}).values():
+            station.stop()
+            station.close()
+        for sim in getattr(self, "sims", {}).values():
+            sim.close()
+        if hasattr(self, "mail"):
+            self.mail.close()
+
+    def tick(self, now: float) -> None:
+        for modality, at in list(self._lift_at.items()):
+            if now >= at:
+                self.sims[modality].lift()
+                del self._lift_at[modality]
+        self._update_state()
+
+    def _update_state(self) -> None:
+        faulty = [f"{m} {s.state}" for m, s in self.stations.items() if not s.healthy]
+        if not self.stations:
+            self.state = "degraded: no fingerprint or palm module fitted"
+        else:
+            self.state = "degraded: " + "; ".join(faulty) if faulty else "ready"
+
+    def status_detail(self) -> dict[str, Any]:
+        return {
+            m: {"state": s.state, "templates": len(s.owners), "busy": s.busy, **s.stats}
+            for m, s in self.stations.items()
+        }
+
+    # -- enrolment ----------------------------------------------------------------------
+    @accepts(BioEnrol, peers=("keypad", "cli"))
     def on_enrol(self, env: Envelope, peer: str) -> Done:
-        return refused("not-available", NOT_YET.format(modality=env.body.modality))
+        b = env.body
+        station = self.stations.get(b.modality)
+        if station is None:
+            return refused("not-available", f"this lock has no {KIND_OF[b.modality]} module")
+        if not station.healthy:
+            return refused("module-fault", f"the {KIND_OF[b.modality]} module: {station.state}")
+        if any(s.busy for s in self.stations.values()):
+            return refused("busy", "an enrolment is already under way")
+        check = EnrolCheck(kind=KIND_OF[b.modality], person=b.person, via=peer, token=b.token)
+        answer = self.request("policy", check, cause=env.trace)
+        if answer is None:
+            return refused("policy-silent", "policy did not answer: try again")
+        if not answer.body.ok:
+            return answer.body
+        station.busy = True  # at once, so a second request is refused before the job runs
+        station.submit(lambda: station.enrol(b.person, env.trace))
+        return Done(ok=True, detail="started")
+
+    @accepts(EnrolCancel, peers=("keypad", "cli"))
+    def on_cancel(self, env: Envelope, peer: str) -> Done:
+        for station in self.stations.values():
+            if station.busy:
+                station.cancel.set()
+        return OK
+
+    @hears(Audit, peers=("policy",))
+    def on_audit(self, env: Envelope) -> None:
+        """A person deleted in policy (L-6): their templates leave the modules too."""
+        if env.body.kind == "person-deleted" and env.body.person:
+            person = env.body.person
+            for station in self.stations.values():
+                station.submit(lambda s=station: s.forget(person))
+
+    # -- verification -------------------------------------------------------------------
+    @hears(Key, peers=("keypad",))
+    def on_key(self, env: Envelope) -> None:
+        if env.body.key == "touch" and "palm" in self.stations:
+            self.stations["palm"].wake()
 
     @accepts(BioVerify, peers=("keypad", "policy"))
     def on_verify(self, env: Envelope, peer: str) -> Done:
-        return refused("not-available", NOT_YET.format(modality=env.body.modality))
+        station = self.stations.get(env.body.modality)
+        if station is None:
+            return refused("not-available", f"this lock has no {env.body.modality} module")
+        if isinstance(station, PalmStation):
+            station.wake()
+        return OK  # the fingerprint sensor is always looked at
+
+    # -- the simulated modules ----------------------------------------------------------
+    @accepts(SimPresent, peers=("cli", "bench"))
+    def on_sim_present(self, env: Envelope, peer: str) -> Done:
+        b = env.body
+        sim = self.sims.get(b.modality)
+        if sim is None:
+            return refused("not-simulated", f"the {b.modality} module here is not simulated")
+        if not b.who:
+            sim.lift()
+            return OK
+        try:
+            if b.modality == "palm":
+                distance = b.distance_cm or None
+                sim.place(b.who, *b.qualities, distance_cm=distance, child=b.child)
+                self.stations["palm"].wake()  # a person at the door wakes the lock
+            else:
+                sim.place(b.who, *b.qualities)
+        except ValueError as e:
+            return refused("bad-value", str(e))
+        self._lift_at[b.modality] = self.clock() + self.settings["sim_touch_s"]
+        return OK
+
+    @accepts(SimModule, peers=("cli", "bench"))
+    def on_sim_module(self, env: Envelope, peer: str) -> Done:
+        b = env.body
+        sim = self.sims.get(b.modality)
+        if sim is None:
+            return refused("not-simulated", f"the {b.modality} module here is not simulated")
+        if b.fault == "unplug":
+            sim.unplug()
+        elif b.fault == "replug":
+            sim.replug()
+        elif b.fault == "clear":
+            sim.clear_faults()
+        else:
+            sim.inject(b.fault)
+        return OK

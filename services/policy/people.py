@@ -271,11 +271,24 @@ class People:
         self, kind: str, person: str, seal: Callable[[int], bytes], **event: Any
     ) -> int:
         """Keep a sealed template in the person's lowest free slot (L-3 limits apply)."""
+        slot = self.free_template_slot(kind, person)
+        with self.store.transaction():
+            self.db.execute(
+                "INSERT INTO templates VALUES (?, ?, ?, ?, ?)",
+                (kind, person, slot, seal(slot), self._wall()),
+            )
+            self.store.append(
+                "template-added", person=person, method=kind, detail=f"slot {slot}", **event
+            )
+        return slot
+
+    def free_template_slot(self, kind: str, person: str) -> int:
+        """The slot a new template of the person's would take; Refusal when full (L-3)."""
         self._known(person)
         lock_limit, person_limit = (self.capacity[k] for k in TEMPLATE_LIMITS[kind])
-        total = self.db.execute("SELECT count(*) FROM templates WHERE kind=?", (kind,)).fetchone()[
-            0
-        ]
+        (total,) = self.db.execute(
+            "SELECT count(*) FROM templates WHERE kind=?", (kind,)
+        ).fetchone()
         taken = {
             r[0]
             for r in self.db.execute(
@@ -286,16 +299,7 @@ class People:
             raise Refusal("full", f"the lock holds {total} {kind} templates, its most")
         if len(taken) >= person_limit:
             raise Refusal("full", f"{person} has {len(taken)} {kind} templates, the most")
-        slot = next(n for n in range(1, person_limit + 1) if n not in taken)
-        with self.store.transaction():
-            self.db.execute(
-                "INSERT INTO templates VALUES (?, ?, ?, ?, ?)",
-                (kind, person, slot, seal(slot), self._wall()),
-            )
-            self.store.append(
-                "template-added", person=person, method=kind, detail=f"slot {slot}", **event
-            )
-        return slot
+        return next(n for n in range(1, person_limit + 1) if n not in taken)
 
     def templates(self, kind: str, offset: int, limit: int) -> list[tuple[str, int, bytes]]:
         return [

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hw.rtc import SimRtc, SystemClock, WallClock
+from proto.biometric import Match
 from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
 from proto.control import OK, Done, StatusReply, StatusRequest, refused
 from proto.policy import (
@@ -39,7 +40,8 @@ from services.policy.templates import TemplateKeeping
 from services.policy.vault import Vault
 
 PANEL = ("keypad",)
-OUTSIDE = ("keypad", "remote", "biometric", "manual")  # unlocks from outside (manual: the key)
+# unlocks from outside (manual: the mechanical key)
+OUTSIDE = ("keypad", "remote", "biometric", "face", "manual")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
@@ -264,6 +266,23 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
             return self._judge(rules.Attempt("pin"), env, source="keypad")
         ref = passcodes.find(entry, self.codes, self.lengths, self.hasher)
         return self._judge(self._attempt("pin", ref), env, source="keypad")
+
+    @accepts(Match, peers=("face", "biometric"))
+    def on_match(self, env: Envelope, peer: str) -> Decision | Done:
+        """A face, finger or palm at the door: the recogniser says who, policy decides."""
+        b = env.body
+        wrong = self._not_the_matcher(b.method, peer, "a match")
+        if wrong is not None:
+            return wrong
+        if self.initial:
+            return Decision(granted=False, method=b.method, reason="initial-state")
+        person = b.person if b.person is not None and self.people.exists(b.person) else None
+        attempt = (
+            rules.Attempt(b.method, person=person, validity=self.people.validity(person))
+            if person is not None
+            else rules.Attempt(b.method)  # no match, or a template of someone since deleted
+        )
+        return self._judge(attempt, env, source=peer)
 
     def _attempt(self, method: str, ref: CodeRef | None) -> rules.Attempt:
         if ref is None:

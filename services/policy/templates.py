@@ -7,7 +7,7 @@ replaced fingerprint module or to match faces.
 
 from __future__ import annotations
 
-from proto.biometric import Templates, TemplateSave, TemplatesFetch
+from proto.biometric import EnrolCheck, Templates, TemplateSave, TemplatesFetch
 from proto.control import Done, refused
 from proto.wire import Envelope
 from services.base import accepts
@@ -39,6 +39,27 @@ class TemplateKeeping:
 
         try:
             slot = self.people.add_template(b.kind, b.person, seal, source=peer, cause=env.trace)
+        except Refusal as r:
+            return refused(r.reason, r.detail)
+        return Done(ok=True, detail=str(slot))
+
+    @accepts(EnrolCheck, peers=("face", "biometric"))
+    def on_enrol_check(self, env: Envelope, peer: str) -> Done:
+        """Asked before a capture starts, so nobody is guided through poses for nothing.
+
+        The panel's request must carry a live menu session (an administrator verified
+        there, L-13): a keypad alone cannot have a stranger's finger enrolled.
+        """
+        b = env.body
+        wrong = self._not_the_matcher(b.kind, peer, "an enrolment")
+        if wrong is not None:
+            return wrong
+        if b.via == "keypad" and self._session(b.token) is None:
+            why = f"{b.kind} enrolment without a session"
+            self.bus.counters.drop("unauthorized", why, "commands")
+            return refused("no-session", "the menu session has ended: enter the menu again")
+        try:
+            slot = self.people.free_template_slot(b.kind, b.person)
         except Refusal as r:
             return refused(r.reason, r.detail)
         return Done(ok=True, detail=str(slot))

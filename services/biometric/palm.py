@@ -1,0 +1,117 @@
+"""The palm-vein module's station: verification while the lock is awake (a touch, or a
+person at the door), enrolment with the module's own guided capture (L-15)."""
+
+from __future__ import annotations
+
+from hw import palm as pm
+from services.biometric.station import EnrolFailed, Station
+
+# The module's palm states, as the panel's prompt ids (L-15: about 20 cm, a child 10 cm)
+STEPS = {
+    "too far": "palm-too-far",
+    "too near": "palm-too-near",
+    "off-centre": "palm-off-centre",
+    "moving": "palm-moving",
+    "no palm": "palm-show",
+}
+REFUSALS = {
+    pm.MR_FAILED4_ENROLLED: ("already-added", "that palm is already enrolled"),
+    pm.MR_FAILED4_MAXUSER: ("full", "the palm module is full"),
+    pm.MR_FAILED4_TIMEOUT: ("timeout", "no usable palm was shown in time"),
+    pm.MR_ABORTED: ("cancelled", "back was pressed"),
+}
+
+
+class PalmStation(Station):
+    MODALITY = "palm"
+    LINK_ERRORS = (pm.PalmLinkError,)
+
+    def __init__(self, port: str, mail, settings) -> None:
+        super().__init__(mail, settings)
+        self.port = port
+        self.module: pm.Palm | None = None
+        self.awake_until = 0.0
+
+    def connect(self) -> None:
+        if self.module is None:
+            try:
+                self.module = pm.Palm.open(self.port)
+            except OSError as e:
+                raise pm.PalmLinkError(f"cannot open {self.port}: {e}") from e
+        self.module.status()
+
+    def close(self) -> None:
+        if self.module is not None:
+            self.module.close()
+
+    def load_templates(self, kept: dict[int, tuple[str, bytes]]) -> None:
+        """The module cannot list its users: each of policy's is checked, and reloaded when
+        missing. A user policy does not know is found (and removed) when it matches."""
+        for uid, (_, feature) in sorted(kept.items()):
+            try:
+                if self.module.get_feature(uid) == feature:
+                    continue
+                self.module.delete_user(uid)
+            except pm.PalmResultError as e:
+                if e.code != pm.MR_FAILED4_UNKNOWNUSER:
+                    raise
+            self.module.enroll_feature(feature, uid)
+
+    def remove_slots(self, slots: list[int]) -> None:
+        for uid in slots:
+            try:
+                self.module.delete_user(uid)
+            except pm.PalmResultError as e:
+                if e.code != pm.MR_FAILED4_UNKNOWNUSER:
+                    raise
+
+    # -- at the door --------------------------------------------------------------------
+    def wake(self) -> None:
+        """The panel was touched or someone is at the door: look for a palm for a while."""
+        if not self.busy:  # during an enrolment the palm shown is being enrolled
+            self.awake_until = self.now() + self.settings["palm_awake_s"]
+
+    def idle(self) -> None:
+        left = self.awake_until - self.now()
+        if left <= 0:
+            return
+        try:
+            user = self.module.verify(timeout_s=max(1, min(int(left), 5)))
+        except pm.PalmResultError as e:
+            if e.code == pm.MR_FAILED4_TIMEOUT:
+                return  # no palm shown yet
+            if e.code in (pm.MR_FAILED4_UNKNOWNUSER, pm.MR_FAILED4_LIVENESSCHECK):
+                self.awake_until = 0.0  # one attempt per wake
+                self.decide(None, 0.0, None)
+                return
+            raise
+        self.awake_until = 0.0
+        self.decide(self.person_at(user.user_id), 1.0, None)
+
+    # -- enrolment ----------------------------------------------------------------------
+    def capture_template(self, person: str, cause: str | None) -> tuple[int, bytes]:
+        self.step(person, "palm-ready", cause)  # the ready light is on: hold the palm up
+        last: list[str] = []
+
+        def on_note(note: pm.Note) -> None:
+            step = STEPS.get(note.prompt)
+            if step is not None and last[-1:] != [step]:  # once per change, not per frame
+                last.append(step)
+                self.step(person, step, cause)
+
+        try:
+            uid = self.module.enroll(
+                name=person,
+                timeout_s=int(self.settings["enrol_timeout_s"]),
+                on_note=on_note,
+                cancel=self.cancel,
+            )
+        except pm.PalmResultError as e:
+            if e.code in REFUSALS:
+                raise EnrolFailed(*REFUSALS[e.code]) from e
+            raise EnrolFailed("module-refused", pm.result_reason(e.code)) from e
+        self.check_cancel()
+        return uid, self.module.get_feature(uid)
+
+    def after_enrol(self) -> None:
+        self.awake_until = 0.0  # the next attempt needs a new wake
