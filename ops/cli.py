@@ -162,6 +162,7 @@ def _service_row(
         "drops": counters.get("drops", {}),
         "gaps": counters.get("gaps", 0),
         "restarts": mesh.restarts(layout, name),
+        "detail": reply.detail if reply is not None else {},
     }
 
 

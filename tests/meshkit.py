@@ -51,6 +51,17 @@ class Watcher:
         self.bus.close()
 
 
+def eventually(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.1) -> Any:
+    """check()'s first true value within timeout, for state that settles by itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            assert value, f"{getattr(check, '__name__', 'condition')} not true within {timeout}s"
+            return value
+        time.sleep(every)
+
+
 def is_type(kind: type, **fields: Any) -> Callable[[Envelope], bool]:
     def match(env: Envelope) -> bool:
         return isinstance(env.body, kind) and all(

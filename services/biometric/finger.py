@@ -113,8 +113,8 @@ class FingerStation(Station):
     def _good_capture(self, person: str, buffer_id: int, cause: str | None) -> None:
         """Ask for the finger until a placement gives usable features (L-15)."""
         deadline = self.now() + self.settings["enrol_timeout_s"]
-        self.step(person, "place-finger", cause, count=str(buffer_id))
         for _ in range(self.settings["enrol_retries"] + 1):
+            self.step(person, "place-finger", cause, count=str(buffer_id))
             while not self._finger_on():
                 if self.now() > deadline:
                     raise EnrolFailed("timeout", "no finger was placed")
