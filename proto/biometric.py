@@ -7,10 +7,14 @@ from typing import Any
 
 from proto.schema import Message, between, one_of, secret
 
+NEW_PERSON_ROLES = ("", "admin", "user")  # person "" with a role: create them with it (L-14)
+
 
 @dataclass(frozen=True)
 class FaceEnrol(Message, family="face", event="enrol"):
     person: str
+    role: str = one_of(*NEW_PERSON_ROLES, default="")
+    token: str = secret("")  # the panel's live menu session; policy checks it (L-13)
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,9 @@ MODULE_FAULTS = ("unplug", "replug", "garbage", "truncate", "bad-checksum", "sil
 class BioEnrol(Message, family="biometric", event="enrol"):
     """Start enrolling a finger or palm for a person; progress and the end come as events."""
 
-    person: str
+    person: str  # "": a new person, created with this credential as their first (L-14)
     modality: str = one_of(*MODALITIES)
+    role: str = one_of(*NEW_PERSON_ROLES, default="")
     token: str = secret("")  # the panel's live menu session; policy checks it (L-13)
 
 
@@ -83,8 +88,9 @@ class TemplateSave(Message, family="biometric", event="template_save"):
     """A template to keep for a person; policy seals it at rest (L-10)."""
 
     kind: str = one_of(*TEMPLATE_KINDS)
-    person: str = ""
+    person: str = ""  # "" with a role: a new person whose first credential this is
     template: bytes = secret(b"")
+    role: str = one_of(*NEW_PERSON_ROLES, default="")
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class EnrolCheck(Message, family="policy", event="enrol_check"):
 
     kind: str = one_of(*TEMPLATE_KINDS)
     person: str = ""
+    role: str = one_of(*NEW_PERSON_ROLES, default="")
     via: str = one_of(*ENROLLERS, default="cli")
     token: str = secret("")  # required when via is the keypad
 

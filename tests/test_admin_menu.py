@@ -63,3 +63,70 @@ def test_l13_the_panel_cannot_change_people_without_a_session(ready_lock):
         )
     assert not answer.body.ok and answer.body.reason == "no-session"
     assert people(ready_lock) == [("001", "admin")]
+
+
+def prompts_after(watch, start: int) -> list[str]:
+    return [e.body.prompt for e in watch.seen[start:] if isinstance(e.body, Prompt)]
+
+
+def open_menu(lock, watch) -> None:
+    lock.cli("sim", "button", "set")
+    prompt(watch, "menu-verify")
+    lock.press(*ADMIN_CODE, "ok")
+    prompt(watch, "menu")
+
+
+def test_l14_l15_the_menu_creates_a_user_by_fingerprint_who_then_unlocks(ready_lock):
+    from proto.biometric import EnrolDone
+    from proto.policy import Decision
+
+    lock, watch = ready_lock, ready_lock.watcher()
+    open_menu(lock, watch)
+    lock.press("2", "3")  # create user, fingerprint
+    assert watch.wait_for(is_type(Lit, keys=["back"]))
+    prompt(watch, "place-finger")
+    lock.cli("sim", "finger", "carol-index")
+    prompt(watch, "lift-finger")
+    watch.wait_for(lambda e: is_type(Prompt, prompt="place-finger")(e)
+                   and e.body.params == {"count": "2"})  # fmt: skip
+    lock.cli("sim", "finger", "carol-index")
+    assert watch.wait_for(is_type(EnrolDone)).body.person == "002"
+    assert prompt(watch, "person-added").params == {"number": "002"}
+    prompt(watch, "menu")  # back in the menu, ready for the next
+    assert people(lock) == [("001", "admin"), ("002", "user")]
+    assert json.loads(lock.cli("people", "--json").stdout)["items"][1]["fingerprints"] == 1
+
+    lock.press("back")
+    prompt(watch, "menu-exit")
+    lock.cli("sim", "finger", "")
+    watch.seen.clear()
+    lock.cli("sim", "finger", "carol-index")
+    decision = watch.wait_for(is_type(Decision)).body
+    assert (decision.granted, decision.person, decision.method) == (True, "002", "fingerprint")
+
+
+def test_l14_l15_an_administrator_by_palm_back_cancels_and_face_refuses_clearly(ready_lock):
+    lock, watch = ready_lock, ready_lock.watcher()
+    open_menu(lock, watch)
+    watch.seen.clear()
+    lock.press("1", "2")  # create administrator, palm vein
+    prompt(watch, "palm-ready")
+    lock.press("back")  # changed their mind: nothing is stored, back to the menu
+    assert prompt(watch, "failed").params == {"why": "cancelled"}
+    prompt(watch, "menu")
+    said = prompts_after(watch, 0)
+    assert said[:2] == ["menu-credential", "palm-ready"] and said[-2:] == ["failed", "menu"]
+    assert set(said[2:-2]) <= {"palm-show"}  # the module's notes while no palm was shown
+    watch.seen.clear()
+    lock.press("1", "2")
+    prompt(watch, "palm-ready")
+    lock.cli("sim", "palm", "dave-left", "--distance", "40")
+    prompt(watch, "palm-too-far")
+    lock.cli("sim", "palm", "dave-left", "--distance", "20")
+    assert prompt(watch, "person-added").params == {"number": "002"}
+    assert people(lock) == [("001", "admin"), ("002", "admin")]
+    watch.seen.clear()
+    lock.press("2", "1")  # face: the face service refuses until it has its pipeline
+    prompt(watch, "failed")
+    prompt(watch, "menu")
+    assert people(lock) == [("001", "admin"), ("002", "admin")]

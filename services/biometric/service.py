@@ -105,14 +105,16 @@ class BiometricService(Service):
             return refused("module-fault", f"the {KIND_OF[b.modality]} module: {station.state}")
         if any(s.busy for s in self.stations.values()):
             return refused("busy", "an enrolment is already under way")
-        check = EnrolCheck(kind=KIND_OF[b.modality], person=b.person, via=peer, token=b.token)
+        check = EnrolCheck(
+            kind=KIND_OF[b.modality], person=b.person, role=b.role, via=peer, token=b.token
+        )
         answer = self.request("policy", check, cause=env.trace)
         if answer is None:
             return refused("policy-silent", "policy did not answer: try again")
         if not answer.body.ok:
             return answer.body
         station.busy = True  # at once, so a second request is refused before the job runs
-        station.submit(lambda: station.enrol(b.person, env.trace))
+        station.submit(lambda: station.enrol(b.person, env.trace, b.role))
         return Done(ok=True, detail="started")
 
     @accepts(EnrolCancel, peers=("keypad", "cli"))

@@ -14,7 +14,15 @@ import threading
 import time
 from typing import Any, Callable
 
-from proto.biometric import KIND_OF, EnrolDone, EnrolStep, Match, Templates, TemplatesFetch
+from proto.biometric import (
+    KIND_OF,
+    EnrolDone,
+    EnrolStep,
+    Match,
+    Templates,
+    TemplateSave,
+    TemplatesFetch,
+)
 from services.biometric import blob
 from services.biometric.mailbox import Mailbox
 
@@ -158,13 +166,14 @@ class Station:
             self.remove_slots([slot])
         return person
 
-    def enrol(self, person: str, cause: str | None) -> None:
-        """The job behind BioEnrol: capture, refuse duplicates, store, mirror to policy."""
+    def enrol(self, person: str, cause: str | None, role: str = "") -> None:
+        """The job behind BioEnrol: capture, refuse duplicates, store, mirror to policy.
+        person "" with a role: policy creates the person with this template (L-14)."""
         self.cancel.clear()
         self.busy = True
         try:
             slot, template = self.capture_template(person, cause)
-            self._mirror(person, slot, template, cause)
+            self._mirror(person, role, slot, template, cause)
         except Cancelled:
             self._done(person, False, "cancelled", "back was pressed", cause)
         except EnrolFailed as e:
@@ -176,22 +185,22 @@ class Station:
             self.busy = False
             self.after_enrol()
 
-    def _mirror(self, person: str, slot: int, template: bytes, cause: str | None) -> None:
-        from proto.biometric import TemplateSave
-
-        answer = self.mail.request(
-            "policy",
-            TemplateSave(kind=self.kind, person=person, template=blob.wrap(slot, template)),
-            cause,
+    def _mirror(
+        self, person: str, role: str, slot: int, template: bytes, cause: str | None
+    ) -> None:
+        save = TemplateSave(
+            kind=self.kind, person=person, role=role, template=blob.wrap(slot, template)
         )
+        answer = self.mail.request("policy", save, cause)
         if answer is None or not answer.body.ok:
             self.remove_slots([slot])  # the module must not hold what policy does not
             reason = "policy-silent" if answer is None else answer.body.reason
             detail = "" if answer is None else answer.body.detail
             self._done(person, False, reason, detail, cause)
             return
+        person, _, policy_slot = answer.body.detail.partition(":")
         self.owners[slot] = person
-        self._done(person, True, "", answer.body.detail, cause)
+        self._done(person, True, "", policy_slot, cause)
 
     def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
         log.info("%s enrolment of %s: %s", self.kind, person, "stored" if ok else reason)

@@ -7,7 +7,7 @@ SET, then an administrator's passcode, opens it; 1 create administrator, 2 creat
 
 from __future__ import annotations
 
-from proto.biometric import BioEnrol, FaceEnrol
+from proto.biometric import BioEnrol, EnrolCancel, FaceEnrol
 from proto.policy import (
     CheckPasscode,
     MenuAddPerson,
@@ -28,6 +28,7 @@ class AdminMenu:
 
     token = ""
     role = "user"
+    enrolling = "biometric"  # the service of the enrolment under way
 
     def set_pressed(self, now: float) -> list[Effect]:
         """SET on the rear panel: verify an administrator first (L-13)."""
@@ -72,17 +73,47 @@ class AdminMenu:
         if key == "4":
             return self._to("menu-new-code", "enter-new-code", ENTRY_KEYS)
         if key in ENROLMENTS:
-            service, modality = ENROLMENTS[key]
+            # The new person is created with this credential by policy when it is stored
+            self.enrolling, modality = ENROLMENTS[key]
+            who = {"person": "", "role": self.role, "token": self.token}
             request = (
-                FaceEnrol(person="new")
-                if service == "face"
-                else BioEnrol(person="new", modality=modality)
+                FaceEnrol(**who) if self.enrolling == "face" else BioEnrol(modality=modality, **who)
             )
-            return self._ask("menu_enrol", request, to=service)
+            return self._ask("menu_enrol", request, to=self.enrolling)
         return self._menu() if key == "back" else []
 
     def _answer_menu_enrol(self, ok: bool, reason: str, detail: str) -> list[Effect]:
-        return self._menu(Say("failed", {"why": detail or reason}))
+        """Started: the service's steps and its end arrive as events (L-15)."""
+        if not ok:
+            return self._menu(Say("failed", {"why": detail or reason}))
+        self.mode = "menu-enrolling"
+        return [Light(["back"])]
+
+    def _in_menu_enrolling(self, key: str) -> list[Effect]:
+        if key == "back":  # the service stops and says so with its end event
+            return self._ask("menu_cancel", EnrolCancel(), to=self.enrolling)
+        return []
+
+    def _answer_menu_cancel(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        return [] if ok else self._menu(Say("failed", {"why": detail or reason}))
+
+    def enrol_step(self, step: str, params: dict[str, str], now: float) -> list[Effect]:
+        """A step of an enrolment, from the menu or the owner's app: the panel says it."""
+        self._last_key = now
+        return [Say(step, params)]
+
+    def enrol_done(self, ok: bool, reason: str, person: str, now: float) -> list[Effect]:
+        self._last_key = now
+        said = (
+            Say("person-added", {"number": person})
+            if ok
+            else Say("already-added")
+            if reason == "already-added"  # L-5
+            else Say("failed", {"why": reason})
+        )
+        if self.mode != "menu-enrolling":
+            return [said]
+        return self._menu(said)
 
     def _in_menu_new_code(self, key: str) -> list[Effect]:
         if key == "back":

@@ -73,7 +73,7 @@ class Menu(AdminMenu):
 
     def tick(self, now: float) -> list[Effect]:
         if (
-            self.mode != "asleep"
+            self.mode not in ("asleep", "menu-enrolling")  # a capture has its own timeout
             and self.waiting is None
             and now - self._last_key >= self.sleep_after_s
         ):

@@ -27,6 +27,18 @@ PROMPTS = {
     "person-added": "Operation successful: person {number} added",
     "person-deleted": "Person {number} deleted",
     "delete-failed": "Deleting {number} failed: {why}",
+    "already-added": "Already added",
+    # enrolment steps (L-15), as the biometric and face services name them
+    "place-finger": "Place your finger on the sensor",
+    "lift-finger": "Lift your finger",
+    "finger-poor": "Poor placement: place your finger again",
+    "finger-partial": "Place the whole finger flat on the sensor",
+    "palm-ready": "Hold your palm about 20 centimetres in front of the sensor",
+    "palm-show": "Show your palm to the sensor",
+    "palm-too-far": "Bring your palm closer",
+    "palm-too-near": "Move your palm further away",
+    "palm-off-centre": "Centre your palm in front of the sensor",
+    "palm-moving": "Hold your palm still",
     "system-info": "Serial number {serial}, firmware {firmware}, verification code {code}",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proto.biometric import EnrolDone, EnrolStep
 from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
@@ -34,7 +35,7 @@ def outcome(body: Any) -> tuple[bool, str, str]:
 
 class KeypadService(Service):
     NAME = "keypad"
-    LISTENS = ("policy", "motor")
+    LISTENS = ("policy", "motor", "biometric", "face")
 
     def setup(self) -> None:
         settings = self.config["keypad"]
@@ -125,6 +126,17 @@ class KeypadService(Service):
         """Mute changes the panel did not ask for itself (a remote unlock ends it too)."""
         if env.body.kind == "mute":
             self.muted = env.body.detail == "on"
+
+    @hears(EnrolStep, peers=("biometric", "face"))
+    def on_enrol_step(self, env: Envelope) -> None:
+        if self._started_menu:
+            self._run(self.menu.enrol_step(env.body.step, env.body.params, self.clock()), env.id)
+
+    @hears(EnrolDone, peers=("biometric", "face"))
+    def on_enrol_done(self, env: Envelope) -> None:
+        b = env.body
+        if self._started_menu:
+            self._run(self.menu.enrol_done(b.ok, b.reason, b.person, self.clock()), env.id)
 
     @accepts(SimKeys, peers=("cli", "bench"))
     def on_sim_keys(self, env: Envelope, peer: str) -> Done:

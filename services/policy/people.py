@@ -152,25 +152,34 @@ class People:
     # -- changing -------------------------------------------------------------------------
     def add(self, role: str, name: str, digest: bytes, length: int, **event: Any) -> str:
         """A new person with one passcode, numbered with the lowest free number (L-2)."""
-        if role not in ROLES:
-            raise Refusal("bad-value", f"role must be one of {ROLES}")
+        self._check_role(role)
         self._room_for_code(None)
         self._code_is_free(digest)
         with self.store.transaction():
-            taken = {r[0] for r in self.db.execute("SELECT number FROM people")}
-            number = next((f"{n:03d}" for n in range(1, 1000) if f"{n:03d}" not in taken), None)
-            if number is None:
-                raise Refusal("full", "no free person number")
-            self.db.execute(
-                "INSERT INTO people (number, role, name, created) VALUES (?, ?, ?, ?)",
-                (number, role, name, self._wall()),
-            )
+            number = self._insert_person(role, name, **event)
             self.db.execute(
                 "INSERT INTO passcodes (person, digest, length) VALUES (?, ?, ?)",
                 (number, digest, length),
             )
-            self.store.append("person-added", person=number, detail=role, **event)
         return number
+
+    def _insert_person(self, role: str, name: str, **event: Any) -> str:
+        """Within the caller's transaction: the lowest free number (L-2)."""
+        taken = {r[0] for r in self.db.execute("SELECT number FROM people")}
+        number = next((f"{n:03d}" for n in range(1, 1000) if f"{n:03d}" not in taken), None)
+        if number is None:
+            raise Refusal("full", "no free person number")
+        self.db.execute(
+            "INSERT INTO people (number, role, name, created) VALUES (?, ?, ?, ?)",
+            (number, role, name, self._wall()),
+        )
+        self.store.append("person-added", person=number, detail=role, **event)
+        return number
+
+    @staticmethod
+    def _check_role(role: str) -> None:
+        if role not in ROLES:
+            raise Refusal("bad-value", f"role must be one of {ROLES}")
 
     def rename(self, number: str, name: str, **event: Any) -> None:
         self._known(number)
@@ -268,23 +277,39 @@ class People:
             self.store.append("visitor-deleted", detail=label, **event)
 
     def add_template(
-        self, kind: str, person: str, seal: Callable[[int], bytes], **event: Any
-    ) -> int:
-        """Keep a sealed template in the person's lowest free slot (L-3 limits apply)."""
-        slot = self.free_template_slot(kind, person)
+        self,
+        kind: str,
+        person: str,
+        seal: Callable[[str, int], bytes],
+        *,
+        role: str = "",
+        **event: Any,
+    ) -> tuple[str, int]:
+        """Keep a sealed template in the person's lowest free slot (L-3 limits apply).
+
+        No person but a role: a new person, created with this as their first credential
+        in the same transaction (L-14), so there is never a person with nothing to open.
+        """
+        slot = self.free_template_slot(kind, person, role=role)
         with self.store.transaction():
+            if not person:
+                person = self._insert_person(role, "", **event)
             self.db.execute(
                 "INSERT INTO templates VALUES (?, ?, ?, ?, ?)",
-                (kind, person, slot, seal(slot), self._wall()),
+                (kind, person, slot, seal(person, slot), self._wall()),
             )
             self.store.append(
                 "template-added", person=person, method=kind, detail=f"slot {slot}", **event
             )
-        return slot
+        return person, slot
 
-    def free_template_slot(self, kind: str, person: str) -> int:
-        """The slot a new template of the person's would take; Refusal when full (L-3)."""
-        self._known(person)
+    def free_template_slot(self, kind: str, person: str, *, role: str = "") -> int:
+        """The slot a new template of the person's would take (a new person's: 1, given a
+        role); Refusal when full (L-3)."""
+        if person:
+            self._known(person)
+        else:
+            self._check_role(role)
         lock_limit, person_limit = (self.capacity[k] for k in TEMPLATE_LIMITS[kind])
         (total,) = self.db.execute(
             "SELECT count(*) FROM templates WHERE kind=?", (kind,)

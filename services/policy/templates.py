@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from proto.biometric import EnrolCheck, Templates, TemplateSave, TemplatesFetch
 from proto.control import Done, refused
+from proto.policy import Audit
 from proto.wire import Envelope
 from services.base import accepts
 from services.policy.people import Refusal
@@ -34,14 +35,18 @@ class TemplateKeeping:
         if not b.template:
             return refused("bad-value", "an empty template")
 
-        def seal(slot: int) -> bytes:
-            return self.vault.seal(b.template, kind=b.kind, person=b.person, slot=slot)
+        def seal(person: str, slot: int) -> bytes:
+            return self.vault.seal(b.template, kind=b.kind, person=person, slot=slot)
 
         try:
-            slot = self.people.add_template(b.kind, b.person, seal, source=peer, cause=env.trace)
+            person, slot = self.people.add_template(
+                b.kind, b.person, seal, role=b.role, source=peer, cause=env.trace
+            )
         except Refusal as r:
             return refused(r.reason, r.detail)
-        return Done(ok=True, detail=str(slot))
+        if not b.person:
+            self.publish(Audit(kind="person-added", detail=b.role, person=person), env.trace)
+        return Done(ok=True, detail=f"{person}:{slot}")
 
     @accepts(EnrolCheck, peers=("face", "biometric"))
     def on_enrol_check(self, env: Envelope, peer: str) -> Done:
@@ -59,7 +64,7 @@ class TemplateKeeping:
             self.bus.counters.drop("unauthorized", why, "commands")
             return refused("no-session", "the menu session has ended: enter the menu again")
         try:
-            slot = self.people.free_template_slot(b.kind, b.person)
+            slot = self.people.free_template_slot(b.kind, b.person, role=b.role)
         except Refusal as r:
             return refused(r.reason, r.detail)
         return Done(ok=True, detail=str(slot))
