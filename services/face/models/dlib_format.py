@@ -79,3 +79,66 @@ class DlibReader:
     def finish(self) -> None:
         if not self.at_end():
             raise FormatError(f"{len(self.data) - self.pos} bytes left over at {self.pos}")
+
+    # Bulk readers: a model is mostly long runs of numbers, and reading them one call at a
+    # time costs seconds; these decode a run in one tight loop.
+
+    def ints(self, count: int) -> np.ndarray:
+        """`count` integers in a row, as int64."""
+        data, pos, end_of_data = self.data, self.pos, len(self.data)
+        values = [0] * count
+        from_bytes = int.from_bytes
+        for i in range(count):
+            if pos >= end_of_data:
+                raise FormatError(f"file ends at byte {end_of_data} inside a run of integers")
+            control = data[pos]
+            size = control & 0x0F
+            if size > 8:
+                raise FormatError(f"integer of {size} bytes at {pos}")
+            end = pos + 1 + size
+            if end > end_of_data:
+                raise FormatError(f"file ends at byte {end_of_data} inside an integer at {pos}")
+            magnitude = from_bytes(data[pos + 1 : end], "little")
+            values[i] = -magnitude if control & 0x80 else magnitude
+            pos = end
+        self.pos = pos
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError as error:
+            raise FormatError(f"integer beyond 64 bits before byte {pos}") from error
+
+    def floats(self, count: int) -> np.ndarray:
+        """`count` floats in a row (each a mantissa then an exponent), as float64."""
+        return decode_floats(self.ints(2 * count))
+
+    def float_matrix(self, rows: int | None, cols: int | None, what: str) -> np.ndarray:
+        """A dlib matrix of floats, as float32; a size given here must match the file's.
+
+        dlib writes the sizes negated (its newer format); older files wrote them as they are.
+        """
+        nr, nc = self.int(), self.int()
+        if nr < 0 or nc < 0:
+            nr, nc = -nr, -nc
+        if (rows is not None and nr != rows) or (cols is not None and nc != cols):
+            raise FormatError(f"{what}: expected a {rows}x{cols} matrix, found {nr}x{nc}")
+        return exact_float32(self.floats(nr * nc), what).reshape(nr, nc)
+
+
+def decode_floats(pairs: np.ndarray) -> np.ndarray:
+    """Floats from their (mantissa, exponent) integer pairs, flattened in file order."""
+    pairs = pairs.reshape(-1, 2)
+    mantissa, exponent = pairs[:, 0], pairs[:, 1]
+    scale = np.clip(exponent, -2000, 2000).astype(np.int32)  # specials are fixed up below
+    values = np.ldexp(mantissa.astype(np.float64), scale)
+    for code, special in INF_EXPONENTS.items():
+        values[exponent == code] = special
+    return values
+
+
+def exact_float32(values: np.ndarray, what: str) -> np.ndarray:
+    """Values a float32 model wrote: anything float32 cannot hold exactly means a bad file."""
+    narrowed = values.astype(np.float32)
+    finite = np.isfinite(values)
+    if not np.array_equal(narrowed[finite].astype(np.float64), values[finite]):
+        raise FormatError(f"{what}: values that are not float32")
+    return narrowed
