@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -17,45 +16,15 @@ from typing import Any, Callable
 
 import zmq
 
+from ops import bench_biometric
+from ops.benchkit import WARMUP, Failed, expect, paced, set_up_if_initial, summary
 from proto.board import Bolt
 from proto.bus import Bus
 from proto.control import StatusRequest
 from proto.keypad import SimKeys
 from proto.layout import Layout
-from proto.policy import Decision, LockInfo, LockInfoRequest
+from proto.policy import Decision, LockInfoRequest
 from services.policy import passcodes
-
-BENCH_CODE = "246813"  # the administrator's code the bench sets up on a lock in initial state
-WARMUP = 10
-
-
-def paced(count: int, rate: float, once: Callable[[], float | None]) -> tuple[list[float], float]:
-    """Call once() count times at rate per second; (latencies in seconds, elapsed).
-
-    once() may return the latency it measured itself, to leave out its own bookkeeping.
-    """
-    latencies: list[float] = []
-    start = time.perf_counter()
-    for i in range(count + WARMUP):
-        due = start + i / rate
-        if (delay := due - time.perf_counter()) > 0:
-            time.sleep(delay)
-        t0 = time.perf_counter()
-        took = once()
-        if i >= WARMUP:
-            latencies.append(time.perf_counter() - t0 if took is None else took)
-    return latencies, time.perf_counter() - start
-
-
-def summary(latencies: list[float], elapsed: float) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "count": len(ordered),
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-        "max_ms": ordered[-1] * 1000,
-        "throughput_per_s": len(ordered) / elapsed,
-    }
 
 
 def raw_baseline(count: int, rate: float) -> dict[str, float]:
@@ -91,29 +60,14 @@ def raw_baseline(count: int, rate: float) -> dict[str, float]:
     return result
 
 
-class Failed(RuntimeError):
-    pass
-
-
-def _expect(answer: Any, what: str) -> Any:
-    if answer is None:
-        raise Failed(f"no answer to {what}: is the lock up?")
-    return answer.body
-
-
 def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], float], Callable[[], dict]]:
     """A passcode decision through keypad -> policy -> motor.
 
     Timed twice: to the motor's bolt event caused by the decision (keys in, motor
     acting), and the whole SimKeys round trip (until the panel has answered).
     """
-    info = _expect(bus.client("policy").request(LockInfoRequest(), timeout=2), "policy.info")
+    code = set_up_if_initial(bus) or code
     keypad = bus.client("keypad")
-    if isinstance(info, LockInfo) and info.initial:
-        keys = ["ok", "1"] if info.direction is None else []
-        keys += ["touch", "ok", *BENCH_CODE, "ok", *BENCH_CODE, "ok"]
-        _expect(keypad.request(SimKeys(keys=keys), timeout=5), "setting up")
-        code = BENCH_CODE
     policy, motor = bus.subscribe("policy"), bus.subscribe("motor")
     time.sleep(0.3)  # let the subscriptions join before the first decision
     keys = SimKeys(keys=["touch", *code, "ok"])
@@ -122,7 +76,7 @@ def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], float], Callable[[], 
 
     def once() -> float:
         sent, t0 = time.time(), time.perf_counter()
-        body = _expect(keypad.request(keys, timeout=5), "keypad.sim_keys")
+        body = expect(keypad.request(keys, timeout=5), "keypad.sim_keys")
         took = time.perf_counter() - t0
         if not getattr(body, "ok", False):
             raise Failed(f"keypad refused: {body}")
@@ -159,7 +113,7 @@ def request_path(bus: Bus, service: str) -> tuple[Callable[[], None], Callable[[
     client = bus.client(service)
 
     def once() -> None:
-        _expect(client.request(message, timeout=5), message.TYPE)
+        expect(client.request(message, timeout=5), message.TYPE)
 
     def extra() -> dict:
         info: dict[str, Any] = {"path": f"{message.TYPE} request/reply over CURVE"}
@@ -184,8 +138,10 @@ def anti_peeping(count: int, codes: int = 50, entry_digits: int = 20) -> dict[st
         if passcodes.rule_broken(code, min_digits=6, max_digits=10) is None:
             stored[hasher.digest(code)] = f"{len(stored) + 1:03d}"
     lengths = set(range(6, 11))
-    entries = ["".join(rng.choice("0123456789") for _ in range(entry_digits))
-               for _ in range(count + WARMUP)]
+    entries = [
+        "".join(rng.choice("0123456789") for _ in range(entry_digits))
+        for _ in range(count + WARMUP)
+    ]
     entries = [e for e in entries if passcodes.find(e, stored, lengths, hasher) is None]
     latencies = []
     for entry in entries[WARMUP:]:
@@ -196,6 +152,8 @@ def anti_peeping(count: int, codes: int = 50, entry_digits: int = 20) -> dict[st
 
 
 def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> dict[str, Any]:
+    if service == "biometric":
+        return {"service": service, **bench_biometric.run(layout, count, rate)}
     baseline = raw_baseline(count, rate)
     with Bus(layout, "bench") as bus:
         once, extra = keypad_path(bus, code) if service == "keypad" else request_path(bus, service)
@@ -223,6 +181,9 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    if args.service == "biometric":
+        show_biometric(report)
+        return 0
     b, s = report["baseline"], report["service_result"]
     print(f"bench {args.service}: {report['path']}")
     for label, r in (("raw pyzmq", b), (args.service, s)):
@@ -241,7 +202,25 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
     if "anti_peeping" in report:
         a = report["anti_peeping"]
-        print(f"  anti-peeping match, {a['entry_digits']} digits vs {a['codes']} codes "
-              f"(in process): p50 {a['p50_ms']:.3f} ms  p99 {a['p99_ms']:.3f} ms  "
-              f"max {a['max_ms']:.3f} ms")
+        print(
+            f"  anti-peeping match, {a['entry_digits']} digits vs {a['codes']} codes "
+            f"(in process): p50 {a['p50_ms']:.3f} ms  p99 {a['p99_ms']:.3f} ms  "
+            f"max {a['max_ms']:.3f} ms"
+        )
     return 0
+
+
+def show_biometric(report: dict[str, Any]) -> None:
+    print(f"bench biometric at {report['rate_per_s']:.1f} presentations/s")
+    for modality in ("finger", "palm"):
+        r = report[modality]
+        print(
+            f"  {r['path']}: p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
+            f"max {r['max_ms']:.1f} ms; {r['granted']} granted, {r['refused']} refused, "
+            f"{r['unreadable']} unreadable (shown again)"
+        )
+    for kind, m in report["matchers"].items():
+        print(
+            f"  {kind} matcher: FRR {m['frr']:.2%} of {m['genuine_attempts']}, "
+            f"FAR {m['far_per_comparison']:.4%} of {m['comparisons']} comparisons"
+        )

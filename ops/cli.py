@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import bench, enrol, mesh, owner, simulate
+from ops import bench, benchkit, enrol, mesh, owner, simulate
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import supervisor_rpc
 from proto.bus import Bus
@@ -88,7 +88,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=300)
     c.add_argument("--rate", type=float, default=100.0, help="requests per second")
-    c.add_argument("--code", default=bench.BENCH_CODE, help="a valid passcode (keypad bench)")
+    c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
     c.add_argument("--json", action="store_true")
     return p
 

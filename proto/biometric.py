@@ -59,6 +59,14 @@ class EnrolStep(Message, family="biometric", event="enrol_step"):
 
 
 @dataclass(frozen=True)
+class Unreadable(Message, family="biometric", event="unreadable"):
+    """A finger or palm at the door that could not be read: not an attempt; asked again."""
+
+    modality: str = one_of(*MODALITIES, "face")
+    step: str = ""  # the panel's prompt: finger-poor, finger-partial …
+
+
+@dataclass(frozen=True)
 class EnrolDone(Message, family="biometric", event="enrolled"):
     """The end of an enrolment: stored (slot), or why not (already-added, full, …)."""
 

@@ -1,4 +1,4 @@
-"""The wire: encode→decode gives back the envelope; every bad input is a WireError with its reason."""
+"""The wire: encode→decode gives back the envelope; each bad input is a WireError and its reason."""
 
 from __future__ import annotations
 

@@ -181,7 +181,7 @@ def test_l35_a_changed_row_breaks_the_chain(store: Store, path: Path) -> None:
     store.log("unlock", person="001", method="passcode")
     store.log("refused", reason="wrong-passcode")
     prev = GENESIS
-    for seq, *values, stored_prev, stored_hash in stored_events(path):
+    for seq, *values, _stored_prev, stored_hash in stored_events(path):
         row = dict(zip(EVENT_FIELDS, values))
         if seq == 1:
             row["person"] = "002"  # what a tampered row would hash to

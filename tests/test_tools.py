@@ -98,3 +98,17 @@ def test_bench_reports_latency_beside_the_raw_baseline(lock, service):
     )
     if service == "keypad":  # the bench set the lock up, then every decision was a yes
         assert report["granted"] == 50 and report["refused"] == 0
+
+
+def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
+    """Sets the lock up, enrols a bench finger and palm as the owner, shows them."""
+    out = lock.cli("bench", "biometric", "--count", "3", "--json", timeout=180)
+    report = json.loads(out.stdout)
+    for modality in ("finger", "palm"):
+        r = report[modality]
+        assert r["count"] == 3 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert r["granted"] + r["refused"] == 3 + 10  # with the warm-up
+        assert r["granted"] >= 10  # the enrolled finger and palm are recognised
+    for kind in ("fingerprint", "palm"):
+        m = report["matchers"][kind]
+        assert m["comparisons"] == 20000 and m["far_per_comparison"] < 0.001 and m["frr"] < 0.05

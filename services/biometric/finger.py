@@ -4,6 +4,7 @@ two good placements merged (L-15), duplicates refused (L-5)."""
 from __future__ import annotations
 
 from hw import fingerprint as fp
+from proto.biometric import Unreadable
 from services.biometric.station import EnrolFailed, Station
 
 POOR_IMAGE = {
@@ -72,6 +73,7 @@ class FingerStation(Station):
         except fp.FingerprintAckError as e:
             if e.code not in POOR_IMAGE:
                 raise
+            self.mail.publish(Unreadable(modality="finger", step=POOR_IMAGE[e.code]))
             self._wait_lifted(None)  # too poor to judge: not an attempt; try again
             return
         hit = self.module.search(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from proto.biometric import EnrolDone, EnrolStep
+from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
@@ -131,6 +131,11 @@ class KeypadService(Service):
     def on_enrol_step(self, env: Envelope) -> None:
         if self._started_menu:
             self._run(self.menu.enrol_step(env.body.step, env.body.params, self.clock()), env.id)
+
+    @hears(Unreadable, peers=("biometric", "face"))
+    def on_unreadable(self, env: Envelope) -> None:
+        if self._started_menu:
+            self._run(self.menu.enrol_step(env.body.step, {}, self.clock()), env.id)
 
     @hears(EnrolDone, peers=("biometric", "face"))
     def on_enrol_done(self, env: Envelope) -> None:
