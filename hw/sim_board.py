@@ -61,6 +61,10 @@ class SimBoard:
     def start(self) -> None:
         """Call once the drivers have claimed their pins (inputs must exist as inputs)."""
         self._apply()
+        held = self.world.pop("set_held_s", 0)  # SET held as the power came back (L-30)
+        if held:
+            self._save()
+            self.press("set_button", held)
         self._thread.start()
 
     def close(self) -> None:

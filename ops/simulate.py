@@ -9,6 +9,8 @@ import sys
 from hw.rtc import SimRtc
 from hw.sim_fingerprint import QUALITIES as FINGER_QUALITY_MODEL
 from hw.sim_palm import QUALITIES as PALM_QUALITIES
+from ops import mesh
+from proto import supervisor_rpc
 from proto.biometric import MODALITIES, MODULE_FAULTS, SimModule, SimPresent
 from proto.board import SimBoard
 from proto.bus import Bus
@@ -85,6 +87,12 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     module.add_argument("modality", choices=MODALITIES)
     module.add_argument("fault", choices=MODULE_FAULTS)
     module.set_defaults(make=lambda a: ("biometric", SimModule(modality=a.modality, fault=a.fault)))
+    cycle = verb("power-cycle", help="battery out and back in; --hold-set S for a factory reset")
+    cycle.add_argument(
+        "--hold-set", type=float, default=0.0, metavar="S",
+        help="hold SET for S seconds as the power returns (5 or more: L-30's gesture)",
+    )  # fmt: skip
+    cycle.set_defaults(local=power_cycle)
     battery = verb("battery", help="set the simulated battery level")
     battery.add_argument("percent", type=float)
     battery.add_argument("--usb-c", action="store_true", help="emergency supply plugged in")
@@ -114,6 +122,29 @@ def send(layout: Layout, peer: str, message: Message) -> int:
 
 def set_clock(layout: Layout, args: argparse.Namespace) -> int:
     SimRtc(layout.data / "sim-rtc.json").set(offset_s=args.seconds, lost=args.how == "lost")
+    print("ok")
+    return 0
+
+
+def power_cycle(layout: Layout, args: argparse.Namespace) -> int:
+    """Every process stops, as with the battery out; SET is held (or not) as it returns."""
+    rpc = supervisor_rpc.proxy(layout.run)
+    try:
+        rpc.supervisor.stopAllProcesses()
+    except OSError:
+        print("lockmesh: the lock is not running", file=sys.stderr)
+        return 1
+    board = layout.data / "sim-board.json"
+    world = json.loads(board.read_text()) if board.exists() else {}
+    world["set_held_s"] = args.hold_set
+    tmp = board.with_suffix(".tmp")
+    tmp.write_text(json.dumps(world))
+    tmp.replace(board)
+    rpc.supervisor.startAllProcesses()
+    unhealthy = mesh.wait_healthy(layout, 20.0)
+    if unhealthy:
+        print(f"lockmesh: not healthy after the power came back: {unhealthy}", file=sys.stderr)
+        return 1
     print("ok")
     return 0
 

@@ -8,7 +8,8 @@ from proto.policy import DIRECTIONS
 from proto.schema import Message, between, one_of
 
 BOLT_STATES = ("locked", "unlocked", "moving", "jammed", "unknown")
-BUTTONS = ("set", "set-long", "lock", "key")  # key: the mechanical key turned the cylinder
+BUTTONS = ("set", "set-long", "lock", "key", "factory-reset")
+# key: the mechanical key turned the cylinder; factory-reset: SET held 5 s at power-up (L-30)
 SIM_ACTIONS = ("button", "door", "state", "tamper", "key")
 
 

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "motor": {
         "travel_timeout_s": 2.0,  # a drive that takes longer is a jam (L-27)
         "long_press_s": 3.0,
+        "reset_hold_s": 5.0,  # SET held this long from power-up: the factory reset (L-30)
+        "reset_confirm_s": 60.0,  # ✓ must follow the gesture within this
         "min_drive_percent": 3.0,  # below this, on battery alone, the motor refuses to drive
     },
     "keypad": {

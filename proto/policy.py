@@ -137,6 +137,11 @@ class MenuInfo(Message, family="policy", event="menu_info"):
 
 
 @dataclass(frozen=True)
+class FactoryReset(Message, family="policy", event="factory_reset"):
+    """✓ after the reset gesture's prompt (L-30): policy erases only if the motor saw it."""
+
+
+@dataclass(frozen=True)
 class SystemInfo(Message, family="policy", event="system_info"):
     serial: str
     firmware: str

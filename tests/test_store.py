@@ -346,3 +346,20 @@ def test_l35_verify_chain_finds_an_edited_a_deleted_and_a_reordered_row(path: Pa
         checked, first_bad, why = tampered.verify_chain()
         tampered.close()
         assert first_bad == bad, (tamper, why)
+
+
+def test_l30_factory_reset_erases_all_and_the_log_keeps_one_entry(tmp_path):
+    store = Store(tmp_path / "lock.db", chain_key=b"k" * 32)
+    store.db.execute("INSERT INTO people (number, role, created) VALUES ('001', 'admin', 0)")
+    store.db.execute("INSERT INTO passcodes (person, digest, length) VALUES ('001', x'01', 6)")
+    store.set_setting("direction", "left")
+    for _ in range(5):
+        store.log("refused", reason="wrong-passcode")
+    store.factory_reset(source="keypad")
+    for table in ("people", "passcodes", "settings", "visitors", "templates"):
+        assert store.db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    assert [e["kind"] for e in store.events(limit=10)] == ["factory-reset"]
+    assert store.verify_chain() == (1, None, "intact")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # the guard is back
+        store.db.execute("DELETE FROM events")
+    store.close()

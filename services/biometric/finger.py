@@ -46,6 +46,9 @@ class FingerStation(Station):
         if strays:
             self.remove_slots(strays)
 
+    def remove_all(self) -> None:
+        self.module.empty()
+
     def remove_slots(self, slots: list[int]) -> None:
         for slot in slots:
             self.module.delete(slot)

@@ -57,6 +57,9 @@ class PalmStation(Station):
                     raise
             self.module.enroll_feature(feature, uid)
 
+    def remove_all(self) -> None:
+        self.module.delete_all()
+
     def remove_slots(self, slots: list[int]) -> None:
         for uid in slots:
             try:

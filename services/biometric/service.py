@@ -131,6 +131,9 @@ class BiometricService(Service):
             person = env.body.person
             for station in self.stations.values():
                 station.submit(lambda s=station: s.forget(person))
+        elif env.body.kind == "factory-reset":  # L-30: the modules are emptied too
+            for station in self.stations.values():
+                station.submit(station.wipe)
 
     # -- verification -------------------------------------------------------------------
     @hears(Key, peers=("keypad",))

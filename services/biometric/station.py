@@ -217,6 +217,11 @@ class Station:
         for s in slots:
             self.owners.pop(s, None)
 
+    def wipe(self) -> None:
+        """After a factory reset: nothing of anyone stays in the module."""
+        self.remove_all()
+        self.owners = {}
+
     def wait(self, seconds: float) -> None:
         """Sleep; during an enrolment, back (or shutdown) ends the sleep and the enrolment."""
         if not self.busy:
@@ -236,6 +241,9 @@ class Station:
         raise NotImplementedError
 
     def remove_slots(self, slots: list[int]) -> None:
+        raise NotImplementedError
+
+    def remove_all(self) -> None:
         raise NotImplementedError
 
     def idle(self) -> None:

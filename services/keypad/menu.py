@@ -10,6 +10,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    FactoryReset,
     LockRequest,
     MuteOnce,
     SetDirection,
@@ -70,6 +71,13 @@ class Menu(AdminMenu):
             return []
         self._last_key, self.mode, self.buffer = now, "offer-lock", ""
         return [Light(["ok"])]
+
+    def offer_reset(self, now: float) -> list[Effect]:
+        """L-30: SET was held 5 s as the power came back; ✓ erases everything."""
+        if self.waiting is not None:
+            return []
+        self._last_key = now
+        return self._to("factory-reset", "factory-reset-confirm", ["ok", "back"])
 
     def tick(self, now: float) -> list[Effect]:
         if (
@@ -148,6 +156,17 @@ class Menu(AdminMenu):
             return self._ask("lock", LockRequest(source="keypad"))
         self.mode = "entry"  # anything else: someone outside wants to type a code
         return self._in_entry(key)
+
+    def _in_factory_reset(self, key: str) -> list[Effect]:
+        if key == "ok":
+            return self._ask("factory_reset", FactoryReset())
+        return self._sleep() if key == "back" else []
+
+    def _answer_factory_reset(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        self.home, self.token = "direction-intro", ""  # the initial state again (L-12)
+        return [Say("factory-reset-done")] + self._go_home(self._last_key)
 
     def _in_entry(self, key: str) -> list[Effect]:
         if key == "back":

@@ -28,6 +28,8 @@ PROMPTS = {
     "person-deleted": "Person {number} deleted",
     "delete-failed": "Deleting {number} failed: {why}",
     "already-added": "Already added",
+    "factory-reset-confirm": "Factory reset: press ok to erase everything, back to keep it",
+    "factory-reset-done": "Factory reset done: everything was erased",
     # enrolment steps (L-15), as the biometric and face services name them
     "place-finger": "Place your finger on the sensor",
     "lift-finger": "Lift your finger",

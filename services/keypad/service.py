@@ -102,6 +102,8 @@ class KeypadService(Service):
         ok, reason, detail = outcome(answer.body)
         if ok and ask.purpose in MUTES:  # known at once, not when policy's event comes by
             self.muted = MUTES[ask.purpose]
+        if ok and ask.purpose == "factory_reset":
+            self.muted = False
         return self.menu.answer(ask.purpose, ok, reason, detail)
 
     def status_detail(self) -> dict[str, Any]:
@@ -115,6 +117,8 @@ class KeypadService(Service):
     def on_button(self, env: Envelope) -> None:
         if env.body.button == "set" and self._started_menu:  # L-13
             self._run(self.menu.set_pressed(self.clock()), env.id)
+        elif env.body.button == "factory-reset" and self._started_menu:  # L-30
+            self._run(self.menu.offer_reset(self.clock()), env.id)
 
     @hears(Door, peers=("motor",))
     def on_door(self, env: Envelope) -> None:

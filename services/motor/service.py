@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from typing import Any
 
 from gpiozero import Button as GpioButton
@@ -38,6 +39,7 @@ class MotorService(Service):
             pin_factory=factory,
         )
         self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._set_since_boot: float | None = None
         self._wire_inputs(factory, pins)
         self.sim: SimBoard | None = None
         if board["kind"] == "sim":
@@ -49,6 +51,8 @@ class MotorService(Service):
                 handing=board["sim_handing"],
             )
             self.sim.start()
+        # SET already down as the power came back: maybe the factory-reset gesture (L-30)
+        self._set_since_boot = time.monotonic() if self.set_button.is_pressed else None
         self._drive_cause: str | None = None
         self._siren_until = 0.0
         self.battery: Battery | None = None
@@ -78,13 +82,20 @@ class MotorService(Service):
             hold_time=self.config["motor"]["long_press_s"],
         )
         held = {"now": False}
+        reset_hold_s = self.config["motor"]["reset_hold_s"]
 
         def on_held() -> None:
             held["now"] = True
-            put(Button(button="set-long"))
+            if self._set_since_boot is None:  # at power-up it is the reset gesture's
+                put(Button(button="set-long"))
 
         def on_released() -> None:
-            put(Button(button="set")) if not held["now"] else None
+            boot, self._set_since_boot = self._set_since_boot, None
+            if boot is not None:  # L-30: held from power-up, for reset_hold_s at least
+                if time.monotonic() - boot >= reset_hold_s:
+                    put(Button(button="factory-reset"))
+            elif not held["now"]:
+                put(Button(button="set"))
             held["now"] = False
 
         self.set_button.when_held = on_held

@@ -19,6 +19,7 @@ from proto.policy import (
     CheckPasscode,
     CreateFirstAdmin,
     Decision,
+    FactoryReset,
     LockInfo,
     LockInfoRequest,
     LockRequest,
@@ -78,6 +79,7 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         self._relock_at: tuple[float, str] | None = None
         self._open_since: tuple[float, str] | None = None
         self._battery_low = False
+        self._reset_gesture_at: float | None = None
         self._next_probe = 0.0
 
     def teardown(self) -> None:
@@ -152,6 +154,25 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         elif env.body.button == "key":  # the mechanical key (L-18): logged, nothing to decide
             self.store.log("unlock", method="mechanical-key", source="manual", cause=env.id)
             self._outside_success("manual", env.id)
+        elif env.body.button == "factory-reset":  # L-30: only ✓ on the panel is missing
+            self._reset_gesture_at = self.clock()
+            self.store.log("factory-reset-offered", source="button", cause=env.id)
+
+    @accepts(FactoryReset, peers=PANEL)
+    def on_factory_reset(self, env: Envelope, peer: str) -> Done:
+        """L-30: erase everything, if the SET gesture was just made at the lock itself. A
+        panel alone cannot ask for this: the gesture needs the battery out and back."""
+        seen = self._reset_gesture_at
+        if seen is None or self.clock() - seen > self.config["motor"]["reset_confirm_s"]:
+            self.bus.counters.drop("unauthorized", "factory reset without the gesture", "commands")
+            return refused("no-gesture", "hold SET for 5 s while putting the battery back")
+        self._reset_gesture_at = None
+        self.store.factory_reset(source="keypad", cause=env.trace)
+        self._sessions.clear()
+        self.lockout = self._restore_lockout()
+        self._reload_codes()
+        self.publish(Audit(kind="factory-reset"), env.trace)
+        return OK
 
     @hears(Tamper)
     def on_tamper(self, env: Envelope) -> None:

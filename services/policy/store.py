@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+APPEND_ONLY_DELETE = """CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"""
 MIGRATIONS = (
     """
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,9 +41,9 @@ MIGRATIONS = (
     );
     CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events
         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-    CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
-        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-    """,
+    """
+    + APPEND_ONLY_DELETE
+    + ";",
     """
     ALTER TABLE people ADD COLUMN valid_start REAL;
     ALTER TABLE people ADD COLUMN valid_end REAL;
@@ -168,6 +170,18 @@ class Store:
                 return checked, seq, f"row {seq} was changed or moved"
             prev, expected_seq, checked = bytes(stored), seq + 1, checked + 1
         return checked, None, "intact"
+
+    def factory_reset(self, **event: Any) -> None:
+        """L-30: people, codes, templates, visitors and settings erased; the log too, but
+        for one "factory-reset" entry that starts a new chain. The one path around the
+        log's append-only trigger, lifted and put back within the same transaction."""
+        with self.transaction():
+            for table in ("people", "visitors", "settings"):  # people cascade to the rest
+                self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("DROP TRIGGER events_append_only_d")
+            self.db.execute("DELETE FROM events")
+            self.db.execute(APPEND_ONLY_DELETE)
+            self._append({"kind": "factory-reset", **event})
 
     def transaction(self) -> "_Tx":
         """A write, all or nothing; append events inside it with append()."""
