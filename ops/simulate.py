@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from hw.rtc import SimRtc
 from hw.sim_fingerprint import QUALITIES as FINGER_QUALITY_MODEL
 from hw.sim_palm import QUALITIES as PALM_QUALITIES
 from ops import mesh
 from proto import supervisor_rpc
-from proto.biometric import MODALITIES, MODULE_FAULTS, SimModule, SimPresent
+from proto.biometric import MODALITIES, MODULE_FAULTS, SimFace, SimModule, SimPresent
 from proto.board import SimBoard
 from proto.bus import Bus
 from proto.control import Done
@@ -82,6 +83,25 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
                 child=a.child,
             ),
         )
+    )
+    face = verb("face", help="show photos to the simulated camera, one per frame")
+    face.add_argument("images", nargs="+", metavar="IMAGE")
+    face.add_argument(
+        "--ir", action="append", default=[], metavar="IMAGE",
+        help="the IR camera's frame for each image, in order ('' for a dark one)",
+    )  # fmt: skip
+    face.add_argument(
+        "--still", action="store_true", help="one frame per photo, even for a single photo"
+    )
+    face.set_defaults(
+        make=lambda a: (
+            "face",
+            SimFace(
+                images=[str(Path(i).resolve()) for i in a.images],
+                ir=[str(Path(i).resolve()) if i else "" for i in a.ir],
+                hold=not a.still,
+            ),
+        )  # fmt: skip
     )
     module = verb("module", help="break or mend a simulated fingerprint or palm module")
     module.add_argument("modality", choices=MODALITIES)

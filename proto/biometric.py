@@ -22,6 +22,19 @@ class FaceVerify(Message, family="face", event="verify"):
     """Look for a face now (the manual trigger after a keypad touch, L-18)."""
 
 
+@dataclass(frozen=True)
+class SimFace(Message, family="face", event="sim"):
+    """`lockmesh sim face IMAGE…`: photos shown to the simulated camera, one per frame.
+
+    Paths, not pixels: frames never travel on the bus. A single photo is held up for a
+    few frames, moving a little as a hand would; ir gives the IR camera's frames.
+    """
+
+    images: list[str] = field(default_factory=list)
+    ir: list[str] = field(default_factory=list)  # "" where the IR frame is dark
+    hold: bool = True  # a single photo held up for several frames
+
+
 MODALITIES = ("finger", "palm")
 KIND_OF = {"finger": "fingerprint", "palm": "palm-vein", "face": "face"}  # Matter's names
 ENROLLERS = ("keypad", "cli")  # who may ask for an enrolment: the menu, the owner
@@ -142,3 +155,4 @@ class Match(Message, family="policy", event="match"):
     method: str = one_of(*TEMPLATE_KINDS)
     person: str | None = None
     score: float = 0.0  # the module's score or the face distance, for the log
+    live: bool = True  # False: it matched, but a photo or a screen would too (a refusal)

@@ -58,6 +58,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sim_touch_s": 1.5,  # a simulated finger or palm stays this long, then goes
         "sim_seed": 0,
     },
+    "face": {  # issue 6
+        "camera": "sim",  # "sim": photos shown with `lockmesh sim face`; "none": no camera
+        "min_face": 60,  # px: smaller faces are too far from the door to matter
+        "threads": 1,  # onnxruntime threads: one leaves a core for the rest of the lock
+        "threshold": 0.5,  # Euclidean descriptor distance: at most this is the same person
+        "liveness": "parallax",  # or "none": the unlock needs only a match
+        "parallax_threshold": 0.1,  # eye distances the nose must leave a flat picture's plane
+        "parallax_confirmations": 2,  # frames that must each show it against the first
+        "antispoof_model": "",  # an ONNX anti-spoofing model, run when set
+        "antispoof_threshold": 0.5,
+        "ir_check": False,  # the camera gives IR frames: a face must show there too
+        "enrol_poses": ["straight", "up", "down", "left", "right"],  # L-15, in order
+        "enrol_timeout_s": 30.0,  # per pose
+        "presentation_gap_s": 2.0,  # frames further apart are two presentations
+        "sim_hold_frames": 4,  # frames of one photo held up to the simulated camera
+    },
     "alarms": {"door_ajar_s": 60.0, "tamper_siren_s": 60.0},  # L-29
     "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
     "capacity": {  # L-3

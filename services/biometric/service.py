@@ -27,7 +27,7 @@ from proto.policy import Audit
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.biometric.finger import FingerStation
-from services.biometric.mailbox import Mailbox
+from services.mailbox import Mailbox
 from services.biometric.palm import PalmStation
 from services.biometric.station import Station
 

@@ -24,7 +24,7 @@ from proto.biometric import (
     TemplatesFetch,
 )
 from services.biometric import blob
-from services.biometric.mailbox import Mailbox
+from services.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 

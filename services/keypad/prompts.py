@@ -28,6 +28,17 @@ PROMPTS = {
     "person-deleted": "Person {number} deleted",
     "delete-failed": "Deleting {number} failed: {why}",
     "already-added": "Already added",
+    # the face enrolment's five poses (L-15) and its re-prompts
+    "face-straight": "Look straight at the camera",
+    "face-up": "Raise your head slightly",
+    "face-down": "Lower your head slightly",
+    "face-left": "Turn your head slightly left",
+    "face-right": "Turn your head slightly right",
+    "face-any": "Look at the camera",
+    "face-none": "No face seen: look at the camera",
+    "face-several": "More than one face: only the person enrolling, please",
+    "face-moving": "Hold still",
+    "face-move": "Turn your head slightly",
     "factory-reset-confirm": "Factory reset: press ok to erase everything, back to keep it",
     "factory-reset-done": "Factory reset done: everything was erased",
     # enrolment steps (L-15), as the biometric and face services name them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -298,12 +299,12 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         if self.initial:
             return Decision(granted=False, method=b.method, reason="initial-state")
         person = b.person if b.person is not None and self.people.exists(b.person) else None
-        attempt = (
-            rules.Attempt(b.method, person=person, validity=self.people.validity(person))
-            if person is not None
-            else rules.Attempt(b.method)  # no match, or a template of someone since deleted
-        )
-        return self._judge(attempt, env, source=peer)
+        if person is None or not b.live:  # a photo that matches is a failure too (L-20)
+            attempt = rules.Attempt(b.method)
+        else:
+            attempt = rules.Attempt(b.method, person=person, validity=self.people.validity(person))
+        why = "not-live" if person is not None and not b.live else None
+        return self._judge(attempt, env, source=peer, why=why)
 
     def _attempt(self, method: str, ref: CodeRef | None) -> rules.Attempt:
         if ref is None:
@@ -318,9 +319,12 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         )
 
     # -- deciding -------------------------------------------------------------------------
-    def _judge(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> Decision:
-        """Decide, then write it down, then say it, then act: what is acted on is on disk."""
-        verdict = self._verify(attempt, env, source=source, success="unlock")
+    def _judge(
+        self, attempt: rules.Attempt, env: Envelope, *, source: str, why: str | None = None
+    ) -> Decision:
+        """Decide, then write it down, then say it, then act: what is acted on is on disk.
+        why names a refusal more precisely than the rules can (a face that is not live)."""
+        verdict = self._verify(attempt, env, source=source, success="unlock", why=why)
         decision = Decision(
             granted=verdict.granted,
             method=attempt.method,
@@ -343,7 +347,13 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         return verdict
 
     def _verify(
-        self, attempt: rules.Attempt, env: Envelope, *, source: str, success: str
+        self,
+        attempt: rules.Attempt,
+        env: Envelope,
+        *,
+        source: str,
+        success: str,
+        why: str | None = None,
     ) -> rules.Verdict:
         """The verdict, logged with the lockout's state in one transaction."""
         verdict = rules.decide(
@@ -354,6 +364,8 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
             tz=self.tz,
             remote_enabled=self.settings.get("remote_unlock"),
         )
+        if why is not None and verdict.reason == "invalid-credential":
+            verdict = dataclasses.replace(verdict, reason=why)
         visitor = attempt.visitor.label if attempt.visitor else None
         with self.store.transaction():
             self.store.append(

@@ -1,0 +1,86 @@
+"""Is it a live face, or a photo or a screen held up to the camera? What can be checked here.
+
+1. Parallax over frames. A photo or a screen is flat: however it is held and tilted, its
+   five landmarks move by one plane's homography. A real head that turns even slightly
+   moves its nose tip off the plane of its eyes and mouth corners. The homography fitted
+   on the eyes and mouth corners of two frames predicts where the nose goes; a real head
+   misses that prediction by a fraction of the eye distance, a flat picture does not.
+   Defeated by a *video* of the person replayed on a screen: see the IR check.
+2. The IR frame, where the board has an IR camera: screens emit no near-infrared, so a
+   phone or tablet shows no face there. A printed photo does reflect IR: it is left to 1.
+3. A pluggable anti-spoofing ONNX model (none ships: no model with a usable licence and
+   weights in the package registries was found); its score must pass its threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+
+EYES_AND_MOUTH = [0, 1, 3, 4]  # MTCNN's order: left eye, right eye, nose, mouth l, mouth r
+NOSE = 2
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 plane-to-plane map taking four points exactly onto four others (DLT)."""
+    rows = []
+    for (x, y), (u, v) in zip(src, dst):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
+    _, _, vt = np.linalg.svd(np.asarray(rows, dtype=np.float64))
+    h = vt[-1].reshape(3, 3)
+    return h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h
+
+
+def parallax(a: np.ndarray, b: np.ndarray) -> float:
+    """How far the nose of frame b is from where a flat picture's would be, in eye distances."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    h = homography(a[EYES_AND_MOUTH], b[EYES_AND_MOUTH])
+    x, y, w = h @ np.array([a[NOSE, 0], a[NOSE, 1], 1.0])
+    if abs(w) < 1e-9:
+        return float("inf")
+    predicted = np.array([x / w, y / w])
+    eye_distance = float(np.linalg.norm(b[1] - b[0])) or 1.0
+    return float(np.linalg.norm(b[NOSE] - predicted) / eye_distance)
+
+
+@dataclass
+class Parallax:
+    """Landmarks of the frames of one presentation, the first one the reference. Live once
+    `confirmations` later frames each disagree with any plane through the reference by
+    `threshold` eye distances or more: MTCNN's landmarks jitter by up to ~0.1 eye
+    distances on a flat picture, so one frame alone is not enough evidence."""
+
+    threshold: float
+    confirmations: int
+    frames: list[np.ndarray]
+
+    def add(self, landmarks: np.ndarray) -> bool:
+        self.frames.append(np.asarray(landmarks, np.float64))
+        return self.frames_off_plane() >= self.confirmations
+
+    def frames_off_plane(self) -> int:
+        first, *later = self.frames or [None]
+        return sum(parallax(first, frame) >= self.threshold for frame in later)
+
+    def best(self) -> float:
+        """The largest parallax from the reference seen so far (for the log)."""
+        first, *later = self.frames or [None]
+        return max((parallax(first, frame) for frame in later), default=0.0)
+
+
+class AntiSpoofModel:
+    """An ONNX model taking the face chip (1, 150, 150, 3 raw RGB, float32) and giving a
+    probability that it is live as its first output's last value."""
+
+    def __init__(self, path: str, threshold: float) -> None:
+        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.threshold = threshold
+
+    def live(self, chip: np.ndarray) -> tuple[bool, float]:
+        out = self.session.run(None, {self.input: chip[None].astype(np.float32)})[0]
+        score = float(np.asarray(out).reshape(-1)[-1])
+        return score >= self.threshold, score

@@ -1,0 +1,122 @@
+"""The face service's pure parts: poses, parallax liveness, the gallery, the simulated camera."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from hw.camera import CameraError, SimCamera, held, load_photo
+from services.face import gallery as g
+from services.face.liveness import Parallax, homography, parallax
+from services.face.pose import pose_of, yaw_pitch
+
+# A frontal face's five points (MTCNN's order): eyes, nose tip, mouth corners
+FRONTAL = np.array([[100, 100], [160, 100], [130, 135], [105, 165], [155, 165]], float)
+NOSE_DEPTH = 0.55  # eye distances the nose tip stands out of the eyes-mouth plane
+
+
+def head(yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """The five points of a 3-D head turned by yaw and pitch, seen by a distant camera."""
+    centre = FRONTAL.mean(axis=0)
+    eye = np.linalg.norm(FRONTAL[1] - FRONTAL[0])
+    pts = np.hstack([FRONTAL - centre, np.zeros((5, 1))])
+    pts[2, 2] = -NOSE_DEPTH * eye  # towards the camera
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    turn = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    tilt = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    return (pts @ (tilt @ turn).T)[:, :2] + centre
+
+
+def warp(points: np.ndarray, h: np.ndarray) -> np.ndarray:
+    ph = np.hstack([points, np.ones((len(points), 1))]) @ h.T
+    return ph[:, :2] / ph[:, 2:]
+
+
+def test_l15_poses_from_the_landmarks():
+    assert pose_of(head()) == "straight"
+    yaw, pitch = yaw_pitch(FRONTAL)
+    assert abs(yaw) < 1e-9 and 0.45 < pitch < 0.7
+    turned = head(yaw_deg=25)  # its nose tip towards the image's left
+    assert turned[2, 0] < FRONTAL[2, 0] and pose_of(turned) == "left"
+    assert pose_of(head(yaw_deg=-25)) == "right"
+    raised = head(pitch_deg=-20)  # the nose tip nearer the eyes
+    assert yaw_pitch(raised)[1] < pitch and pose_of(raised) == "up"
+    assert pose_of(head(pitch_deg=20)) == "down"
+
+
+@given(
+    st.lists(st.floats(-0.1, 0.1), min_size=8, max_size=8),
+    st.floats(0.5, 2.0),
+)
+def test_a_flat_picture_shows_no_parallax_however_it_is_held(corners, scale):
+    """A photo or a screen moved, tilted and scaled: the nose stays on the plane."""
+    src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float) * 300
+    dst = src * scale + np.array(corners).reshape(4, 2) * 300
+    h = homography(src, dst)
+    moved = warp(FRONTAL, h)
+    assert parallax(FRONTAL, moved) < 1e-6
+
+
+@pytest.mark.parametrize("yaw", [8, 12, 20])
+def test_a_turning_head_shows_parallax(yaw):
+    assert parallax(head(), head(yaw_deg=yaw)) > 0.06
+    assert parallax(head(), head(yaw_deg=yaw / 4)) < parallax(head(), head(yaw_deg=yaw))
+
+
+def test_liveness_needs_enough_pairs_of_frames():
+    tracker = Parallax(threshold=0.1, confirmations=2, frames=[])
+    assert not tracker.add(head())  # the reference
+    assert not tracker.add(head())  # the same view again: nothing
+    assert not tracker.add(head(yaw_deg=20))  # one frame off the plane: not yet
+    assert tracker.frames_off_plane() == 1 and tracker.add(head(yaw_deg=-20))
+    flat = Parallax(threshold=0.1, confirmations=2, frames=[])
+    for k in range(6):
+        h = np.array(
+            [[1 + 0.02 * k, 0.01 * k, 3 * k], [0.0, 1 - 0.01 * k, 2 * k], [1e-5 * k, 0, 1]]
+        )
+        assert not flat.add(warp(FRONTAL, h))
+
+
+def test_gallery_matches_the_nearest_and_forgets():
+    rng = np.random.default_rng(1)
+    people = {f"{i:03d}": rng.normal(0, 0.1, 128).astype(np.float32) for i in range(1, 6)}
+    gallery = g.Gallery()
+    assert gallery.nearest(people["001"]) == (None, float("inf"))
+    for person, d in people.items():
+        gallery.add(person, g.from_template(g.to_template(d)))
+    probe = people["003"] + rng.normal(0, 0.01, 128).astype(np.float32)
+    person, distance = gallery.nearest(probe)
+    assert person == "003" and distance < 0.2
+    gallery.forget("003")
+    assert gallery.nearest(probe)[0] != "003" and len(gallery) == 4
+
+
+@pytest.mark.parametrize(
+    "bad", [b"", b"\0" * 511, np.full(128, np.nan, "<f4").tobytes()], ids=["empty", "short", "nan"]
+)
+def test_a_bad_face_template_is_refused(bad):
+    with pytest.raises(g.TemplateError):
+        g.from_template(bad)
+
+
+def test_the_simulated_camera_reads_upright_photos_and_holds_one_up(tmp_path):
+    img = np.zeros((40, 30, 3), np.uint8)
+    img[:10] = 255  # white on top
+    path = tmp_path / "sideways.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: the viewer must turn it 90 degrees
+    Image.fromarray(img).rotate(90, expand=True).save(path, exif=exif)
+    upright = load_photo(path)
+    assert upright.shape[:2] == (40, 30) and upright[:5].mean() > 200
+    frames = held(upright, 4, "seed")
+    assert len(frames) == 4 and all(f.shape == upright.shape for f in frames)
+    assert not np.array_equal(frames[0], frames[1])  # the hand moves
+    camera = SimCamera(hold_frames=4)
+    assert camera.show([str(path)], [""], hold=True) == 4
+    frame = camera.read(0.1)
+    assert frame.ir is not None and not frame.ir.any()  # a dark IR frame
+    with pytest.raises(CameraError):
+        camera.show([str(tmp_path / "missing.jpg")], [], hold=True)
