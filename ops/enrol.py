@@ -1,4 +1,4 @@
-"""`lockmesh enrol finger|palm NUMBER`: the owner adds a credential to a person (L-14).
+"""`lockmesh enrol face|finger|palm NUMBER`: the owner adds a credential to a person (L-14).
 
 The capture happens on the lock: this asks the biometric service to start, then prints
 each step it publishes (place the finger, lift it, hold the palm nearer …) until it ends.
@@ -12,43 +12,49 @@ import time
 
 import zmq
 
-from proto.biometric import MODALITIES, BioEnrol, EnrolCancel, EnrolDone, EnrolStep
+from proto.biometric import MODALITIES, BioEnrol, EnrolCancel, EnrolDone, EnrolStep, FaceEnrol
 from proto.bus import Bus
 from proto.layout import Layout
 
 
 def add_parser(c: argparse.ArgumentParser) -> None:
-    c.add_argument("modality", choices=MODALITIES)
+    c.add_argument("modality", choices=("face", *MODALITIES))
     c.add_argument("number", help="the person's number, e.g. 002")
     c.add_argument("--timeout", type=float, default=120.0, help="give up after S seconds")
 
 
 def run(layout: Layout, args: argparse.Namespace) -> int:
+    service = "face" if args.modality == "face" else "biometric"
+    request = (
+        FaceEnrol(person=args.number)
+        if service == "face"
+        else BioEnrol(person=args.number, modality=args.modality)
+    )
     with Bus(layout, "cli") as bus:
-        events = bus.subscribe("biometric")  # before asking, so no step is missed
+        events = bus.subscribe(service)  # before asking, so no step is missed
         time.sleep(0.2)  # a SUB socket needs a moment to be heard by its publisher
-        client = bus.client("biometric")
-        answer = client.request(BioEnrol(person=args.number, modality=args.modality), timeout=5.0)
+        client = bus.client(service)
+        answer = client.request(request, timeout=5.0)
         if answer is None:
-            print("lockmesh: biometric did not answer (is the lock up?)", file=sys.stderr)
+            print(f"lockmesh: {service} did not answer (is the lock up?)", file=sys.stderr)
             return 1
         if not answer.body.ok:
             print(f"refused: {answer.body.reason}: {answer.body.detail}", file=sys.stderr)
             return 1
         try:
-            return follow(bus, events, args.number, args.timeout)
+            return follow(bus, events, service, args.number, args.timeout)
         except KeyboardInterrupt:
             client.request(EnrolCancel(), timeout=5.0)
             print("cancelled", file=sys.stderr)
             return 1
 
 
-def follow(bus: Bus, events: zmq.Socket, person: str, timeout: float) -> int:
+def follow(bus: Bus, events: zmq.Socket, service: str, person: str, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         if not events.poll(int(left * 1000) + 1):
             break
-        env = bus.receive_event(events, "biometric")
+        env = bus.receive_event(events, service)
         if env is None or getattr(env.body, "person", None) != person:
             continue
         body = env.body

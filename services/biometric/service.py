@@ -27,9 +27,9 @@ from proto.policy import Audit
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.biometric.finger import FingerStation
-from services.mailbox import Mailbox
 from services.biometric.palm import PalmStation
 from services.biometric.station import Station
+from services.mailbox import Mailbox
 
 SIMULATORS = {"finger": FingerprintSimulator, "palm": PalmSimulator}
 STATIONS = {"finger": FingerStation, "palm": PalmStation}

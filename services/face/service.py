@@ -1,25 +1,133 @@
-"""Runs, beats and answers; refuses enrolment and verification until the pipeline exists."""
+"""Face unlock and enrolment (issue 6, L-15, L-18): the camera, the models, the matching.
+
+The work happens in a worker thread (services/face/worker.py); the loop answers
+requests, relays the worker's messages, and hears the panel, policy and power.
+"""
 
 from __future__ import annotations
 
-from proto.biometric import FaceEnrol, FaceVerify
-from proto.control import Done, refused
-from proto.wire import Envelope
-from services.base import Service, accepts
+from typing import Any
 
-NOT_YET = "face recognition is not built yet: no models are installed on this lock"
+from hw.camera import CameraError, SimCamera, open_camera
+from proto.biometric import EnrolCancel, EnrolCheck, FaceEnrol, FaceVerify, SimFace
+from proto.control import OK, Done, refused
+from proto.policy import Audit
+from proto.power import Battery
+from proto.wire import Envelope
+from services.base import Service, accepts, hears
+from services.face.worker import FaceWorker
+from services.mailbox import Mailbox
 
 
 class FaceService(Service):
     NAME = "face"
+    LISTENS = ("policy", "power")
 
     def setup(self) -> None:
-        self.state = "degraded: no face pipeline yet"
+        self.settings = self.config["face"]
+        self.mail = Mailbox(wait_s=self.mesh["request_timeout_s"] + 1.0)
+        self.watch(self.mail.fd, lambda: self.mail.deliver(self.publish, self._ask))
+        self.camera_error = ""
+        try:
+            camera = open_camera(self.settings["camera"], self.settings["sim_hold_frames"])
+        except CameraError as e:
+            camera, self.camera_error = None, str(e)
+        self.worker = FaceWorker(self.mail, self.settings, self.layout.data / "models", camera)
+        self.worker.start()
+        self._update_state()
 
-    @accepts(FaceEnrol, peers=("keypad", "policy", "cli"))
+    def _ask(self, peer: str, body: Any, cause: str | None) -> Envelope | None:
+        return self.request(peer, body, cause=cause)
+
+    def teardown(self) -> None:
+        if hasattr(self, "worker"):
+            self.worker.stop()
+            if self.worker.camera is not None:
+                self.worker.camera.close()
+        if hasattr(self, "mail"):
+            self.mail.close()
+
+    def tick(self, now: float) -> None:
+        self._update_state()
+
+    def _update_state(self) -> None:
+        if self.camera_error:
+            self.state = f"degraded: camera: {self.camera_error}"
+        elif not self.worker.video_allowed:
+            self.state = "degraded: battery too low for video"
+        else:
+            self.state = self.worker.state
+
+    def status_detail(self) -> dict[str, Any]:
+        w = self.worker
+        timing = sorted(w.timing_ms)
+        return {
+            "enrolled": len(w.gallery),
+            "busy": w.busy,
+            **w.stats,
+            "frame_ms_p50": round(timing[len(timing) // 2], 1) if timing else None,
+        }
+
+    def _refusal(self) -> Done | None:
+        if not self.worker.ready:
+            return refused("not-available", f"face recognition is not ready: {self.state}")
+        if not self.worker.video_allowed:
+            return refused("battery-low", "the battery is too low for the camera (L-28)")
+        return None
+
+    # -- enrolment ------------------------------------------------------------------------
+    @accepts(FaceEnrol, peers=("keypad", "cli"))
     def on_enrol(self, env: Envelope, peer: str) -> Done:
-        return refused("not-available", NOT_YET)
+        b = env.body
+        why = self._refusal()
+        if why is not None:
+            return why
+        if self.worker.busy:
+            return refused("busy", "a face enrolment is already under way")
+        check = EnrolCheck(kind="face", person=b.person, role=b.role, via=peer, token=b.token)
+        answer = self.request("policy", check, cause=env.trace)
+        if answer is None:
+            return refused("policy-silent", "policy did not answer: try again")
+        if not answer.body.ok:
+            return answer.body
+        self.worker.busy = True  # at once: a second request is refused before the job runs
+        self.worker.submit(lambda: self.worker.enrol(b.person, b.role, env.trace))
+        return Done(ok=True, detail="started")
 
+    @accepts(EnrolCancel, peers=("keypad", "cli"))
+    def on_cancel(self, env: Envelope, peer: str) -> Done:
+        if self.worker.busy:
+            self.worker.cancel.set()
+        return OK
+
+    @hears(Audit, peers=("policy",))
+    def on_audit(self, env: Envelope) -> None:
+        if env.body.kind == "person-deleted" and env.body.person:
+            person = env.body.person
+            self.worker.submit(lambda: self.worker.forget(person))
+        elif env.body.kind == "factory-reset":
+            self.worker.submit(self.worker.wipe)
+
+    @hears(Battery, peers=("power",))
+    def on_battery(self, env: Envelope) -> None:
+        self.worker.video_allowed = env.body.video_allowed or env.body.external
+
+    # -- at the door ----------------------------------------------------------------------
     @accepts(FaceVerify, peers=("keypad", "policy"))
     def on_verify(self, env: Envelope, peer: str) -> Done:
-        return refused("not-available", NOT_YET)
+        why = self._refusal()
+        return why if why is not None else OK  # the camera is always looked at
+
+    @accepts(SimFace, peers=("cli", "bench"))
+    def on_sim_face(self, env: Envelope, peer: str) -> Done:
+        camera = self.worker.camera
+        if not isinstance(camera, SimCamera):
+            return refused("not-simulated", "this camera is real: stand in front of it")
+        b = env.body
+        if not b.images:
+            return refused("bad-value", "no image to show")
+        try:
+            frames = camera.show(b.images, b.ir, b.hold)
+        except CameraError as e:
+            return refused("bad-value", str(e))
+        return Done(ok=True, detail=f"{frames} frames")

@@ -1,0 +1,123 @@
+"""The face models in the lock's data directory, built once from the registry packages.
+
+On first start (or after a package update) the weights are converted to ONNX by our own
+converters and written with a manifest of SHA-256 sums: of each source file, so a new
+package version is converted again, and of each output, so a damaged model file is
+noticed and rebuilt rather than run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from services.face.models import mtcnn_nets, mtcnn_weights, resnet
+from services.face.models.shape_predictor import ShapePredictor, parse
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = 1  # bump when a converter changes what it writes
+
+
+@dataclass(frozen=True)
+class Models:
+    pnet: bytes
+    rnet: bytes
+    onet: bytes
+    resnet: bytes
+    predictor: ShapePredictor
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sources() -> dict[str, Path]:
+    folder = mtcnn_weights.weights_dir()
+    found = {net: folder / f"{net}.lz4" for net in mtcnn_weights.NETS}
+    found["resnet"] = resnet.weights_path()
+    found["predictor"] = resnet.weights_path().with_name("shape_predictor_5_face_landmarks.dat")
+    return found
+
+
+def _predictor_npz(data: bytes) -> bytes:
+    from io import BytesIO
+
+    predictor = parse(data)
+    out = BytesIO()
+    np.savez(out, **{f.name: getattr(predictor, f.name) for f in fields(ShapePredictor)})
+    return out.getvalue()
+
+
+BUILDERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "pnet": (
+        "pnet.onnx",
+        lambda d: _serialise(mtcnn_nets.build_pnet(mtcnn_weights.load_weights(d))),
+    ),
+    "rnet": (
+        "rnet.onnx",
+        lambda d: _serialise(mtcnn_nets.build_rnet(mtcnn_weights.load_weights(d))),
+    ),
+    "onet": (
+        "onet.onnx",
+        lambda d: _serialise(mtcnn_nets.build_onet(mtcnn_weights.load_weights(d))),
+    ),
+    "resnet": ("resnet.onnx", lambda d: _serialise(resnet.build_resnet(d))),
+    "predictor": ("shape_predictor_5.npz", _predictor_npz),
+}
+
+
+def _serialise(model) -> bytes:
+    return model.SerializeToString()
+
+
+def ensure(directory: Path) -> Models:
+    """The models, converted now only where the manifest says they are missing or stale."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest_path = directory / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    if manifest.get("format") != FORMAT:
+        manifest = {"format": FORMAT, "models": {}}
+    built: dict[str, bytes] = {}
+    for name, source in sources().items():
+        filename, build = BUILDERS[name]
+        data = source.read_bytes()
+        source_sum = sha256(data)
+        entry = manifest["models"].get(name, {})
+        target = directory / filename
+        output = target.read_bytes() if target.exists() else b""
+        if entry.get("source") != source_sum or entry.get("sha256") != sha256(output):
+            log.info("building %s from %s", filename, source)
+            output = build(data)
+            _write(target, output)
+            manifest["models"][name] = {
+                "file": filename,
+                "from": str(source),
+                "source": source_sum,
+                "sha256": sha256(output),
+            }
+            _write(manifest_path, json.dumps(manifest, indent=2).encode())
+        built[name] = output
+    with np.load(directory / BUILDERS["predictor"][0]) as arrays:
+        predictor = ShapePredictor(**{f.name: arrays[f.name] for f in fields(ShapePredictor)})
+    return Models(built["pnet"], built["rnet"], built["onet"], built["resnet"], predictor)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

@@ -1,0 +1,329 @@
+"""The face service's worker thread: frames in, decisions and enrolments out.
+
+Recognition takes tens of milliseconds a frame, so it runs here, off the service loop;
+results reach the bus through the Mailbox. A presentation is the run of frames in which
+a face is seen, ended by `presentation_gap_s` without one. Within it the face must match
+an enrolled person and look live; at its end, a face that never did is a failed attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hw.camera import CameraError, Frame
+from proto.biometric import EnrolDone, EnrolStep, Match, Templates, TemplatesFetch, Unreadable
+from services.face import gallery as g
+from services.face.chip import face_chip
+from services.face.liveness import AntiSpoofModel, Parallax
+from services.face.models import build
+from services.face.pipeline import Described, Pipeline, largest
+from services.face.pose import shows
+from services.mailbox import Mailbox
+
+log = logging.getLogger(__name__)
+
+MOVING = 0.3  # eye distances the nose may move between two enrolment frames
+
+
+class Cancelled(Exception):
+    pass
+
+
+class EnrolFailed(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class Presentation:
+    parallax: Parallax
+    started: float
+    last_face: float
+    best: tuple[str | None, float] = (None, float("inf"))
+    matched: str | None = None
+    decided: bool = False
+    asked_to_move: bool = False
+    refused_by: list[str] = field(default_factory=list)  # IR, anti-spoof model
+
+
+class FaceWorker:
+    def __init__(self, mail: Mailbox, settings: dict[str, Any], models_dir: Path, camera) -> None:
+        self.mail, self.settings, self.models_dir, self.camera = mail, settings, models_dir, camera
+        self.state = "loading models"
+        self.gallery = g.Gallery()
+        self.pipeline: Pipeline | None = None
+        self.antispoof: AntiSpoofModel | None = None
+        self.busy = False
+        self.video_allowed = True
+        self.cancel = threading.Event()
+        self.stats = {"frames": 0, "presentations": 0, "matches": 0, "not_live": 0}
+        self.timing_ms: list[float] = []  # the last frames' detect..match times
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._presentation: Presentation | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="face", daemon=True)
+
+    # -- from the service loop ------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.cancel.set()
+        self._thread.join(timeout=5)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None and self.state == "ready"
+
+    # -- the thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._load()
+        except Exception as e:  # a model that cannot be built: the lock works without faces
+            log.exception("face models unusable")
+            self.state = f"degraded: face models unusable: {e}"
+            return
+        while not self._stop.is_set():
+            try:
+                self._jobs.get_nowait()()
+                continue
+            except queue.Empty:
+                pass
+            except Exception:
+                log.exception("a face job failed")
+                continue
+            try:
+                self._verify_next()
+            except CameraError as e:
+                self.state = f"degraded: camera: {e}"
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("a frame failed")
+
+    def _load(self) -> None:
+        started = time.monotonic()
+        models = build.ensure(self.models_dir)
+        s = self.settings
+        self.pipeline = Pipeline(models, min_face=s["min_face"], threads=s["threads"])
+        if s["antispoof_model"]:
+            self.antispoof = AntiSpoofModel(s["antispoof_model"], s["antispoof_threshold"])
+        self._load_gallery()
+        self.state = "ready" if self.camera is not None else "degraded: no camera"
+        log.info("face models ready in %.1fs; %d faces enrolled", time.monotonic() - started,
+                 len(self.gallery))  # fmt: skip
+
+    def _load_gallery(self) -> None:
+        """Policy's sealed templates are the truth (L-10): the gallery is rebuilt from them."""
+        fresh, offset = g.Gallery(), 0
+        while True:
+            answer = self.mail.request("policy", TemplatesFetch(kind="face", offset=offset))
+            if answer is None or not isinstance(answer.body, Templates):
+                raise RuntimeError("policy did not give the face templates")
+            for item in answer.body.items:
+                try:
+                    fresh.add(item["person"], g.from_template(item["template"]))
+                except g.TemplateError as e:
+                    log.error("face template of %s unusable: %s", item["person"], e)
+            if not answer.body.more:
+                break
+            offset += len(answer.body.items)
+        self.gallery = fresh
+
+    def _frame(self, timeout: float) -> Frame | None:
+        if self.camera is None:
+            self._stop.wait(timeout)
+            return None
+        frame = self.camera.read(timeout)
+        if frame is not None and not self.video_allowed:
+            return None  # L-28: no video below 20 %; the frame is dropped unseen
+        return frame
+
+    # -- at the door ----------------------------------------------------------------------
+    def _verify_next(self) -> None:
+        frame = self._frame(0.2)
+        now = time.monotonic()
+        p = self._presentation
+        if p is not None and now - p.last_face > self.settings["presentation_gap_s"]:
+            self._end(p)
+            self._presentation = p = None
+        if frame is None:
+            return
+        started = time.perf_counter()
+        faces = self.pipeline.detect(frame.rgb)
+        self.stats["frames"] += 1
+        face = largest(faces)
+        if face is None:
+            return
+        if p is None:
+            self.stats["presentations"] += 1
+            p = self._presentation = Presentation(
+                Parallax(self.settings["parallax_threshold"],
+                         self.settings["parallax_confirmations"], []),
+                started=now, last_face=now,
+            )  # fmt: skip
+        p.last_face = now
+        if p.decided:
+            return
+        described = self.pipeline.describe(frame.rgb, [face])[0]
+        person, distance = self.gallery.nearest(described.descriptor)
+        self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
+        if distance < p.best[1]:
+            p.best = (person, distance)
+        if distance > self.settings["threshold"]:
+            return
+        p.matched = person
+        live = p.parallax.add(face.landmarks) or self.settings["liveness"] == "none"
+        spoofed = self._spoof_checks(frame, described)
+        if spoofed:
+            p.refused_by = spoofed
+            return
+        if live:
+            p.decided = True
+            self.stats["matches"] += 1
+            self._decide(person, distance, True)
+        elif not p.asked_to_move:
+            p.asked_to_move = True  # "turn your head slightly": a flat picture cannot
+            self.mail.publish(Unreadable(modality="face", step="face-move"))
+
+    def _spoof_checks(self, frame: Frame, described: Described) -> list[str]:
+        refused = []
+        if self.settings["ir_check"] and not self._face_in_ir(frame, described):
+            refused.append("no face in the IR frame")
+        if self.antispoof is not None:
+            ok, score = self.antispoof.live(face_chip(frame.rgb, described.points))
+            if not ok:
+                refused.append(f"anti-spoofing model {score:.2f}")
+        return refused
+
+    def _face_in_ir(self, frame: Frame, described: Described) -> bool:
+        """Screens emit no near-infrared: a face on a phone is dark in the IR frame."""
+        if frame.ir is None:
+            return False
+        ir = np.repeat(frame.ir[:, :, None], 3, axis=2)
+        x1, y1, x2, y2 = described.face.box
+        for f in self.pipeline.detect(ir):
+            cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+            if x1 <= cx <= x2 and y1 <= cy <= y2:
+                return True
+        return False
+
+    def _end(self, p: Presentation) -> None:
+        """A presentation that never unlocked: a stranger, or a picture of someone."""
+        if p.decided:
+            return
+        if p.matched is not None:
+            self.stats["not_live"] += 1
+            why = ", ".join(p.refused_by) or f"parallax {p.parallax.best():.3f}"
+            log.info("face of %s matched but not live (%s)", p.matched, why)
+            self._decide(p.matched, p.best[1], False)
+        else:
+            self._decide(None, p.best[1], True)
+
+    def _decide(self, person: str | None, distance: float, live: bool) -> None:
+        score = distance if np.isfinite(distance) else -1.0
+        answer = self.mail.request(
+            "policy", Match(method="face", person=person, score=round(score, 4), live=live)
+        )
+        if answer is None:
+            log.warning("policy did not answer a face match: the door stays shut")
+
+    # -- enrolment (L-15) -----------------------------------------------------------------
+    def enrol(self, person: str, role: str, cause: str | None) -> None:
+        self.cancel.clear()
+        self.busy = True
+        self._presentation = None
+        try:
+            descriptors = [self._pose(person, pose, cause) for pose in self.settings["enrol_poses"]]
+            for d in descriptors:  # L-5: a face that already matches someone else
+                other, distance = self.gallery.nearest(d)
+                if distance <= self.settings["threshold"] and other != person:
+                    raise EnrolFailed("already-added", "that face is already enrolled")
+            self._save(person, role, np.mean(descriptors, axis=0), cause)
+        except Cancelled:
+            self._done(person, False, "cancelled", "back was pressed", cause)
+        except EnrolFailed as e:
+            self._done(person, False, e.reason, e.detail, cause)
+        finally:
+            self.busy = False
+
+    def _pose(self, person: str, pose: str, cause: str | None) -> np.ndarray:
+        """Frames until one shows a single, near, still face in the asked pose."""
+        said = None
+        deadline = time.monotonic() + self.settings["enrol_timeout_s"]
+        last = None
+
+        def say(step: str) -> None:
+            nonlocal said
+            if step != said:
+                said = step
+                self.mail.publish(EnrolStep(modality="face", step=step, person=person), cause)
+
+        say(f"face-{pose}")
+        while True:
+            if self.cancel.is_set() or self._stop.is_set():
+                raise Cancelled()
+            if time.monotonic() > deadline:
+                raise EnrolFailed("timeout", f"no face in the {pose} pose was seen")
+            frame = self._frame(0.2)
+            if frame is None:
+                continue
+            faces = self.pipeline.detect(frame.rgb)
+            if not faces:
+                say("face-none")
+                continue
+            if len(faces) > 1:
+                say("face-several")
+                continue
+            face = faces[0]
+            if last is not None and _moved(last, face.landmarks) > MOVING:
+                last = face.landmarks
+                say("face-moving")
+                continue
+            last = face.landmarks
+            if not shows(face.landmarks, pose):
+                say(f"face-{pose}")
+                continue
+            return self.pipeline.describe(frame.rgb, [face])[0].descriptor
+
+    def _save(self, person: str, role: str, descriptor: np.ndarray, cause: str | None) -> None:
+        from proto.biometric import TemplateSave
+
+        save = TemplateSave(kind="face", person=person, role=role,
+                            template=g.to_template(descriptor))  # fmt: skip
+        answer = self.mail.request("policy", save, cause)
+        if answer is None or not answer.body.ok:
+            reason = "policy-silent" if answer is None else answer.body.reason
+            raise EnrolFailed(reason, "" if answer is None else answer.body.detail)
+        number, _, slot = answer.body.detail.partition(":")
+        self.gallery.add(number, descriptor)
+        self._done(number, True, "", slot, cause)
+
+    def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
+        log.info("face enrolment of %s: %s", person or "a new person", "stored" if ok else reason)
+        self.mail.publish(
+            EnrolDone(modality="face", person=person, ok=ok, reason=reason, detail=detail), cause
+        )
+
+    def forget(self, person: str) -> None:
+        self.gallery.forget(person)
+
+    def wipe(self) -> None:
+        self.gallery = g.Gallery()
+
+
+def _moved(a: np.ndarray, b: np.ndarray) -> float:
+    eye_distance = float(np.linalg.norm(b[1] - b[0])) or 1.0
+    return float(np.linalg.norm(np.asarray(b[2]) - np.asarray(a[2])) / eye_distance)
