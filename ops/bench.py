@@ -152,6 +152,20 @@ def anti_peeping(count: int, codes: int = 50, entry_digits: int = 20) -> dict[st
 
 
 def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> dict[str, Any]:
+    if service == "face":  # the pipeline in this process, beside dlib: no mesh needed
+        from ops import bench_face
+        from proto import config as configuration
+
+        settings = configuration.load(layout.config_file)["face"]
+        models = layout.data / "models"
+        report = bench_face.run(
+            models, bench_face.SHARED_FACES, passes=max(1, count // 61),
+            min_face=settings["min_face"], threads=settings["threads"],
+        )  # fmt: skip
+        report["accuracy"] = bench_face.accuracy(
+            models, bench_face.SHARED_FACES, settings["threshold"]
+        )
+        return {"service": service, **report}
     if service == "biometric":
         return {"service": service, **bench_biometric.run(layout, count, rate)}
     baseline = raw_baseline(count, rate)
@@ -183,6 +197,11 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         return 0
     if args.service == "biometric":
         show_biometric(report)
+        return 0
+    if args.service == "face":
+        from ops import bench_face
+
+        bench_face.show(report)
         return 0
     b, s = report["baseline"], report["service_result"]
     print(f"bench {args.service}: {report['path']}")
