@@ -88,7 +88,7 @@ class SimCamera:
                 if ir_path == ""  # a dark IR frame: what a screen shows in infrared
                 else load_photo(ir_path, mode="L")
             )
-            count = self.hold_frames if hold and len(images) == 1 else 1
+            count = self.hold_frames if hold else 1
             for k, moved in enumerate(held(rgb, count, f"{path}:{i}")):
                 frames.append(Frame(moved, ir_frame, f"{path}#{k}"))
         for frame in frames:

@@ -91,7 +91,7 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         help="the IR camera's frame for each image, in order ('' for a dark one)",
     )  # fmt: skip
     face.add_argument(
-        "--still", action="store_true", help="one frame per photo, even for a single photo"
+        "--still", action="store_true", help="one frame per photo, not a few moving ones"
     )
     face.set_defaults(
         make=lambda a: (

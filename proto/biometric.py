@@ -26,13 +26,14 @@ class FaceVerify(Message, family="face", event="verify"):
 class SimFace(Message, family="face", event="sim"):
     """`lockmesh sim face IMAGE…`: photos shown to the simulated camera, one per frame.
 
-    Paths, not pixels: frames never travel on the bus. A single photo is held up for a
-    few frames, moving a little as a hand would; ir gives the IR camera's frames.
+    Paths, not pixels: frames never travel on the bus. Each photo is held up for a few
+    frames, moving a little as a hand would (hold), or shown for one frame; ir gives the
+    IR camera's frames.
     """
 
     images: list[str] = field(default_factory=list)
     ir: list[str] = field(default_factory=list)  # "" where the IR frame is dark
-    hold: bool = True  # a single photo held up for several frames
+    hold: bool = True  # each photo held up for several frames
 
 
 MODALITIES = ("finger", "palm")

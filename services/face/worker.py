@@ -258,6 +258,14 @@ class FaceWorker:
             self._done(person, False, e.reason, e.detail, cause)
         finally:
             self.busy = False
+            self._presentation = self._after_enrolment()
+
+    def _after_enrolment(self) -> Presentation:
+        """The face just enrolled is still at the camera: not an attempt until it leaves."""
+        now = time.monotonic()
+        settled = Presentation(Parallax(1.0, 1, []), started=now, last_face=now)
+        settled.decided = True
+        return settled
 
     def _pose(self, person: str, pose: str, cause: str | None) -> np.ndarray:
         """Frames until one shows a single, near, still face in the asked pose."""
@@ -282,17 +290,20 @@ class FaceWorker:
                 continue
             faces = self.pipeline.detect(frame.rgb)
             if not faces:
+                last = None
                 say("face-none")
                 continue
             if len(faces) > 1:
+                last = None
                 say("face-several")
                 continue
             face = faces[0]
-            if last is not None and _moved(last, face.landmarks) > MOVING:
-                last = face.landmarks
+            before, last = last, face.landmarks
+            if before is None:
+                continue  # a still face is one seen twice in the same place
+            if _moved(before, face.landmarks) > MOVING:
                 say("face-moving")
                 continue
-            last = face.landmarks
             if not shows(face.landmarks, pose):
                 say(f"face-{pose}")
                 continue
