@@ -151,7 +151,15 @@ def anti_peeping(count: int, codes: int = 50, entry_digits: int = 20) -> dict[st
     return {"codes": codes, "entry_digits": entry_digits, **summary(latencies, sum(latencies))}
 
 
-def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> dict[str, Any]:
+def run(
+    layout: Layout, service: str, *, count: int, rate: float, code: str, load: bool = False
+) -> dict[str, Any]:
+    if service == "keypad" and load:
+        from ops import bench_keypad
+        from proto import config as configuration
+
+        nice = configuration.load(layout.config_file)["face"]["nice"]
+        return {"service": "keypad", "load": True, **bench_keypad.run(layout, count, rate, nice)}
     if service == "face":  # the pipeline in this process, beside dlib: no mesh needed
         from ops import bench_face
         from proto import config as configuration
@@ -188,7 +196,9 @@ def run(layout: Layout, service: str, *, count: int, rate: float, code: str) -> 
 
 def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
     try:
-        report = run(layout, args.service, count=args.count, rate=args.rate, code=args.code)
+        report = run(
+            layout, args.service, count=args.count, rate=args.rate, code=args.code, load=args.load
+        )
     except Failed as e:
         print(f"lockmesh bench: {e}")
         return 1
@@ -197,6 +207,11 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         return 0
     if args.service == "biometric":
         show_biometric(report)
+        return 0
+    if report.get("load"):
+        from ops import bench_keypad
+
+        bench_keypad.show(report)
         return 0
     if args.service == "face":
         from ops import bench_face

@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--rate", type=float, default=100.0, help="requests per second")
     c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
     c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--load", action="store_true", help="keypad: key-to-feedback with the CPU saturated"
+    )
     return p
 
 

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "camera": "sim",  # "sim": photos shown with `lockmesh sim face`; "none": no camera
         "min_face": 60,  # px: smaller faces are too far from the door to matter
         "threads": 1,  # onnxruntime threads: one leaves a core for the rest of the lock
+        "nice": 10,  # the face process yields the CPU to the panel and the motor
         "threshold": 0.5,  # Euclidean descriptor distance: at most this is the same person
         "liveness": "parallax",  # or "none": the unlock needs only a match
         "parallax_threshold": 0.1,  # eye distances the nose must leave a flat picture's plane

@@ -112,3 +112,13 @@ def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
     for kind in ("fingerprint", "palm"):
         m = report["matchers"][kind]
         assert m["comparisons"] == 20000 and m["far_per_comparison"] < 0.001 and m["frr"] < 0.05
+
+
+def test_bench_keypad_under_face_load_reports_key_to_feedback(lock):
+    """Issue 4: the panel stays instant while face recognition saturates the cores."""
+    out = lock.cli("bench", "keypad", "--load", "--count", "30", "--rate", "20", "--json",
+                   timeout=240)  # fmt: skip
+    report = json.loads(out.stdout)
+    for label in ("idle", "face_load_niced", "face_load_not_niced"):
+        r = report[label]
+        assert r["count"] == 30 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]

@@ -6,6 +6,7 @@ requests, relays the worker's messages, and hears the panel, policy and power.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hw.camera import CameraError, SimCamera, open_camera
@@ -25,6 +26,7 @@ class FaceService(Service):
 
     def setup(self) -> None:
         self.settings = self.config["face"]
+        os.nice(self.settings["nice"])  # recognition may wait; a key's beep may not
         self.mail = Mailbox(wait_s=self.mesh["request_timeout_s"] + 1.0)
         self.watch(self.mail.fd, lambda: self.mail.deliver(self.publish, self._ask))
         self.camera_error = ""
