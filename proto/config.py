@@ -33,6 +33,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "key_cylinder": 13,  # closed to ground while the mechanical key turns the cylinder
         "siren": 19,
         "usb_c": 26,  # high while the USB-C emergency supply is plugged in
+        "led_green": 16,  # the rear panel's status LEDs (hw/leds.py)
+        "led_red": 20,
     },
     "motor": {
         "travel_timeout_s": 2.0,  # a drive that takes longer is a jam (L-27)
@@ -72,6 +74,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "ir_check": False,  # the camera gives IR frames: a face must show there too
         "enrol_poses": ["straight", "up", "down", "left", "right"],  # L-15, in order
         "enrol_timeout_s": 30.0,  # per pose
+        "enrol_min_px": 100,  # a narrower face is too far for a good template: come closer
         "presentation_gap_s": 2.0,  # frames further apart are two presentations
         "sim_hold_frames": 4,  # frames of one photo held up to the simulated camera
     },

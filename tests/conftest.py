@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ from ops import mesh
 from tests.meshkit import Lock
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def face_models_once(tmp_path_factory: pytest.TempPathFactory):
+    """Every test mesh builds its face models from one converted copy, not from scratch."""
+    from services.face.models.build import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("face-models"))
 
 
 @pytest.fixture

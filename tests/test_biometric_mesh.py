@@ -86,6 +86,8 @@ def enrol_finger(lock: Lock, watch, finger: str, number: str = "001") -> EnrolDo
     lock.cli("sim", "finger", finger)
     done = watch.wait_for(is_type(EnrolDone), timeout=15).body
     proc.communicate(timeout=10)
+    lock.cli("sim", "finger", "")  # the person takes the finger away
+    time.sleep(LIFTED_S)
     watch.seen.clear()
     return done
 

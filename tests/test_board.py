@@ -48,7 +48,9 @@ def test_l27_a_jammed_bolt_stops_alarms_and_reports_jammed(quick_lock):
     assert watch.wait_for(is_type(Decision)).body.granted
     jammed = watch.wait_for(is_type(Bolt, state="jammed"))
     assert watch.wait_for(is_type(Alarm, code="lock-jammed")).cause == jammed.id
-    assert lock.status()["lock"]["bolt"] == "jammed"
+    status = lock.status()
+    assert status["lock"]["bolt"] == "jammed"
+    assert status["services"]["motor"]["detail"]["leds"] == "alarm"  # red, blinking fast
     assert "lock-jammed" in alarms(lock)
     lock.cli("sim", "free")
     lock.press("touch", *ADMIN_CODE, "ok")

@@ -106,13 +106,25 @@ def test_a_photo_or_a_screen_held_up_does_not_unlock(face_lock):
         assert any(is_type(Unreadable, step="face-move")(e) for e in watch.seen)
 
 
-def test_l5_a_face_already_enrolled_is_refused_and_l6_deleting_forgets_it(face_lock):
+def test_l5_a_face_already_enrolled_is_refused_l15_too_far_and_l6_deleting_forgets_it(
+    face_lock,
+):
     lock, watch = face_lock, face_lock.watcher()
     assert enrol(lock, watch, "001", photo("dev/p03/1.jpg")).ok
     lock.cli("people", "add", "bob", "--code-stdin", input="135792\n")
     again = enrol(lock, watch, "002", photo("dev/p03/3.jpg"))
     assert (again.ok, again.reason) == (False, "already-added")
-    assert enrol(lock, watch, "002", photo("dev/p04/1.jpg")).ok
+    watch.seen.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "enrol", "face", "002", "--timeout", "60",
+         "--data", str(lock.layout.data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watch.wait_for(is_type(EnrolStep, step="face-any"), timeout=10)
+    lock.cli("sim", "face", photo("dev/p04/4.jpg"), photo("dev/p04/1.jpg"))  # 66 px, then near
+    assert watch.wait_for(is_type(EnrolDone), timeout=30).body.ok
+    out, _ = proc.communicate(timeout=10)
+    assert out.splitlines()[:2] == ["face-any", "face-too-far"]
     lock.cli("people", "delete", "002")
     decision = show(lock, watch, photo("dev/p04/3.jpg"), photo("dev/p04/4.jpg"),
                     photo("dev/p04/5.jpg"))  # fmt: skip

@@ -97,6 +97,7 @@ class FingerStation(Station):
 
     # -- enrolment ----------------------------------------------------------------------
     def capture_template(self, person: str, cause: str | None) -> tuple[int, bytes]:
+        self._wait_lifted(person, cause)  # a finger left on the sensor is nobody's to enrol
         for buffer_id in (1, 2):
             self._good_capture(person, buffer_id, cause)
             if buffer_id == 1:

@@ -298,6 +298,10 @@ class FaceWorker:
                 say("face-several")
                 continue
             face = faces[0]
+            if face.width < self.settings["enrol_min_px"]:
+                last = None
+                say("face-too-far")
+                continue
             before, last = last, face.landmarks
             if before is None:
                 continue  # a still face is one seen twice in the same place

@@ -38,6 +38,7 @@ PROMPTS = {
     "face-none": "No face seen: look at the camera",
     "face-several": "More than one face: only the person enrolling, please",
     "face-moving": "Hold still",
+    "face-too-far": "Come closer to the camera",
     "face-move": "Turn your head slightly",
     "factory-reset-confirm": "Factory reset: press ok to erase everything, back to keep it",
     "factory-reset-done": "Factory reset done: everything was erased",

@@ -11,6 +11,8 @@ from gpiozero import Buzzer
 
 from hw.bolt import JAMMED, MOVING, BoltDrive
 from hw.gpio import pin_factory
+from hw.leds import StatusLeds
+from hw.leds import pattern as led_pattern
 from hw.sim_board import SimBoard
 from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
 from proto.board import SimBoard as SimBoardRequest
@@ -38,6 +40,7 @@ class MotorService(Service):
             travel_timeout_s=self.config["motor"]["travel_timeout_s"],
             pin_factory=factory,
         )
+        self.leds = StatusLeds(pins["led_green"], pins["led_red"], pin_factory=factory)
         self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._set_since_boot: float | None = None
         self._wire_inputs(factory, pins)
@@ -112,6 +115,7 @@ class MotorService(Service):
             "key_cylinder",
             "tamper",
             "siren",
+            "leds",
         ):
             if hasattr(self, part):
                 getattr(self, part).close()
@@ -130,9 +134,21 @@ class MotorService(Service):
             self.publish(self._inputs.get())
         if self.siren.is_active and now >= self._siren_until:
             self.siren.off()
+        self._show_leds()
+
+    def _show_leds(self) -> None:
+        battery_low = self.battery is not None and self.battery.low and not self.battery.external
+        self.leds.show(
+            led_pattern(
+                bolt=self.bolt.state,
+                tamper_removed=not self.tamper.is_pressed,
+                battery_low=battery_low,
+            )
+        )
 
     def status_detail(self) -> dict[str, Any]:
         return {
+            "leds": self.leds.showing,
             "tamper": "removed" if not self.tamper.is_pressed else "in place",
             "siren": self.siren.is_active,
             "bolt": self.bolt.state,

@@ -24,6 +24,7 @@ from services.face.models.shape_predictor import ShapePredictor, parse
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+CACHE_ENV = "LOCKMESH_MODELS_CACHE"  # a directory of models built once, for many test meshes
 FORMAT = 1  # bump when a converter changes what it writes
 
 
@@ -82,6 +83,13 @@ def _serialise(model) -> bytes:
 def ensure(directory: Path) -> Models:
     """The models, converted now only where the manifest says they are missing or stale."""
     directory.mkdir(parents=True, exist_ok=True)
+    cache = os.environ.get(CACHE_ENV)
+    if cache and Path(cache).resolve() != directory.resolve():
+        ensure(Path(cache))  # built there once; linked here, then checked like any other
+        for f in Path(cache).iterdir():
+            target = directory / f.name
+            if f.suffix != ".tmp" and not target.exists():
+                os.link(f, target)
     manifest_path = directory / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())
