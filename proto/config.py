@@ -65,6 +65,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "min_face": 60,  # px: smaller faces are too far from the door to matter
         "threads": 1,  # onnxruntime threads: one leaves a core for the rest of the lock
         "nice": 10,  # the face process yields the CPU to the panel and the motor
+        "embedder": "dlib",  # or the path of an InsightFace-style ONNX model (arcface.py)
         "threshold": 0.5,  # Euclidean descriptor distance: at most this is the same person
         "liveness": "parallax",  # or "none": the unlock needs only a match
         "parallax_threshold": 0.1,  # eye distances the nose must leave a flat picture's plane

@@ -120,3 +120,53 @@ def test_the_simulated_camera_reads_upright_photos_and_holds_one_up(tmp_path):
     assert frame.ir is not None and not frame.ir.any()  # a dark IR frame
     with pytest.raises(CameraError):
         camera.show([str(tmp_path / "missing.jpg")], [], hold=True)
+
+
+def test_an_insightface_style_embedder_can_replace_dlibs(tmp_path):
+    """face.embedder = a model's path: 112x112 crops aligned on InsightFace's points go
+    in, normalised embeddings of the model's own size come out. A small stand-in model is
+    built here (no such model ships): average colour per 8x8 block, projected to 32."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from services.face.arcface import REFERENCE, ArcFaceEmbedder, aligned, similarity
+    from services.face.detect import Face
+
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(3 * 14 * 14, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("AveragePool", ["x"], ["p"], kernel_shape=[8, 8], strides=[8, 8]),
+            helper.make_node("Flatten", ["p"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["y"]),
+        ],
+        "stand-in",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 32])],
+        [helper.make_tensor("w", TensorProto.FLOAT, weights.shape, weights.ravel())],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "embedder.onnx"
+    onnx.save(model, path)
+
+    m = similarity(REFERENCE * 2 + 5, REFERENCE)  # twice as big, shifted: undone exactly
+    assert np.allclose(m, [[0.5, 0, -2.5], [0, 0.5, -2.5]])
+    embedder = ArcFaceEmbedder(str(path))
+    assert embedder.dims == 32
+    ys, xs = np.mgrid[0:300, 0:300]
+    frame = np.stack([xs * 255 // 299, ys * 255 // 299, xs * 0], axis=2).astype(np.uint8)
+    points = (REFERENCE * 2 + 20).astype(np.float32)
+    face = Face((20.0, 20.0, 250.0, 250.0), 0.99, points)
+    crop = aligned(frame, points)
+    assert crop.shape == (112, 112, 3)
+    # the crop's centre is the frame's (20 + 2 * 56): same place, half the scale
+    assert abs(int(crop[56, 56, 0]) - int(frame[132, 132, 0])) <= 2
+    assert abs(int(crop[56, 56, 1]) - int(frame[132, 132, 1])) <= 2
+    e = embedder(frame, [face, face])
+    assert e.shape == (2, 32) and np.allclose(np.linalg.norm(e, axis=1), 1)
+    gallery = g.Gallery(embedder.dims)
+    gallery.add("001", e[0])
+    assert gallery.nearest(e[1]) == ("001", pytest.approx(0.0, abs=1e-6))
+    with pytest.raises(g.TemplateError, match="enrolled again"):
+        gallery.add("002", np.zeros(128, np.float32))  # a dlib template among these

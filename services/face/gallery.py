@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DIMS = 128
+DIMS = 128  # dlib's; an InsightFace-style embedder configured instead has its own
+MAX_DIMS = 2048
 
 
 class TemplateError(ValueError):
@@ -17,14 +18,14 @@ class TemplateError(ValueError):
 
 def to_template(descriptor: np.ndarray) -> bytes:
     d = np.asarray(descriptor, dtype="<f4").reshape(-1)
-    if d.shape != (DIMS,) or not np.all(np.isfinite(d)):
-        raise TemplateError(f"a face descriptor is {DIMS} finite numbers, not {d.shape}")
+    if not 0 < d.size <= MAX_DIMS or not np.all(np.isfinite(d)):
+        raise TemplateError(f"a face descriptor is up to {MAX_DIMS} finite numbers, not {d.shape}")
     return d.tobytes()
 
 
 def from_template(data: bytes) -> np.ndarray:
-    if len(data) != 4 * DIMS:
-        raise TemplateError(f"a face template is {4 * DIMS} bytes, not {len(data)}")
+    if not 0 < len(data) <= 4 * MAX_DIMS or len(data) % 4:
+        raise TemplateError(f"a face template of {len(data)} bytes")
     d = np.frombuffer(data, dtype="<f4").astype(np.float32)
     if not np.all(np.isfinite(d)):
         raise TemplateError("a face template with non-finite values")
@@ -32,14 +33,19 @@ def from_template(data: bytes) -> np.ndarray:
 
 
 class Gallery:
-    def __init__(self) -> None:
+    def __init__(self, dims: int = DIMS) -> None:
         self.people: list[str] = []
-        self.matrix = np.empty((0, DIMS), dtype=np.float32)
+        self.matrix = np.empty((0, dims), dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.people)
 
     def add(self, person: str, descriptor: np.ndarray) -> None:
+        if descriptor.shape != (self.matrix.shape[1],):
+            raise TemplateError(
+                f"a {descriptor.size}-number template among {self.matrix.shape[1]}-number ones:"
+                " enrolled with another embedder, it must be enrolled again"
+            )
         self.people.append(person)
         self.matrix = np.vstack([self.matrix, np.asarray(descriptor, np.float32)[None]])
 

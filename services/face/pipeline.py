@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
+from services.face.arcface import ArcFaceEmbedder
 from services.face.chip import box_from_mtcnn, face_chip
 from services.face.detect import Detector, Face, session_options
+from services.face.gallery import DIMS
 from services.face.models.build import Models
 
 
@@ -38,10 +40,15 @@ class Embedder:
 
 
 class Pipeline:
-    def __init__(self, models: Models, *, min_face: int = 40, threads: int = 1) -> None:
+    def __init__(
+        self, models: Models, *, min_face: int = 40, threads: int = 1, embedder: str = "dlib"
+    ) -> None:
         self.detector = Detector(models.pnet, models.rnet, models.onet, min_face, threads)
         self.predictor = models.predictor
         self.embed = Embedder(models.resnet, threads)
+        # an InsightFace-style model instead of dlib's ResNet (services/face/arcface.py)
+        self.arcface = None if embedder == "dlib" else ArcFaceEmbedder(embedder, threads)
+        self.dims = DIMS if self.arcface is None else self.arcface.dims
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         return self.detector.detect(rgb)
@@ -50,6 +57,9 @@ class Pipeline:
         """Descriptors of the given faces of this frame, in one batch."""
         if not faces:
             return []
+        if self.arcface is not None:
+            embeddings = self.arcface(rgb, faces)
+            return [Described(f, f.landmarks, e) for f, e in zip(faces, embeddings)]
         points = [self.predictor.predict(rgb, box_from_mtcnn(f.landmarks)) for f in faces]
         chips = np.stack([face_chip(rgb, p) for p in points])
         descriptors = self.embed(chips)

@@ -117,7 +117,9 @@ class FaceWorker:
         started = time.monotonic()
         models = build.ensure(self.models_dir)
         s = self.settings
-        self.pipeline = Pipeline(models, min_face=s["min_face"], threads=s["threads"])
+        self.pipeline = Pipeline(
+            models, min_face=s["min_face"], threads=s["threads"], embedder=s["embedder"]
+        )
         if s["antispoof_model"]:
             self.antispoof = AntiSpoofModel(s["antispoof_model"], s["antispoof_threshold"])
         self._load_gallery()
@@ -127,7 +129,7 @@ class FaceWorker:
 
     def _load_gallery(self) -> None:
         """Policy's sealed templates are the truth (L-10): the gallery is rebuilt from them."""
-        fresh, offset = g.Gallery(), 0
+        fresh, offset = self._empty_gallery(), 0
         while True:
             answer = self.mail.request("policy", TemplatesFetch(kind="face", offset=offset))
             if answer is None or not isinstance(answer.body, Templates):
@@ -141,6 +143,9 @@ class FaceWorker:
                 break
             offset += len(answer.body.items)
         self.gallery = fresh
+
+    def _empty_gallery(self) -> g.Gallery:
+        return g.Gallery(self.pipeline.dims)
 
     def _frame(self, timeout: float) -> Frame | None:
         if self.camera is None:
@@ -336,7 +341,7 @@ class FaceWorker:
         self.gallery.forget(person)
 
     def wipe(self) -> None:
-        self.gallery = g.Gallery()
+        self.gallery = self._empty_gallery()
 
 
 def _moved(a: np.ndarray, b: np.ndarray) -> float:
