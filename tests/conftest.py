@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import mesh
-from tests.meshkit import Lock
+from tests.meshkit import Lock, running
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -24,13 +23,8 @@ def face_models_once(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def lock(tmp_path: Path):
     """A running lock on the simulated board, fresh (initial state)."""
-    lock = Lock(tmp_path / "data")
-    lock.up()
-    try:
+    with running(tmp_path / "data", set_up=False) as lock:
         yield lock
-    finally:
-        mesh.down(lock.layout)
-        mesh.clean_run_dir(lock.layout)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ops import mesh
 from ops.tap import Tap
@@ -121,3 +122,21 @@ class Lock:
         unhealthy = mesh.wait_healthy(self.layout, timeout)
         assert not unhealthy, f"unhealthy after {timeout}s: {unhealthy}"
         return time.monotonic() - start
+
+
+@contextmanager
+def running(data: Path, config: str = "", *, set_up: bool = True) -> Iterator[Lock]:
+    """A lock in its own data directory, lockmesh.toml holding config, up and (by
+    default) set up with ADMIN_CODE as 001; always stopped at the end."""
+    lock = Lock(data)
+    lock.layout.data.mkdir(parents=True, exist_ok=True)
+    if config:
+        lock.layout.config_file.write_text(config)
+    lock.up()
+    try:
+        if set_up:
+            lock.set_up()
+        yield lock
+    finally:
+        mesh.down(lock.layout)
+        mesh.clean_run_dir(lock.layout)

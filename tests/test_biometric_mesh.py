@@ -15,12 +15,11 @@ import time
 
 import pytest
 
-from ops import mesh
 from proto.biometric import BioEnrol, EnrolDone, EnrolStep
 from proto.board import Bolt
 from proto.bus import Bus
 from proto.policy import Alarm, Decision
-from tests.meshkit import Lock, eventually, is_type
+from tests.meshkit import Lock, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +29,8 @@ LIFTED_S = 0.3  # long enough for the sensor (polled every 0.1 s) to see no fing
 
 @pytest.fixture
 def bio_lock(tmp_path):
-    lock = Lock(tmp_path / "data")
-    lock.layout.data.mkdir(parents=True)
-    lock.layout.config_file.write_text(f"[biometric]\nsim_touch_s = {TOUCH_S}\n")
-    lock.up()
-    try:
-        lock.set_up()  # 001 is the administrator
-        yield lock
-    finally:
-        mesh.down(lock.layout)
-        mesh.clean_run_dir(lock.layout)
+    with running(tmp_path / "data", f"[biometric]\nsim_touch_s = {TOUCH_S}\n") as lock:
+        yield lock  # 001 is the administrator
 
 
 def start_enrol(lock: Lock, modality: str, number: str) -> subprocess.Popen:

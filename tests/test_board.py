@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from ops import mesh
 from proto.board import Bolt, Tamper
 from proto.policy import Alarm, Decision
-from tests.meshkit import ADMIN_CODE, Lock, is_type
+from tests.meshkit import ADMIN_CODE, is_type, running
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +25,9 @@ def alarms(lock) -> list[str]:
 @pytest.fixture
 def quick_lock(tmp_path):
     """A set-up lock whose door counts as ajar after 1 s and whose siren sounds 1 s."""
-    lock = Lock(tmp_path / "data")
-    lock.layout.data.mkdir(parents=True)
-    lock.layout.config_file.write_text(
-        "[alarms]\ndoor_ajar_s = 1.0\ntamper_siren_s = 1.0\n[motor]\ntravel_timeout_s = 1.0\n"
-    )
-    lock.up()
-    try:
-        lock.set_up()
+    config = "[alarms]\ndoor_ajar_s = 1.0\ntamper_siren_s = 1.0\n[motor]\ntravel_timeout_s = 1.0\n"
+    with running(tmp_path / "data", config) as lock:
         yield lock
-    finally:
-        mesh.down(lock.layout)
-        mesh.clean_run_dir(lock.layout)
 
 
 def test_l27_a_jammed_bolt_stops_alarms_and_reports_jammed(quick_lock):

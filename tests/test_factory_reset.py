@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from ops import mesh
 from proto.bus import Bus
 from proto.keypad import Prompt
 from proto.policy import FactoryReset
-from tests.meshkit import Lock, eventually, is_type
+from tests.meshkit import Lock, eventually, is_type, running
 from tests.test_biometric_mesh import enrol_finger
 
 pytestmark = pytest.mark.slow
@@ -20,18 +19,9 @@ HOLD_S = 1.0  # the gesture's hold, shortened from 5 s for the test
 
 @pytest.fixture
 def reset_lock(tmp_path):
-    lock = Lock(tmp_path / "data")
-    lock.layout.data.mkdir(parents=True)
-    lock.layout.config_file.write_text(
-        f"[motor]\nreset_hold_s = {HOLD_S}\n[biometric]\nsim_touch_s = 0.6\n"
-    )
-    lock.up()
-    try:
-        lock.set_up()
+    config = f"[motor]\nreset_hold_s = {HOLD_S}\n[biometric]\nsim_touch_s = 0.6\n"
+    with running(tmp_path / "data", config) as lock:
         yield lock
-    finally:
-        mesh.down(lock.layout)
-        mesh.clean_run_dir(lock.layout)
 
 
 def panel_mode(lock: Lock) -> str:

@@ -256,21 +256,12 @@ def test_l21_one_time_mute_silences_the_panel_until_the_next_outside_unlock(read
 
 
 def test_l3_a_full_lock_refuses_a_passcode_and_touches_nothing(tmp_path):
-    from ops import mesh
-    from tests.meshkit import Lock
+    from tests.meshkit import running
 
-    lock = Lock(tmp_path / "data")
-    lock.layout.data.mkdir(parents=True)
-    lock.layout.config_file.write_text("[capacity]\nlock_passcodes = 2\n")
-    lock.up()
-    try:
-        lock.set_up()
+    with running(tmp_path / "data", "[capacity]\nlock_passcodes = 2\n") as lock:
         assert owner(lock, "people", "add", "Bob", code=BOB_CODE).returncode == 0
         before = events(lock)
         full = owner(lock, "people", "add", "Eve", code="864200", check=False)
         assert full.returncode == 1 and "refused: full" in full.stdout
         assert events(lock) == before
         assert len(json.loads(lock.cli("people", "--json").stdout)["items"]) == 2
-    finally:
-        mesh.down(lock.layout)
-        mesh.clean_run_dir(lock.layout)

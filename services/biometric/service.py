@@ -156,7 +156,7 @@ class BiometricService(Service):
         b = env.body
         sim = self.sims.get(b.modality)
         if sim is None:
-            return refused("not-simulated", f"the {b.modality} module here is not simulated")
+            return self._not_simulated(b.modality)
         if not b.who:
             sim.lift()
             return OK
@@ -172,12 +172,16 @@ class BiometricService(Service):
         self._lift_at[b.modality] = self.clock() + self.settings["sim_touch_s"]
         return OK
 
+    @staticmethod
+    def _not_simulated(modality: str) -> Done:
+        return refused("not-simulated", f"the {modality} module here is not simulated")
+
     @accepts(SimModule, peers=("cli", "bench"))
     def on_sim_module(self, env: Envelope, peer: str) -> Done:
         b = env.body
         sim = self.sims.get(b.modality)
         if sim is None:
-            return refused("not-simulated", f"the {b.modality} module here is not simulated")
+            return self._not_simulated(b.modality)
         if b.fault == "unplug":
             sim.unplug()
         elif b.fault == "replug":
