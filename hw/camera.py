@@ -1,4 +1,5 @@
 """Cameras: the Pi camera (picamera2), a V4L2 camera (OpenCV), and the simulated one.
+The first two are optional: neither package is a dependency, and neither ran here.
 
 A frame is an HxWx3 uint8 RGB array, with an optional HxW IR frame from an IR camera.
 Frames stay in the face process: nothing here publishes them.
@@ -128,11 +129,38 @@ class OpenCvCamera:
         self._capture.release()
 
 
-def open_camera(kind: str, hold_frames: int) -> SimCamera | OpenCvCamera | None:
+class PiCamera:
+    """The Raspberry Pi camera through picamera2 (on the Pi: apt install python3-picamera2).
+    Not run here: no Pi camera on this machine."""
+
+    def __init__(self) -> None:
+        try:
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+        except ImportError as e:
+            raise CameraError("picamera2 is not installed (apt install python3-picamera2)") from e
+        self._camera = Picamera2()
+        config = self._camera.create_video_configuration(
+            main={"size": (640, 480), "format": "RGB888"}
+        )
+        self._camera.configure(config)
+        self._camera.start()
+
+    def read(self, timeout: float) -> Frame | None:
+        # picamera2's "RGB888" is laid out B, G, R in memory: turned round to RGB
+        return Frame(np.ascontiguousarray(self._camera.capture_array()[:, :, ::-1]))
+
+    def close(self) -> None:
+        self._camera.stop()
+        self._camera.close()
+
+
+def open_camera(kind: str, hold_frames: int) -> SimCamera | OpenCvCamera | PiCamera | None:
     if kind == "sim":
         return SimCamera(hold_frames)
     if kind == "none":
         return None
+    if kind == "picamera2":
+        return PiCamera()
     if kind.startswith("v4l2:"):
         return OpenCvCamera(kind.removeprefix("v4l2:"))
-    raise CameraError(f"camera {kind!r}: one of sim, none, v4l2:/dev/videoN")
+    raise CameraError(f"camera {kind!r}: one of sim, none, picamera2, v4l2:/dev/videoN")

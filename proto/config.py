@@ -61,7 +61,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sim_seed": 0,
     },
     "face": {  # issue 6
-        "camera": "sim",  # "sim": photos shown with `lockmesh sim face`; "none": no camera
+        "camera": "sim",  # "sim" (lockmesh sim face), "picamera2", "v4l2:/dev/video0", "none"
         "min_face": 60,  # px: smaller faces are too far from the door to matter
         "threads": 1,  # onnxruntime threads: one leaves a core for the rest of the lock
         "nice": 10,  # the face process yields the CPU to the panel and the motor

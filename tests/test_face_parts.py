@@ -170,3 +170,14 @@ def test_an_insightface_style_embedder_can_replace_dlibs(tmp_path):
     assert gallery.nearest(e[1]) == ("001", pytest.approx(0.0, abs=1e-6))
     with pytest.raises(g.TemplateError, match="enrolled again"):
         gallery.add("002", np.zeros(128, np.float32))  # a dlib template among these
+
+
+def test_an_absent_camera_is_a_clear_error_not_a_crash():
+    from hw.camera import open_camera
+
+    assert open_camera("none", 4) is None
+    with pytest.raises(CameraError, match="one of sim, none"):
+        open_camera("webcam", 4)
+    for kind in ("picamera2", "v4l2:/dev/video9"):  # neither package here, or no such device
+        with pytest.raises(CameraError):
+            open_camera(kind, 4)
