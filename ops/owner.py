@@ -1,4 +1,4 @@
-"""`lockmesh people|codes|settings|lockout|unlock|events|audit`: the owner's commands.
+"""`lockmesh people|codes|settings|lockout|unlock|events|audit|pair`: the owner's commands.
 
 They travel as the CLI's CURVE identity, which policy takes for the owner until the app
 exists. Passcodes are asked for twice on the terminal (or read from stdin with
@@ -24,6 +24,7 @@ from proto.owner import (
     EventsRequest,
     Listing,
     LockoutRelease,
+    PairClaim,
     PeopleRequest,
     PersonAdd,
     PersonDelete,
@@ -93,6 +94,13 @@ def read_code(args: argparse.Namespace) -> str:
     return first
 
 
+def read_verification_code(args: argparse.Namespace) -> str:
+    """The code system information announces (L-16): typed once, it is checked by the lock."""
+    if args.code_stdin:
+        return sys.stdin.readline().strip()
+    return getpass.getpass("verification code: ")
+
+
 def add_parsers(
     command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
@@ -138,6 +146,9 @@ def add_parsers(
     events.add_argument("--kind")
     events.add_argument("--limit", type=int, default=50)
     command("audit", "check the event log's hash chain").add_argument("action", choices=("verify",))
+    pair = command("pair", "claim the lock while its pairing mode is open (L-17)")
+    pair.add_argument("--serial", required=True, help="the serial number system info announces")
+    pair.add_argument("--code-stdin", action="store_true", help="read the verification code")
 
 
 def message_for(args: argparse.Namespace) -> Message:
@@ -184,6 +195,8 @@ def message_for(args: argparse.Namespace) -> Message:
         return LockoutRelease()
     if cmd == "unlock":
         return RemoteUnlock()
+    if cmd == "pair":
+        return PairClaim(serial=args.serial, code=read_verification_code(args))
     if cmd == "events":
         return EventsRequest(
             since=parse_time(args.since), person=args.person, kind=args.kind, limit=args.limit

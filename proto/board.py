@@ -47,6 +47,11 @@ class Siren(Message, family="motor", event="siren"):
 
 
 @dataclass(frozen=True)
+class Chime(Message, family="motor", event="chime"):
+    """Ring the doorbell chime on the buzzer (policy only, L-23); never over the siren."""
+
+
+@dataclass(frozen=True)
 class Button(Message, family="motor", event="button"):
     button: str = one_of(*BUTTONS)
 

@@ -42,10 +42,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reset_hold_s": 5.0,  # SET held this long from power-up: the factory reset (L-30)
         "reset_confirm_s": 60.0,  # ✓ must follow the gesture within this
         "min_drive_percent": 3.0,  # below this, on battery alone, the motor refuses to drive
+        "chime_beeps": 2,  # the doorbell's chime on the buzzer (L-23): beeps, on and off times
+        "chime_on_s": 0.15,
+        "chime_off_s": 0.1,
     },
     "keypad": {
         "sleep_after_s": 20.0,  # L-11
         "max_digits": 20,  # L-19
+        # prompts spoken (L-21 mutes them): "none", "espeak-ng", or a folder of PROMPT_ID.wav
+        "voice": "none",
     },
     "biometric": {  # issue 7: the modules' serial ports; "sim": simulated, "none": not fitted
         "fingerprint_port": "sim",
@@ -98,6 +103,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "low_percent": 25.0,
         "video_min_percent": 20.0,
         "i2c_bus": 1,  # the MAX17048 gauge's bus on the Pi
+    },
+    "pairing": {  # L-17: SET held opens it; the owner's app claims the lock meanwhile
+        "window_s": 180.0,
+        "max_failures": 5,  # wrong serial or code this often: the window closes
+    },
+    "keypad_hw": {  # the Pi board's keypad: MPR121 touch controllers (hw/mpr121.py)
+        "i2c_bus": 1,
+        "addresses": [0x5A, 0x5B],  # ADDR to ground, ADDR to VDD
+        "keys": [  # per chip, in electrode order; "" for an unused electrode
+            ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "ok"],
+            ["home", "bell"],
+        ],
+        "poll_s": 0.01,
+        "debounce_s": 0.03,
+        "hold_s": 3.0,  # 0 held this long mutes (L-21)
     },
 }
 

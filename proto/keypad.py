@@ -8,6 +8,7 @@ from proto.schema import Message, between, one_of
 
 KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "back", "ok", "home", "bell")
 INPUTS = KEYS + ("touch", "hold-0")  # hold-0: 0 held until it flashes twice (L-21)
+INDICATORS = ("battery",)  # lit, never pressed: 🔋 shows a low battery (L-11, L-28)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Prompt(Message, family="keypad", event="prompt"):
 
 @dataclass(frozen=True)
 class Lit(Message, family="keypad", event="lit"):
-    """Which keys are lit and which of them flash."""
+    """Which keys (and indicators) are lit and which of them flash."""
 
     keys: list[str]
     flashing: list[str] = field(default_factory=list)

@@ -117,3 +117,11 @@ class AuditReport(Message, family="owner", event="audit_report"):
     checked: int
     first_bad: int | None = None
     why: str = ""
+
+
+@dataclass(frozen=True)
+class PairClaim(Message, family="owner", event="pair"):
+    """The owner's app claims the lock while pairing is open (L-17): serial and code."""
+
+    serial: str
+    code: str = secret()

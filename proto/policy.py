@@ -146,3 +146,17 @@ class SystemInfo(Message, family="policy", event="system_info"):
     serial: str
     firmware: str
     verification_code: str = secret()
+
+
+@dataclass(frozen=True)
+class Doorbell(Message, family="policy", event="doorbell"):
+    """🔔 pressed outside (L-23): policy logs it, has the chime rung, notes the snapshot."""
+
+
+@dataclass(frozen=True)
+class Pairing(Message, family="policy", event="pairing"):
+    """The pairing window (L-17) opened or closed; the panel flashes 0 while it is open."""
+
+    open: bool
+    why: str = one_of("opened", "ended", "claimed", "too-many-failures")
+    seconds_left: float = 0.0

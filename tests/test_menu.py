@@ -12,6 +12,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    Doorbell,
     LockRequest,
     MuteOnce,
     SetDirection,
@@ -372,9 +373,14 @@ ALLOWED = {  # the mode a key is pressed in → what that key may ask
     "direction-choose": {("direction", SetDirection)},
     "new-code": {("check", CheckPasscode)},
     "repeat-code": {("create", CreateFirstAdmin)},
-    "entry": {("verify", VerifyPasscode), ("home", ArmLeavingHome), ("mute", MuteOnce)},
+    "entry": {
+        ("verify", VerifyPasscode),
+        ("home", ArmLeavingHome),
+        ("mute", MuteOnce),
+        ("bell", Doorbell),
+    },
 }
-PURPOSES = ("direction", "check", "create", "verify", "home", "mute", "other")
+PURPOSES = ("direction", "check", "create", "verify", "home", "mute", "bell", "other")
 STEPS = st.one_of(
     st.tuples(st.just("key"), st.sampled_from(INPUTS)),
     st.tuples(st.just("key"), st.sampled_from("0123456789ok")),  # more typing
@@ -388,6 +394,8 @@ STEPS = st.one_of(
         ),
     ),
     st.tuples(st.just("tick"), st.floats(0, 2 * SLEEP_S)),
+    st.tuples(st.just("pairing"), st.tuples(st.booleans(), st.sampled_from(["ended", "claimed"]))),
+    st.tuples(st.just("battery"), st.booleans()),
 )
 
 
@@ -415,6 +423,12 @@ def test_any_sequence_keeps_the_machine_sound(
             effects = menu.answer(*arg)
             if arg[0] != waiting:
                 assert effects == []
+        elif kind == "pairing":
+            effects = menu.pairing(*arg, now)
+            if waiting is not None:
+                assert effects == []
+        elif kind == "battery":
+            menu.battery_low, effects = arg, []
         else:
             now += arg
             effects = menu.tick(now)

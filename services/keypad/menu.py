@@ -10,6 +10,7 @@ from proto.policy import (
     ArmLeavingHome,
     CheckPasscode,
     CreateFirstAdmin,
+    Doorbell,
     FactoryReset,
     LockRequest,
     MuteOnce,
@@ -43,6 +44,7 @@ class Menu(AdminMenu):
         self.waiting: str | None = None
         self._pending: Message | None = None  # the request whose answer is awaited
         self._last_key = 0.0
+        self.battery_low = False  # the service keeps it from power's reports (L-28)
 
     # -- inputs ---------------------------------------------------------------------------
     def start(self, *, initial: bool, direction: str | None, now: float) -> list[Effect]:
@@ -59,7 +61,7 @@ class Menu(AdminMenu):
         if self.waiting is not None:
             return []
         if self.mode == "asleep":
-            return self._go_home(now)  # a touch or any key only wakes the panel (L-11)
+            return self._wake(now)
         self._last_key = now
         if key == "touch":
             return []
@@ -79,9 +81,21 @@ class Menu(AdminMenu):
         self._last_key = now
         return self._to("factory-reset", "factory-reset-confirm", ["ok", "back"])
 
+    def pairing(self, opened: bool, why: str, now: float) -> list[Effect]:
+        """L-17: policy opened or closed the pairing window; 0 flashes while it is open."""
+        if opened:
+            if self.waiting is not None:
+                return []
+            self._last_key, self.mode, self.buffer = now, "pairing", ""
+            return [Say("pairing"), Light(["0"], flashing=["0"])]
+        if self.mode != "pairing":
+            return []
+        return [Say("paired" if why == "claimed" else "pairing-ended")] + self._sleep()
+
     def tick(self, now: float) -> list[Effect]:
         if (
-            self.mode not in ("asleep", "menu-enrolling")  # a capture has its own timeout
+            # a capture has its own timeout, the pairing window its own end
+            self.mode not in ("asleep", "menu-enrolling", "pairing")
             and self.waiting is None
             and now - self._last_key >= self.sleep_after_s
         ):
@@ -96,6 +110,11 @@ class Menu(AdminMenu):
         return getattr(self, "_answer_" + purpose)(ok, reason, detail)
 
     # -- modes ----------------------------------------------------------------------------
+    def _wake(self, now: float) -> list[Effect]:
+        """A touch or any key only wakes the panel (L-11); a low battery is said first (L-28)."""
+        said = [Say("battery-low")] if self.battery_low else []
+        return said + self._go_home(now)
+
     def _go_home(self, now: float) -> list[Effect]:
         self._last_key = now
         self.mode, self.buffer = self.home, ""
@@ -175,6 +194,8 @@ class Menu(AdminMenu):
             return self._ask("home", ArmLeavingHome())
         if key == "hold-0" and not self.buffer:  # L-21: silent until the next outside unlock
             return self._ask("mute", MuteOnce())
+        if key == "bell" and not self.buffer:  # L-23: policy logs it and has the chime rung
+            return self._ask("bell", Doorbell())
         return self._typing(
             key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code))
         )
@@ -226,6 +247,14 @@ class Menu(AdminMenu):
             return [Say("failed", {"why": detail or reason})] + self._sleep()
         flash = Light(["0"], flashing=["0"])
         return [flash, flash] + self._sleep()  # 0 flashes twice, and not a word
+
+    def _answer_bell(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        if not ok:
+            return [Say("failed", {"why": detail or reason})] + self._sleep()
+        return [Say("doorbell")]  # the visitor may still type a code
+
+    def _in_pairing(self, key: str) -> list[Effect]:
+        return []  # the window ends by itself or with the owner's claim
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if ok:

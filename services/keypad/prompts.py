@@ -53,6 +53,11 @@ PROMPTS = {
     "palm-too-near": "Move your palm further away",
     "palm-off-centre": "Centre your palm in front of the sensor",
     "palm-moving": "Hold your palm still",
+    "battery-low": "Battery low: please charge the lock",  # L-28, at each wake
+    "doorbell": "Ringing the doorbell",  # L-23
+    "pairing": "Pairing mode: add the lock in the owner's app",  # L-17
+    "pairing-ended": "Pairing mode ended",
+    "paired": "Paired with the owner's app",
     "system-info": "Serial number {serial}, firmware {firmware}, verification code {code}",
 }
 

@@ -8,11 +8,15 @@ from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
-from proto.policy import Audit, LockInfo, LockInfoRequest, SystemInfo
+from proto.policy import Audit, LockInfo, LockInfoRequest, Pairing, SystemInfo
+from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.keypad import prompts
+from services.keypad.battery import is_low, with_battery
 from services.keypad.menu import DIGITS, Ask, Effect, Light, Menu, Say
+from services.keypad.touch_reader import TouchReader
+from services.keypad.voice import Voice
 
 MUTES = {"mute": True, "verify": False}  # an unlock from outside ends the mute (L-21)
 PURPOSE_OF = {  # the steps that send a code, and how the tap names them
@@ -35,7 +39,7 @@ def outcome(body: Any) -> tuple[bool, str, str]:
 
 class KeypadService(Service):
     NAME = "keypad"
-    LISTENS = ("policy", "motor", "biometric", "face")
+    LISTENS = ("policy", "motor", "biometric", "face", "power")
 
     def setup(self) -> None:
         settings = self.config["keypad"]
@@ -43,14 +47,58 @@ class KeypadService(Service):
         self._started_menu = False
         self.muted = False
         self.bolt = "unknown"
+        self.voice = Voice(settings["voice"])
+        self.touch: TouchReader | None = None
         if self.config["board"]["kind"] != "sim":
-            self.state = "degraded: no keypad driver for this board yet"
+            try:
+                self._open_touch_panel()
+            except (OSError, ImportError, ValueError) as e:  # no bus, no smbus2, bad keys
+                self.state = f"degraded: keypad {e}"[:200]
+
+    def _open_touch_panel(self) -> None:
+        """The Pi's keypad: its reader thread wakes the loop through a pipe."""
+        from smbus2 import SMBus  # the pi extra
+
+        from hw.touch_keys import KeyScanner
+        from services.keypad.touch_reader import panel_from_config
+
+        hw = self.config["keypad_hw"]
+        panel = panel_from_config(SMBus(hw["i2c_bus"]), hw)
+        scanner = KeyScanner(
+            debounce_s=hw["debounce_s"],
+            hold_s=hw["hold_s"],
+            idle_s=self.config["keypad"]["sleep_after_s"],
+        )
+        self.touch = TouchReader(panel, scanner, hw["poll_s"])
+        self.watch(self.touch.fd, self._on_touch_inputs)
+        self.touch.start()
+
+    def teardown(self) -> None:
+        if getattr(self, "touch", None) is not None:
+            self.touch.close()
+        if hasattr(self, "voice"):
+            self.voice.close()
+
+    def _on_touch_inputs(self) -> None:
+        for key in self.touch.take():
+            if self._started_menu:
+                self.press(key, None)
 
     def tick(self, now: float) -> None:
+        self.voice.pump()
+        if self.touch is not None:
+            self._touch_health()
         if not self._started_menu:
             self._start_menu(now)
             return
         self._run(self.menu.tick(now), None)
+
+    def _touch_health(self) -> None:
+        fault = self.touch.fault
+        if fault is not None and fault != "not started":
+            self.state = f"degraded: keypad {fault}"[:200]
+        elif self.state.startswith("degraded: keypad"):
+            self.state = "ready"
 
     def _start_menu(self, now: float) -> None:
         """Ask policy what the lock is; until it answers, the panel stays dark."""
@@ -73,23 +121,28 @@ class KeypadService(Service):
 
     def _run(self, effects: list[Effect], cause: str | None) -> None:
         """Carry out effects in order; an answer may bring more of them."""
-        todo = list(effects)
+        todo = with_battery(effects, self.menu.battery_low)
         while todo:
             effect = todo.pop(0)
             if isinstance(effect, Say):
+                said = prompts.text(effect.prompt, effect.params)
                 self.publish(
                     Prompt(
                         prompt=effect.prompt,
                         params=effect.params,
-                        text=prompts.text(effect.prompt, effect.params),
+                        text=said,
                         audible=not self.muted,
                     ),
                     cause,
                 )
+                if not self.muted:  # L-21: a muted lock says nothing
+                    self.voice.say(effect.prompt, said)
             elif isinstance(effect, Light):
                 self.publish(Lit(keys=effect.keys, flashing=effect.flashing), cause)
+                if not effect.keys and self.touch is not None:
+                    self.touch.sleep()  # dark: the next contact only wakes it (L-11)
             elif isinstance(effect, Ask):
-                todo[:0] = self._ask(effect, cause)
+                todo[:0] = with_battery(self._ask(effect, cause), self.menu.battery_low)
 
     def _ask(self, ask: Ask, cause: str | None) -> list[Effect]:
         if ask.purpose in PURPOSE_OF:
@@ -107,7 +160,25 @@ class KeypadService(Service):
         return self.menu.answer(ask.purpose, ok, reason, detail)
 
     def status_detail(self) -> dict[str, Any]:
-        return {"mode": self.menu.mode if hasattr(self, "menu") else "starting"}
+        if not hasattr(self, "menu"):
+            return {"mode": "starting"}
+        return {
+            "mode": self.menu.mode,
+            "battery_low": self.menu.battery_low,
+            "voice": self.voice.setting,
+            "spoken": self.voice.spoken,
+        }
+
+    @hears(Battery, peers=("power",))
+    def on_battery(self, env: Envelope) -> None:
+        """Kept for the next wake: the prompt and the lit battery key (L-28)."""
+        self.menu.battery_low = is_low(env.body, self.config["power"]["low_percent"])
+
+    @hears(Pairing, peers=("policy",))
+    def on_pairing(self, env: Envelope) -> None:
+        if self._started_menu:
+            b = env.body
+            self._run(self.menu.pairing(b.open, b.why, self.clock()), env.id)
 
     @hears(Bolt, peers=("motor",))
     def on_bolt(self, env: Envelope) -> None:

@@ -14,7 +14,7 @@ from hw.gpio import pin_factory
 from hw.leds import StatusLeds
 from hw.leds import pattern as led_pattern
 from hw.sim_board import SimBoard
-from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
+from proto.board import Actuate, Bolt, Button, Chime, Door, Siren, Tamper
 from proto.board import SimBoard as SimBoardRequest
 from proto.control import OK, Done, refused
 from proto.power import Battery
@@ -58,6 +58,8 @@ class MotorService(Service):
         self._set_since_boot = time.monotonic() if self.set_button.is_pressed else None
         self._drive_cause: str | None = None
         self._siren_until = 0.0
+        self._siren_on = False  # the siren's own state: a chime blinks the same buzzer
+        self.chimes = 0
         self.battery: Battery | None = None
         self.publish(Bolt(state=self.bolt.state, reason="at start"))
         self.publish(Door(open=not self.door.is_pressed))
@@ -132,7 +134,8 @@ class MotorService(Service):
             self.state = "jammed" if ended == JAMMED else "ready"
         while not self._inputs.empty():
             self.publish(self._inputs.get())
-        if self.siren.is_active and now >= self._siren_until:
+        if self._siren_on and now >= self._siren_until:
+            self._siren_on = False
             self.siren.off()
         self._show_leds()
 
@@ -150,7 +153,8 @@ class MotorService(Service):
         return {
             "leds": self.leds.showing,
             "tamper": "removed" if not self.tamper.is_pressed else "in place",
-            "siren": self.siren.is_active,
+            "siren": self._siren_on,
+            "chimes": self.chimes,
             "bolt": self.bolt.state,
             "door": "open" if not self.door.is_pressed else "closed",
             "board": self.config["board"]["kind"],
@@ -172,7 +176,18 @@ class MotorService(Service):
     @accepts(Siren, peers=("policy",))
     def on_siren(self, env: Envelope, peer: str) -> Done:
         self._siren_until = self.clock() + env.body.seconds
-        self.siren.on() if env.body.seconds > 0 else self.siren.off()
+        self._siren_on = env.body.seconds > 0
+        self.siren.on() if self._siren_on else self.siren.off()  # on() also ends a chime
+        return OK
+
+    @accepts(Chime, peers=("policy",))
+    def on_chime(self, env: Envelope, peer: str) -> Done:
+        """The doorbell (L-23): a few beeps in gpiozero's background thread; the siren wins."""
+        if self._siren_on:
+            return refused("busy", "the siren is sounding")
+        m = self.config["motor"]
+        self.siren.beep(m["chime_on_s"], m["chime_off_s"], n=m["chime_beeps"], background=True)
+        self.chimes += 1
         return OK
 
     @accepts(Actuate, peers=("policy",))

@@ -32,8 +32,10 @@ from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.policy import passcodes, rules
+from services.policy.doorbell import DoorbellCommands
 from services.policy.menu import MenuCommands
 from services.policy.owner import OwnerCommands
+from services.policy.pairing import PairingCommands
 from services.policy.people import CodeRef, People, Refusal
 from services.policy.secrets import device_secret
 from services.policy.settings import Settings
@@ -52,7 +54,9 @@ def subkey(secret: bytes, purpose: str) -> bytes:
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
-class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
+class PolicyService(
+    OwnerCommands, MenuCommands, TemplateKeeping, DoorbellCommands, PairingCommands, Service
+):
     NAME = "policy"
     LISTENS = ("motor", "power")
 
@@ -155,6 +159,8 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         elif env.body.button == "key":  # the mechanical key (L-18): logged, nothing to decide
             self.store.log("unlock", method="mechanical-key", source="manual", cause=env.id)
             self._outside_success("manual", env.id)
+        elif env.body.button == "set-long":  # L-17: pairing mode
+            self._open_pairing(env.id)
         elif env.body.button == "factory-reset":  # L-30: only ✓ on the panel is missing
             self._reset_gesture_at = self.clock()
             self.store.log("factory-reset-offered", source="button", cause=env.id)
@@ -196,8 +202,10 @@ class PolicyService(OwnerCommands, MenuCommands, TemplateKeeping, Service):
         if env.body.low and not self._battery_low:
             self._alarm("low-battery", f"{env.body.percent:.0f} %", cause=env.id)
         self._battery_low = env.body.low
+        self.battery = env.body  # whether the doorbell's snapshot may use video (L-23)
 
     def tick(self, now: float) -> None:
+        self._pairing_tick(now)
         if self.bolt == "unknown" and now >= self._next_probe:
             self._probe_motor(now)
         if self._relock_at is not None and now >= self._relock_at[0]:

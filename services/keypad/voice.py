@@ -1,0 +1,79 @@
+"""The panel's voice: audible prompts spoken by espeak-ng or played from pre-rendered files.
+
+keypad.voice is "none" (silent), "espeak-ng", or a folder holding PROMPT_ID.wav files
+played with aplay. Speech runs as a child process and never blocks the service's loop:
+prompts wait their turn in a short queue, pumped from the loop's tick. A missing program
+is logged once; the panel then stays silent and works on.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections import deque
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+QUEUE_MAX = 4  # older prompts are dropped: what is said should be what is shown now
+
+
+class Voice:
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+        self.folder = None if setting in ("none", "espeak-ng") else Path(setting)
+        self.spoken = 0  # commands started, for status
+        self._waiting: deque[list[str]] = deque(maxlen=QUEUE_MAX)
+        self._speaking: subprocess.Popen | None = None
+        self._broken = False
+
+    @property
+    def silent(self) -> bool:
+        return self.setting == "none" or self._broken
+
+    def say(self, prompt: str, text: str) -> None:
+        if self.silent:
+            return
+        command = self._command(prompt, text)
+        if command is not None:
+            self._waiting.append(command)
+            self.pump()
+
+    def _command(self, prompt: str, text: str) -> list[str] | None:
+        if self.folder is None:
+            return ["espeak-ng", text]
+        recording = self.folder / f"{prompt}.wav"
+        return ["aplay", "-q", str(recording)] if recording.is_file() else None
+
+    def pump(self) -> None:
+        """Start the next prompt once the last one is done; called from the loop's tick."""
+        if self._speaking is not None:
+            if self._speaking.poll() is None:
+                return
+            self._speaking = None
+        if not self._waiting or self._broken:
+            return
+        command = self._waiting.popleft()
+        try:
+            self._speaking = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.spoken += 1
+        except OSError as e:
+            self._broken = True
+            self._waiting.clear()
+            log.warning(
+                "voice %r: cannot run %s (%s): the panel stays silent", self.setting, command[0], e
+            )
+
+    def close(self) -> None:
+        if self._speaking is not None and self._speaking.poll() is None:
+            self._speaking.terminate()
+            try:
+                self._speaking.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                self._speaking.kill()
+        self._waiting.clear()
