@@ -137,6 +137,26 @@ class MenuInfo(Message, family="policy", event="menu_info"):
 
 
 @dataclass(frozen=True)
+class MenuArm(Message, family="policy", event="menu_arm"):
+    """SET was pressed: for a short while a face, finger or palm verifies for the menu
+    instead of unlocking (L-13: any credential of an administrator)."""
+
+
+@dataclass(frozen=True)
+class MenuVerified(Message, family="policy", event="menu_verified"):
+    """A biometric was just checked for the menu: an administrator's (person), after which
+    the panel asks for the session with MenuOpenBiometric (a token never travels in an
+    event), or not ("": verification failed)."""
+
+    person: str = ""
+
+
+@dataclass(frozen=True)
+class MenuOpenBiometric(Message, family="policy", event="menu_open_bio"):
+    """The session for the administrator MenuVerified named."""
+
+
+@dataclass(frozen=True)
 class FactoryReset(Message, family="policy", event="factory_reset"):
     """✓ after the reset gesture's prompt (L-30): policy erases only if the motor saw it."""
 

@@ -223,3 +223,30 @@ def test_l13_the_panel_cannot_enrol_without_an_administrators_session(bio_lock):
         )
     assert (answer.body.ok, answer.body.reason) == (False, "no-session")
     assert people(lock)["001"]["fingerprints"] == 0
+
+
+def test_l13_set_then_an_administrators_finger_opens_the_menu_a_users_does_not(bio_lock):
+    from proto.keypad import Prompt
+
+    lock, watch = bio_lock, bio_lock.watcher()
+    assert enrol_finger(lock, watch, "alice-thumb", "001").ok  # the administrator
+    lock.cli("people", "add", "bob", "--code-stdin", input="135792\n")
+    assert enrol_finger(lock, watch, "bob-thumb", "002").ok  # a user
+    lock.cli("sim", "button", "set")
+    watch.wait_for(is_type(Prompt, prompt="menu-verify"))
+    lock.cli("sim", "finger", "bob-thumb")
+    watch.wait_for(is_type(Prompt, prompt="verify-failed"))
+    assert not any(is_type(Bolt, state="unlocked")(e) for e in watch.seen)  # nor unlocks
+    lock.cli("sim", "finger", "")
+    time.sleep(LIFTED_S)
+    watch.seen.clear()
+    lock.cli("sim", "button", "set")
+    watch.wait_for(is_type(Prompt, prompt="menu-verify"))
+    lock.cli("sim", "finger", "alice-thumb")
+    watch.wait_for(is_type(Prompt, prompt="menu"))
+    lock.press("5")  # the session works: system information
+    watch.wait_for(is_type(Prompt, prompt="system-info"))
+    assert not any(is_type(Bolt, state="unlocked")(e) for e in watch.seen)
+    log = json.loads(lock.cli("events", "--json", "--limit", "3").stdout)["items"]
+    opened = [e for e in log if e["kind"] == "menu-opened"]
+    assert opened and opened[0]["method"] == "fingerprint" and opened[0]["person"] == "001"

@@ -11,10 +11,12 @@ from proto.biometric import BioEnrol, EnrolCancel, FaceEnrol
 from proto.policy import (
     CheckPasscode,
     MenuAddPerson,
+    MenuArm,
     MenuDelete,
     MenuDirection,
     MenuInfo,
     MenuOpen,
+    MenuOpenBiometric,
 )
 from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
 
@@ -35,7 +37,22 @@ class AdminMenu:
         if self.home != "entry" or self.waiting is not None:
             return []
         self._last_key = now
-        return self._to("menu-verify", "menu-verify", ENTRY_KEYS)
+        # an administrator's code, or their face, finger or palm: policy is told to expect it
+        return self._to("menu-verify", "menu-verify", ENTRY_KEYS) + self._ask("menu_arm", MenuArm())
+
+    def _answer_menu_arm(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        return []
+
+    def menu_verified(self, admin: bool) -> list[Effect]:
+        """A face, finger or palm was checked while the panel waited for a credential."""
+        if self.mode != "menu-verify" or self.waiting is not None:
+            return []
+        if not admin:
+            return [Say("verify-failed")] + self._sleep()
+        return self._ask("menu_open_bio", MenuOpenBiometric())
+
+    def _answer_menu_open_bio(self, ok: bool, reason: str, detail: str) -> list[Effect]:
+        return self._answer_menu_open(ok, reason, detail)
 
     def _menu(self, *say: Say) -> list[Effect]:
         self.mode, self.buffer = "menu", ""

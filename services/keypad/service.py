@@ -8,7 +8,7 @@ from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
-from proto.policy import Audit, LockInfo, LockInfoRequest, Pairing, SystemInfo
+from proto.policy import Audit, LockInfo, LockInfoRequest, MenuVerified, Pairing, SystemInfo
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
@@ -173,6 +173,11 @@ class KeypadService(Service):
     def on_battery(self, env: Envelope) -> None:
         """Kept for the next wake: the prompt and the lit battery key (L-28)."""
         self.menu.battery_low = is_low(env.body, self.config["power"]["low_percent"])
+
+    @hears(MenuVerified, peers=("policy",))
+    def on_menu_verified(self, env: Envelope) -> None:
+        if self._started_menu:
+            self._run(self.menu.menu_verified(bool(env.body.person)), env.id)
 
     @hears(Pairing, peers=("policy",))
     def on_pairing(self, env: Envelope) -> None:

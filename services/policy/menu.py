@@ -13,21 +13,27 @@ import secrets
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from proto.control import Done, refused
+from proto.control import OK, Done, refused
 from proto.policy import (
+    Decision,
     MenuAddPerson,
+    MenuArm,
     MenuDelete,
     MenuDirection,
     MenuInfo,
     MenuOpen,
+    MenuOpenBiometric,
+    MenuVerified,
     SystemInfo,
 )
 from proto.wire import Envelope
 from services.base import accepts
-from services.policy import passcodes
+from services.policy import passcodes, rules
 
 PANEL = ("keypad",)
 SESSION_S = 120.0  # a menu left alone this long closes
+MENU_ARM_S = 20.0  # after SET, a face, finger or palm verifies for the menu this long
+MENU_BIO_S = 5.0  # the panel must ask for the session this soon after the match
 
 
 def firmware() -> str:
@@ -72,9 +78,43 @@ class MenuCommands:
         verdict = self._verify_only(attempt, env, source="keypad")
         if not verdict.granted:
             return refused(verdict.reason or "not-admin", "verification failed")
+        return self._new_session(ref.owner)
+
+    def _new_session(self, person: str) -> Done:
         token = secrets.token_hex(16)
-        self._sessions[token] = (ref.owner, self.clock() + SESSION_S)
+        self._sessions[token] = (person, self.clock() + SESSION_S)
         return Done(ok=True, detail=token)
+
+    # -- a face, finger or palm for the menu (L-13) ---------------------------------------
+    @accepts(MenuArm, peers=PANEL)
+    def on_menu_arm(self, env: Envelope, peer: str) -> Done:
+        self._menu_armed_until = self.clock() + MENU_ARM_S
+        return OK
+
+    def _menu_armed(self) -> bool:
+        return self.clock() < getattr(self, "_menu_armed_until", 0.0)
+
+    def _menu_match(self, attempt: rules.Attempt, env: Envelope, peer: str) -> Decision:
+        """A recogniser's match while SET is armed: it verifies for the menu, never unlocks;
+        a failure counts toward the lockout as any other (L-20)."""
+        self._menu_armed_until = 0.0
+        is_admin = attempt.person is not None and self.people.role(attempt.person) == "admin"
+        verdict = self._verify_only(
+            attempt if is_admin else rules.Attempt(attempt.method), env, source=peer
+        )
+        if verdict.granted:
+            self._bio_admin = (attempt.person, self.clock())
+        self.publish(MenuVerified(person=attempt.person if verdict.granted else ""), env.trace)
+        return Decision(granted=False, method=attempt.method, reason="menu-verification",
+                        person=attempt.person)  # fmt: skip
+
+    @accepts(MenuOpenBiometric, peers=PANEL)
+    def on_menu_open_bio(self, env: Envelope, peer: str) -> Done:
+        person, at = getattr(self, "_bio_admin", (None, 0.0))
+        self._bio_admin = (None, 0.0)
+        if person is None or self.clock() - at > MENU_BIO_S:
+            return refused("not-verified", "no administrator was just verified")
+        return self._new_session(person)
 
     @accepts(MenuAddPerson, peers=PANEL)
     def on_menu_add(self, env: Envelope, peer: str) -> Done:

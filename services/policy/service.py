@@ -311,6 +311,8 @@ class PolicyService(
             attempt = rules.Attempt(b.method)
         else:
             attempt = rules.Attempt(b.method, person=person, validity=self.people.validity(person))
+        if self._menu_armed():  # SET was just pressed: this verifies for the menu (L-13)
+            return self._menu_match(attempt, env, peer)
         why = "not-live" if person is not None and not b.live else None
         return self._judge(attempt, env, source=peer, why=why)
 
