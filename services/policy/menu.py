@@ -65,6 +65,7 @@ class MenuCommands:
 
     @accepts(MenuOpen, peers=PANEL)
     def on_menu_open(self, env: Envelope, peer: str) -> Done:
+        self._menu_armed_until = 0.0  # a code was typed: a finger now is for the door again
         entry = env.body.entry
         ref = (
             passcodes.find(entry, self.codes, self.lengths, self.hasher)
