@@ -8,16 +8,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from PIL import Image, ImageOps
 
 from services.face.models.dlib_format import FormatError
 from services.face.models.resnet import build_resnet, weights_path
+from tests.data.fit_face_box import load_photo
 
 dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is the reference for parity tests")
 
 DEV_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "faces" / "dev"
 TOLERANCE = 1e-4  # float32 through ~30 layers; measured differences are ~4e-7
-LONG_SIDE = 640
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +91,6 @@ def test_batched_chips_match_one_by_one(session) -> None:
     together = descriptors(session, chips)
     alone = np.concatenate([descriptors(session, chip[None]) for chip in chips])
     assert np.abs(together - alone).max() < 1e-5
-
-
-def load_photo(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        ratio = LONG_SIDE / max(image.size)
-        size = (round(image.width * ratio), round(image.height * ratio))
-        return np.asarray(image.resize(size, Image.Resampling.BILINEAR))
 
 
 def dlib_face_chips(photos: list[Path]) -> np.ndarray:

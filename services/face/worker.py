@@ -19,7 +19,15 @@ from typing import Any, Callable
 import numpy as np
 
 from hw.camera import CameraError, Frame
-from proto.biometric import EnrolDone, EnrolStep, Match, Templates, TemplatesFetch, Unreadable
+from proto.biometric import (
+    EnrolDone,
+    EnrolStep,
+    Match,
+    Templates,
+    TemplateSave,
+    TemplatesFetch,
+    Unreadable,
+)
 from services.face import gallery as g
 from services.face.chip import face_chip
 from services.face.liveness import AntiSpoofModel, Parallax
@@ -319,8 +327,6 @@ class FaceWorker:
             return self.pipeline.describe(frame.rgb, [face])[0].descriptor
 
     def _save(self, person: str, role: str, descriptor: np.ndarray, cause: str | None) -> None:
-        from proto.biometric import TemplateSave
-
         save = TemplateSave(kind="face", person=person, role=role,
                             template=g.to_template(descriptor))  # fmt: skip
         answer = self.mail.request("policy", save, cause)
