@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
+import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from proto import curve
+from proto import curve, trust
+from proto.control import refused
+from proto.freshness import Freshness
 from proto.layout import Layout
 from proto.schema import Message
 from proto.wire import MAX_MESSAGE_BYTES, Envelope, Stamper, WireError, decode, encode
@@ -19,40 +26,76 @@ log = logging.getLogger(__name__)
 
 
 class Counters:
-    """Messages in and out, drops by reason, and sequence gaps per sender."""
+    """Messages in and out, drops by reason, and sequence gaps.
+
+    Drops and gaps are what an attack leaves behind, so they outlive a restart: load()
+    and save() keep them in a small file (saved when changed, not on every message).
+    """
 
     def __init__(self) -> None:
         self.msgs_in = 0
         self.msgs_out = 0
         self.drops: Counter[str] = Counter()
         self.gaps = 0
-        self._last_seq: dict[str, int] = {}
+        self._lock = threading.Lock()  # the ZAP thread counts unknown keys
+        self._saved: tuple[dict[str, int], int] = ({}, 0)
 
     def drop(self, reason: str, detail: str, where: str) -> None:
-        self.drops[reason] += 1
+        with self._lock:
+            self.drops[reason] += 1
         log.warning("dropped a message on %s: %s: %s", where, reason, detail)
 
-    def saw(self, env: Envelope) -> None:
-        """Count one accepted event and notice a hole in its sender's sequence."""
-        self.msgs_in += 1
-        last = self._last_seq.get(env.sender)
-        self._last_seq[env.sender] = env.seq
-        if last is not None and env.seq > last + 1:
-            self.gaps += env.seq - last - 1
-            log.warning("missed %d message(s) from %s", env.seq - last - 1, env.sender)
+    def missed(self, count: int, sender: str) -> None:
+        if count > 0:
+            self.gaps += count
+            log.warning("missed %d message(s) from %s", count, sender)
+
+    def persistent(self) -> tuple[dict[str, int], int]:
+        with self._lock:
+            return dict(self.drops), self.gaps
+
+    def load(self, path: Path) -> None:
+        """Take up the counts a previous run of this service left; a bad file is ignored."""
+        try:
+            saved = json.loads(path.read_text())
+            drops = {str(k): int(v) for k, v in saved["drops"].items()}
+            gaps = int(saved["gaps"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            log.warning("ignored the counters in %s: %s", path, e)
+            return
+        with self._lock:
+            self.drops.update(drops)
+            self.gaps += gaps
+        self._saved = self.persistent()
+
+    def save(self, path: Path) -> None:
+        """Write the counts atomically if they changed since the last save."""
+        now = self.persistent()
+        if now == self._saved:
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"drops": now[0], "gaps": now[1]}))
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("could not save the counters in %s: %s", path, e)
+            return
+        self._saved = now
 
 
 class _Keyring(ThreadAuthenticator):
     """Admits only clients whose public key is in the lock's key folder; names them."""
 
-    def __init__(self, ctx: zmq.Context, keyring: dict[bytes, str]) -> None:
+    def __init__(self, ctx: zmq.Context, keyring: dict[bytes, str], counters: Counters) -> None:
         super().__init__(ctx, log=logging.getLogger("lockmesh.zap"))
-        self.keyring = keyring
+        self.keyring, self.counters = keyring, counters
 
     def callback(self, domain: str, key: bytes) -> bool:
         if key in self.keyring:
             return True
-        log.warning("refused a connection from an unknown CURVE key %s", key.decode()[:12])
+        self.counters.drop("unknown-key", f"CURVE key {key.decode()[:12]}…", "connect")
         return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
@@ -79,13 +122,15 @@ class Bus:
         self.counters = Counters()
         self.events = Stamper(name, channel="e")
         self.commands = Stamper(name, channel="c")
+        self.fresh_events = Freshness()  # sessions and sequences heard, per channel:
+        self.fresh_requests = Freshness()  # a sender's two Stampers are two series
         self._auth: _Keyring | None = None
         self._sockets: list[zmq.Socket] = []
 
     # -- sockets -------------------------------------------------------------------------
     def _server(self, kind: int, endpoint: str) -> zmq.Socket:
         if self._auth is None:
-            self._auth = _Keyring(self.ctx, self.keyring)
+            self._auth = _Keyring(self.ctx, self.keyring, self.counters)
             self._auth.start()
             self._auth.configure_curve_callback("*", credentials_provider=self._auth)
         sock = self._socket(kind)
@@ -153,12 +198,18 @@ class Bus:
         return self.receive_event_frames(sock.recv_multipart(), peer)
 
     def receive_event_frames(self, frames: list[bytes], peer: str) -> Envelope | None:
+        """One event, checked: its envelope, its sender, the trust table, its freshness."""
         env = self.accept(frames, f"{peer} events")
-        if env is not None and env.sender != peer:
-            self.counters.drop("forged", f"{peer}'s socket sent as {env.sender}", peer)
+        if env is None:
             return None
-        if env is not None:
-            self.counters.saw(env)
+        try:
+            _authorize(env, peer, "event")
+            missed = self.fresh_events.admit(env)
+        except WireError as e:
+            self.counters.drop(e.reason, e.detail, f"{peer} events")
+            return None
+        self.counters.msgs_in += 1
+        self.counters.missed(missed, peer)
         return env
 
     def accept(self, frames: list[bytes], where: str) -> Envelope | None:
@@ -169,21 +220,40 @@ class Bus:
             return None
 
     def receive_command(self, sock: zmq.Socket) -> tuple[list[bytes], str, Envelope | None]:
-        """Read one request: (route, authenticated peer, envelope or None if dropped)."""
+        """Read one request: (route, authenticated peer, envelope or None if dropped).
+
+        A request the trust table forbids, or one that is late or replayed, is answered
+        here with that refusal; one that lies about its sender gets no answer.
+        """
         frames = sock.recv_multipart(copy=False)
         route, rest = [frames[0].bytes], [f.bytes for f in frames[1:]]
         peer = frames[-1].get("User-Id") if len(frames) > 1 else ""
         env = self.accept(rest, f"commands from {peer}")
-        if env is not None and env.sender != peer:
-            self.counters.drop("forged", f"{peer} sent a command as {env.sender}", peer)
-            env = None
-        if env is not None:
-            self.counters.msgs_in += 1
+        if env is None:
+            return route, peer, None
+        try:
+            _authorize(env, peer, "request")
+            self.fresh_requests.admit_request(env)
+        except WireError as e:
+            self.counters.drop(e.reason, e.detail, f"commands from {peer}")
+            if e.reason != "forged":
+                self.reply(sock, route, refused(e.reason, e.detail), env.id)
+            return route, peer, None
+        self.counters.msgs_in += 1
         return route, peer, env
 
     def reply(self, sock: zmq.Socket, route: list[bytes], body: Message, cause: str) -> None:
         sock.send_multipart(route + encode(self.commands.stamp(body, cause)))
         self.counters.msgs_out += 1
+
+
+def _authorize(env: Envelope, peer: str, kind: trust.Kind) -> None:
+    """The authenticated peer is the sender it claims, and the trust table lets it send this."""
+    if env.sender != peer:
+        raise WireError("forged", f"{peer} sent {env.type} as {env.sender}")
+    why = trust.refusal(env.type, kind, peer)
+    if why is not None:
+        raise WireError("unauthorized", why)
 
 
 class Client:
@@ -205,20 +275,33 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
     ) -> Envelope | None:
         sock = self._socket()
-        env = self.bus.commands.stamp(body, cause)
+        env = self.bus.commands.stamp(body, cause, timeout=timeout)
         sock.send_multipart(encode(env))
         self.bus.counters.msgs_out += 1
         deadline = clock() + timeout
         while (remaining := deadline - clock()) > 0:
-            if not sock.poll(max(1, int(remaining * 1000))):
-                break
-            reply = self.bus.accept(sock.recv_multipart(), f"replies from {self.peer}")
+            if not sock.poll(math.ceil(remaining * 1000)):
+                continue  # loops until the deadline has passed: the request has expired
+            reply = self._reply(sock.recv_multipart())
             if reply is not None and reply.cause == env.id:
                 self.bus.counters.msgs_in += 1
                 return reply
         log.warning("%s did not answer %s within %.1fs", self.peer, body.TYPE, timeout)
         self.close()
         return None
+
+    def _reply(self, frames: list[bytes]) -> Envelope | None:
+        """An answer from the peer asked (its CURVE key was pinned), of a type it may answer."""
+        where = f"replies from {self.peer}"
+        reply = self.bus.accept(frames, where)
+        if reply is None:
+            return None
+        try:
+            _authorize(reply, self.peer, "reply")
+        except WireError as e:
+            self.bus.counters.drop(e.reason, e.detail, where)
+            return None
+        return reply
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:

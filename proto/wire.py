@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import msgpack
 
 from proto.schema import REGISTRY, Message, SchemaError
 
-PROTOCOL_VERSION = 1
+# 2: the envelope carries the sender's session and a request's expiry (issue 11).
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_REQUEST_LIFE_S = 600.0  # a request may not ask to stay valid longer than this
 
 # Why a message was dropped: stable names, counted per receiver and shown by `status`.
 DROP_REASONS = (
@@ -24,18 +28,23 @@ DROP_REASONS = (
     "oversized",
     "topic",  # the topic frame does not match the envelope
     "forged",  # sender differs from the authenticated peer
-    "unauthorized",  # the peer may not send this command
+    "unauthorized",  # the trust table (proto/trust.py) forbids this peer this type
     "unexpected",  # a known type this receiver does not handle
     "handler-error",  # a handler raised: a bug, logged with its traceback
+    "expired",  # a request received after its expiry
+    "replayed",  # not newer than the last seen in its session, or from a stale session
+    "unknown-key",  # a connection refused: its CURVE key is not in the lock's key folder
 )
 
 _ENVELOPE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "v": int,
     "type": str,
     "sender": str,
+    "session": str,
     "seq": int,
     "wall": (float, int),
     "mono": (float, int),
+    "expires": (float, int, type(None)),
     "id": str,
     "cause": (str, type(None)),
     "body": dict,
@@ -48,6 +57,46 @@ class WireError(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+
+
+def _boot_id() -> str:
+    """This boot of the machine: every process of the mesh shares it and its monotonic clock."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+    except OSError:
+        return "0" * 12  # not Linux: sessions are still ordered by their start
+
+
+BOOT = _boot_id()
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """A sender's series of sequence numbers, opened when its Stamper is made.
+
+    A restarted sender opens a new series, which starts later on CLOCK_MONOTONIC (one
+    clock for the whole machine on Linux): a receiver can tell it from a replay of the
+    old one. A series from another boot is stale whatever its start.
+    """
+
+    boot: str
+    start: int  # CLOCK_MONOTONIC at opening, in ns
+    nonce: str  # two series opened in the same nanosecond are still two
+
+    @classmethod
+    def open(cls, mono_ns: Callable[[], int] = time.monotonic_ns) -> "Session":
+        return cls(BOOT, mono_ns(), secrets.token_hex(4))
+
+    @classmethod
+    def parse(cls, text: str) -> "Session":
+        """The wire's form back; ValueError if it is not one."""
+        boot, start, nonce = text.split(".")
+        if not (boot and nonce and len(text) <= 64):
+            raise ValueError(text)
+        return cls(boot, int(start, 16), nonce)
+
+    def __str__(self) -> str:
+        return f"{self.boot}.{self.start:x}.{self.nonce}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +112,8 @@ class Envelope:
     cause: str | None
     body: Message
     v: int = PROTOCOL_VERSION
+    session: Session = Session(BOOT, 0, "-")
+    expires: float | None = None  # a request's deadline on CLOCK_MONOTONIC; None otherwise
 
     @property
     def type(self) -> str:
@@ -79,26 +130,32 @@ class Envelope:
 
 
 class Stamper:
-    """Stamps outgoing messages of one sender with a sequence and the clocks."""
+    """Stamps outgoing messages of one sender with its session, a sequence and the clocks."""
 
     def __init__(
         self, sender: str, *, channel: str = "", wall=time.time, mono=time.monotonic
     ) -> None:
         self.sender, self.channel, self._wall, self._mono = sender, channel, wall, mono
         self.seq = 0
-        self._boot = secrets.token_hex(3)
+        self.session = Session.open()
 
-    def stamp(self, body: Message, cause: str | None = None) -> Envelope:
+    def stamp(
+        self, body: Message, cause: str | None = None, *, timeout: float | None = None
+    ) -> Envelope:
+        """The next envelope; a request gives its timeout, which becomes its expiry."""
         self.seq += 1
+        mono = self._mono()
         return Envelope(
             topic=body.topic(self.sender),
             sender=self.sender,
             seq=self.seq,
             wall=self._wall(),
-            mono=self._mono(),
-            id=f"{self.sender}-{self._boot}-{self.channel}{self.seq}",
+            mono=mono,
+            id=f"{self.sender}-{self.session.nonce}-{self.channel}{self.seq}",
             cause=cause,
             body=body,
+            session=self.session,
+            expires=None if timeout is None else mono + timeout,
         )
 
 
@@ -108,9 +165,11 @@ def fields(env: Envelope, body: dict[str, Any]) -> dict[str, Any]:
         "v": env.v,
         "type": env.type,
         "sender": env.sender,
+        "session": str(env.session),
         "seq": env.seq,
         "wall": env.wall,
         "mono": env.mono,
+        "expires": env.expires,
         "id": env.id,
         "cause": env.cause,
         "body": body,
@@ -149,6 +208,8 @@ def decode(frames: list[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelo
         cause=raw["cause"],
         body=body,
         v=raw["v"],
+        session=_session(raw["session"]),
+        expires=None if raw["expires"] is None else float(raw["expires"]),
     )
     if env.topic != body.topic(env.sender):
         raise WireError("topic", f"{env.topic!r} for {env.type} from {env.sender}")
@@ -176,6 +237,16 @@ def _check_envelope(raw: dict[str, Any]) -> None:
     extra = set(raw) - set(_ENVELOPE_FIELDS)
     if extra:
         raise WireError("envelope", f"unknown envelope fields {sorted(map(str, extra))}")
+    for name in ("wall", "mono", "expires"):
+        if raw[name] is not None and not math.isfinite(raw[name]):
+            raise WireError("envelope", f"{name} is {raw[name]}")  # NaN would never expire
+
+
+def _session(text: str) -> Session:
+    try:
+        return Session.parse(text)
+    except ValueError:
+        raise WireError("envelope", f"session {text[:40]!r} is not boot.start.nonce") from None
 
 
 def _topic(topic_b: bytes) -> str:

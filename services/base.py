@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import zmq
@@ -25,21 +26,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 
 
-def accepts(kind: type[Message], *, peers: tuple[str, ...] | None = None) -> Callable:
-    """Marks a method as the handler of a request type; peers limits who may send it."""
+def accepts(kind: type[Message]) -> Callable:
+    """Marks a method as the handler of a request type. Who may send it is the trust
+    table's business (proto/trust.py), checked by the bus before any handler runs."""
 
     def mark(fn: Handler) -> Handler:
-        fn._accepts = (kind, frozenset(peers) if peers is not None else None)  # type: ignore
+        fn._accepts = kind  # type: ignore[attr-defined]
         return fn
 
     return mark
 
 
-def hears(kind: type[Message], *, peers: tuple[str, ...] | None = None) -> Callable:
-    """Marks a method as the handler of an event type, optionally only from some peers."""
+def hears(kind: type[Message]) -> Callable:
+    """Marks a method as the handler of an event type (publishers: the trust table's)."""
 
     def mark(fn: Handler) -> Handler:
-        fn._hears = (kind, frozenset(peers) if peers is not None else None)  # type: ignore
+        fn._hears = kind  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -56,8 +58,8 @@ class Service:
     NAME: ClassVar[str] = ""
     LISTENS: ClassVar[tuple[str, ...]] = ()
     TICK_S: ClassVar[float] = 0.05
-    _requests: ClassVar[dict[str, tuple[Handler, frozenset[str] | None]]]
-    _events: ClassVar[dict[str, tuple[Handler, frozenset[str] | None]]]
+    _requests: ClassVar[dict[str, Handler]]
+    _events: ClassVar[dict[str, Handler]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -65,9 +67,9 @@ class Service:
         for klass in reversed(cls.__mro__):
             for fn in vars(klass).values():
                 if hasattr(fn, "_accepts"):
-                    cls._requests[fn._accepts[0].TYPE] = (fn, fn._accepts[1])
+                    cls._requests[fn._accepts.TYPE] = fn
                 if hasattr(fn, "_hears"):
-                    cls._events[fn._hears[0].TYPE] = (fn, fn._hears[1])
+                    cls._events[fn._hears.TYPE] = fn
 
     def __init__(
         self,
@@ -114,6 +116,7 @@ class Service:
         self.bus = Bus(
             self.layout, self.NAME, ctx=self._ctx, max_bytes=self.mesh["max_message_bytes"]
         )
+        self.bus.counters.load(self._counters_file)
         try:
             self._open()
             self._record_start()
@@ -126,8 +129,14 @@ class Service:
             try:
                 self.teardown()
             finally:
+                self.bus.counters.save(self._counters_file)
                 self.bus.close()
                 log.info("%s stopped", self.NAME)
+
+    @property
+    def _counters_file(self) -> Path:
+        """Drops and gaps kept across restarts (issue 11): an attack must not reset them."""
+        return self.layout.logs / f"{self.NAME}.counters.json"
 
     def _open(self) -> None:
         self._pub = self.bus.bind_publisher()
@@ -163,6 +172,7 @@ class Service:
                 next_tick = now + self.tick_s()
             if now >= next_beat:
                 self.publish(self._heartbeat())
+                self.bus.counters.save(self._counters_file)  # only if they changed
                 next_beat = now + beat_every
 
     def watch(self, fd: int, on_ready: Callable[[], None]) -> None:
@@ -178,17 +188,14 @@ class Service:
         if sock is self._cmd:
             self._serve(*self.bus.receive_command(sock))
             return
-        peer = self._subs[sock]
-        env = self.bus.receive_event(sock, peer)
-        if env is None:
-            return
-        handler = self._events.get(env.type)
-        if handler and (handler[1] is None or peer in handler[1]):
-            self._guarded(env.type, handler[0], self, env)
+        env = self.bus.receive_event(sock, self._subs[sock])
+        handler = self._events.get(env.type) if env is not None else None
+        if handler is not None:
+            self._guarded(env.type, handler, self, env)
 
     def _serve(self, route: list[bytes], peer: str, env: Envelope | None) -> None:
         if env is None:
-            return  # decode() counted and logged why; a sender that lies gets no answer
+            return  # the bus counted, logged and (if it deserved one) answered it
         if isinstance(env.body, StatusRequest):
             self.bus.reply(self._cmd, route, self._status(), env.id)
             return
@@ -196,11 +203,8 @@ class Service:
         if handler is None:
             self.bus.counters.drop("unexpected", f"{env.type} from {peer}", "commands")
             answer: Message = refused("unexpected", f"{self.NAME} does not take {env.type}")
-        elif handler[1] is not None and peer not in handler[1]:
-            self.bus.counters.drop("unauthorized", f"{env.type} from {peer}", "commands")
-            answer = refused("unauthorized", f"{peer} may not send {env.type}")
         else:
-            answer = self._guarded(env.type, handler[0], self, env, peer)
+            answer = self._guarded(env.type, handler, self, env, peer)
             if answer is None:
                 answer = refused("internal-error", f"{self.NAME} failed on {env.type}")
         self.bus.reply(self._cmd, route, answer, env.id)

@@ -18,8 +18,9 @@ from proto.board import Actuate
 from proto.bus import Bus
 from proto.control import Done, StatusRequest
 from proto.layout import SERVICES
+from proto.owner import PeopleRequest
 from proto.process import ProcessState
-from proto.wire import Stamper, decode, encode
+from proto.wire import BOOT, PROTOCOL_VERSION, Stamper, decode, encode
 from tests.meshkit import ADMIN_CODE, is_type
 
 pytestmark = pytest.mark.slow
@@ -69,12 +70,14 @@ def test_unknown_curve_key_cannot_even_connect(lock):
 
 def _envelope(**overrides) -> dict:
     env = {
-        "v": 1,
+        "v": PROTOCOL_VERSION,
         "type": "ctl.status",
         "sender": "cli",
+        "session": f"{BOOT}.1.test",
         "seq": 1,
         "wall": 1.0,
         "mono": 1.0,
+        "expires": None,
         "id": "cli-test-1",
         "cause": None,
         "body": {},
@@ -110,7 +113,8 @@ def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
             for frames_list in BAD_INPUTS.values():
                 for frames in frames_list:
                     sock.send_multipart(frames)
-            sock.send_multipart(encode(bus.commands.stamp(StatusRequest())))  # after, in order
+            status = bus.commands.stamp(StatusRequest(), timeout=5)
+            sock.send_multipart(encode(status))  # after, in order
             assert sock.poll(5000), f"{service} stopped answering"
             counted = decode(sock.recv_multipart()).body.drops
             for reason, frames_list in BAD_INPUTS.items():
@@ -120,10 +124,8 @@ def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
 
 
 def test_a_valid_message_of_the_wrong_kind_is_refused_with_a_reason(lock):
-    with Bus(lock.layout, "cli") as bus:
-        answer = bus.client("keypad").request(
-            Actuate(action="unlock", direction="right"), timeout=3
-        )
+    with Bus(lock.layout, "cli") as bus:  # the owner's request, sent to the wrong service
+        answer = bus.client("keypad").request(PeopleRequest(), timeout=3)
     assert not answer.body.ok and answer.body.reason == "unexpected"
 
 

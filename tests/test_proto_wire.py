@@ -17,7 +17,9 @@ from proto.wire import (
     DROP_REASONS,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    BOOT,
     Envelope,
+    Session,
     Stamper,
     WireError,
     decode,
@@ -48,9 +50,11 @@ def raw_envelope(message: Message | None = None, **over: Any) -> dict[str, Any]:
         "v": PROTOCOL_VERSION,
         "type": message.TYPE,
         "sender": SENDER,
+        "session": f"{BOOT}.2a.0badcafe",
         "seq": 7,
         "wall": 1700000000.5,
         "mono": 12.25,
+        "expires": 14.25,
         "id": f"{SENDER}-abc-7",
         "cause": None,
         "body": message.to_body(),
@@ -105,22 +109,45 @@ def test_round_trip_keeps_the_envelope(
     message: Message, sender: str, channel: str, wall: float, mono: float
 ) -> None:
     stamper = Stamper(sender, channel=channel, wall=lambda: wall, mono=lambda: mono)
-    first, second = stamper.stamp(message), stamper.stamp(message, cause="x-1")
+    first, second = stamper.stamp(message), stamper.stamp(message, cause="x-1", timeout=2.5)
     for env in (first, second):
         back = decode(encode(env))
         assert (
             back.topic,
             back.sender,
+            back.session,
             back.seq,
             back.wall,
             back.mono,
+            back.expires,
             back.id,
             back.cause,
             back.v,
             back.body,
-        ) == (env.topic, sender, env.seq, wall, mono, env.id, env.cause, PROTOCOL_VERSION, message)
+        ) == (
+            env.topic,
+            sender,
+            stamper.session,
+            env.seq,
+            wall,
+            mono,
+            env.expires,
+            env.id,
+            env.cause,
+            PROTOCOL_VERSION,
+            message,
+        )
     assert (first.seq, second.seq) == (1, 2)
     assert first.id != second.id
+    assert (first.expires, second.expires) == (None, mono + 2.5)  # a request's expiry
+
+
+def test_a_new_stamper_opens_a_later_session_of_this_boot() -> None:
+    """Issue 11: a restarted sender's series is told from its old one by its start."""
+    old, new = Stamper(SENDER).session, Stamper(SENDER).session
+    assert old.boot == new.boot == BOOT
+    assert new.start > old.start and new.nonce != old.nonce
+    assert Session.parse(str(new)) == new
 
 
 def test_trace_is_the_cause_or_the_id() -> None:
@@ -167,7 +194,19 @@ def test_envelope_that_is_not_a_map_is_refused(value: Any) -> None:
     assert reason(frames_of(value, topic="policy.keypad.verify_code")) == "envelope"
 
 
-ENVELOPE_FIELDS = ("v", "type", "sender", "seq", "wall", "mono", "id", "cause", "body")
+ENVELOPE_FIELDS = (
+    "v",
+    "type",
+    "sender",
+    "session",
+    "seq",
+    "wall",
+    "mono",
+    "expires",
+    "id",
+    "cause",
+    "body",
+)
 
 
 @pytest.mark.parametrize("name", ENVELOPE_FIELDS)
@@ -195,6 +234,17 @@ MISTYPED = [
     ("wall", False),
     ("mono", "now"),
     ("mono", True),
+    ("session", 5),
+    ("session", None),
+    ("session", "one-part"),
+    ("session", "boot.not-hex.nonce"),
+    ("session", "boot.2a."),
+    ("expires", "soon"),
+    ("expires", True),
+    ("wall", float("nan")),
+    ("mono", float("inf")),
+    ("expires", float("nan")),  # a NaN expiry would never expire
+    ("expires", float("inf")),
     ("id", 5),
     ("cause", 5),
     ("cause", b"x"),
@@ -219,7 +269,7 @@ def test_int_clocks_are_accepted_as_floats() -> None:
     assert (env.wall, env.mono) == (1700000000.0, 3.0)
 
 
-@pytest.mark.parametrize("version", [0, 2, -1, 99])
+@pytest.mark.parametrize("version", [0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, -1, 99])
 def test_other_protocol_version_is_refused(version: int) -> None:
     assert reason(frames_of(raw_envelope(v=version))) == "version"
 

@@ -95,7 +95,7 @@ class BiometricService(Service):
         }
 
     # -- enrolment ----------------------------------------------------------------------
-    @accepts(BioEnrol, peers=("keypad", "cli"))
+    @accepts(BioEnrol)
     def on_enrol(self, env: Envelope, peer: str) -> Done:
         b = env.body
         station = self.stations.get(b.modality)
@@ -117,14 +117,14 @@ class BiometricService(Service):
         station.submit(lambda: station.enrol(b.person, env.trace, b.role))
         return Done(ok=True, detail="started")
 
-    @accepts(EnrolCancel, peers=("keypad", "cli"))
+    @accepts(EnrolCancel)
     def on_cancel(self, env: Envelope, peer: str) -> Done:
         for station in self.stations.values():
             if station.busy:
                 station.cancel.set()
         return OK
 
-    @hears(Audit, peers=("policy",))
+    @hears(Audit)
     def on_audit(self, env: Envelope) -> None:
         """A person deleted in policy (L-6): their templates leave the modules too."""
         if env.body.kind == "person-deleted" and env.body.person:
@@ -136,12 +136,12 @@ class BiometricService(Service):
                 station.submit(station.wipe)
 
     # -- verification -------------------------------------------------------------------
-    @hears(Key, peers=("keypad",))
+    @hears(Key)
     def on_key(self, env: Envelope) -> None:
         if env.body.key == "touch" and "palm" in self.stations:
             self.stations["palm"].wake()
 
-    @accepts(BioVerify, peers=("keypad", "policy"))
+    @accepts(BioVerify)
     def on_verify(self, env: Envelope, peer: str) -> Done:
         station = self.stations.get(env.body.modality)
         if station is None:
@@ -151,7 +151,7 @@ class BiometricService(Service):
         return OK  # the fingerprint sensor is always looked at
 
     # -- the simulated modules ----------------------------------------------------------
-    @accepts(SimPresent, peers=("cli", "bench"))
+    @accepts(SimPresent)
     def on_sim_present(self, env: Envelope, peer: str) -> Done:
         b = env.body
         sim = self.sims.get(b.modality)
@@ -176,7 +176,7 @@ class BiometricService(Service):
     def _not_simulated(modality: str) -> Done:
         return refused("not-simulated", f"the {modality} module here is not simulated")
 
-    @accepts(SimModule, peers=("cli", "bench"))
+    @accepts(SimModule)
     def on_sim_module(self, env: Envelope, peer: str) -> Done:
         b = env.body
         sim = self.sims.get(b.modality)

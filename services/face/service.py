@@ -78,7 +78,7 @@ class FaceService(Service):
         return None
 
     # -- enrolment ------------------------------------------------------------------------
-    @accepts(FaceEnrol, peers=("keypad", "cli"))
+    @accepts(FaceEnrol)
     def on_enrol(self, env: Envelope, peer: str) -> Done:
         b = env.body
         why = self._refusal()
@@ -96,13 +96,13 @@ class FaceService(Service):
         self.worker.submit(lambda: self.worker.enrol(b.person, b.role, env.trace))
         return Done(ok=True, detail="started")
 
-    @accepts(EnrolCancel, peers=("keypad", "cli"))
+    @accepts(EnrolCancel)
     def on_cancel(self, env: Envelope, peer: str) -> Done:
         if self.worker.busy:
             self.worker.cancel.set()
         return OK
 
-    @hears(Audit, peers=("policy",))
+    @hears(Audit)
     def on_audit(self, env: Envelope) -> None:
         if env.body.kind == "person-deleted" and env.body.person:
             person = env.body.person
@@ -110,17 +110,17 @@ class FaceService(Service):
         elif env.body.kind == "factory-reset":
             self.worker.submit(self.worker.wipe)
 
-    @hears(Battery, peers=("power",))
+    @hears(Battery)
     def on_battery(self, env: Envelope) -> None:
         self.worker.video_allowed = env.body.video_allowed or env.body.external
 
     # -- at the door ----------------------------------------------------------------------
-    @accepts(FaceVerify, peers=("keypad", "policy"))
+    @accepts(FaceVerify)
     def on_verify(self, env: Envelope, peer: str) -> Done:
         why = self._refusal()
         return why if why is not None else OK  # the camera is always looked at
 
-    @accepts(SimFace, peers=("cli", "bench"))
+    @accepts(SimFace)
     def on_sim_face(self, env: Envelope, peer: str) -> Done:
         camera = self.worker.camera
         if not isinstance(camera, SimCamera):

@@ -169,61 +169,61 @@ class KeypadService(Service):
             "spoken": self.voice.spoken,
         }
 
-    @hears(Battery, peers=("power",))
+    @hears(Battery)
     def on_battery(self, env: Envelope) -> None:
         """Kept for the next wake: the prompt and the lit battery key (L-28)."""
         self.menu.battery_low = is_low(env.body, self.config["power"]["low_percent"])
 
-    @hears(MenuVerified, peers=("policy",))
+    @hears(MenuVerified)
     def on_menu_verified(self, env: Envelope) -> None:
         if self._started_menu:
             self._run(self.menu.menu_verified(bool(env.body.person)), env.id)
 
-    @hears(Pairing, peers=("policy",))
+    @hears(Pairing)
     def on_pairing(self, env: Envelope) -> None:
         if self._started_menu:
             b = env.body
             self._run(self.menu.pairing(b.open, b.why, self.clock()), env.id)
 
-    @hears(Bolt, peers=("motor",))
+    @hears(Bolt)
     def on_bolt(self, env: Envelope) -> None:
         self.bolt = env.body.state
 
-    @hears(Button, peers=("motor",))
+    @hears(Button)
     def on_button(self, env: Envelope) -> None:
         if env.body.button == "set" and self._started_menu:  # L-13
             self._run(self.menu.set_pressed(self.clock()), env.id)
         elif env.body.button == "factory-reset" and self._started_menu:  # L-30
             self._run(self.menu.offer_reset(self.clock()), env.id)
 
-    @hears(Door, peers=("motor",))
+    @hears(Door)
     def on_door(self, env: Envelope) -> None:
         if not env.body.open and self.bolt != "locked" and self._started_menu:
             self._run(self.menu.offer_lock(self.clock()), env.id)
 
-    @hears(Audit, peers=("policy",))
+    @hears(Audit)
     def on_audit(self, env: Envelope) -> None:
         """Mute changes the panel did not ask for itself (a remote unlock ends it too)."""
         if env.body.kind == "mute":
             self.muted = env.body.detail == "on"
 
-    @hears(EnrolStep, peers=("biometric", "face"))
+    @hears(EnrolStep)
     def on_enrol_step(self, env: Envelope) -> None:
         if self._started_menu:
             self._run(self.menu.enrol_step(env.body.step, env.body.params, self.clock()), env.id)
 
-    @hears(Unreadable, peers=("biometric", "face"))
+    @hears(Unreadable)
     def on_unreadable(self, env: Envelope) -> None:
         if self._started_menu:
             self._run(self.menu.enrol_step(env.body.step, {}, self.clock()), env.id)
 
-    @hears(EnrolDone, peers=("biometric", "face"))
+    @hears(EnrolDone)
     def on_enrol_done(self, env: Envelope) -> None:
         b = env.body
         if self._started_menu:
             self._run(self.menu.enrol_done(b.ok, b.reason, b.person, self.clock()), env.id)
 
-    @accepts(SimKeys, peers=("cli", "bench"))
+    @accepts(SimKeys)
     def on_sim_keys(self, env: Envelope, peer: str) -> Done:
         if self.config["board"]["kind"] != "sim":
             return refused("not-simulated", "this keypad is real: use your fingers")

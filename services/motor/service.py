@@ -160,7 +160,7 @@ class MotorService(Service):
             "board": self.config["board"]["kind"],
         }
 
-    @hears(Battery, peers=("power",))
+    @hears(Battery)
     def on_battery(self, env: Envelope) -> None:
         self.battery = env.body
 
@@ -173,14 +173,14 @@ class MotorService(Service):
             and b.percent < self.config["motor"]["min_drive_percent"]
         )
 
-    @accepts(Siren, peers=("policy",))
+    @accepts(Siren)
     def on_siren(self, env: Envelope, peer: str) -> Done:
         self._siren_until = self.clock() + env.body.seconds
         self._siren_on = env.body.seconds > 0
         self.siren.on() if self._siren_on else self.siren.off()  # on() also ends a chime
         return OK
 
-    @accepts(Chime, peers=("policy",))
+    @accepts(Chime)
     def on_chime(self, env: Envelope, peer: str) -> Done:
         """The doorbell (L-23): a few beeps in gpiozero's background thread; the siren wins."""
         if self._siren_on:
@@ -190,7 +190,7 @@ class MotorService(Service):
         self.chimes += 1
         return OK
 
-    @accepts(Actuate, peers=("policy",))
+    @accepts(Actuate)
     def on_actuate(self, env: Envelope, peer: str) -> Done:
         if self._too_weak():
             return refused("insufficient-battery", "the battery cannot drive the bolt: use USB-C")
@@ -206,7 +206,7 @@ class MotorService(Service):
         self.publish(Bolt(state=MOVING, reason=f"driving to {target}"), env.trace)
         return OK
 
-    @accepts(SimBoardRequest, peers=("cli", "bench"))
+    @accepts(SimBoardRequest)
     def on_sim(self, env: Envelope, peer: str) -> Done:
         if self.sim is None:
             return refused("not-simulated", "this board is real: use your hands")

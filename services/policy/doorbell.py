@@ -13,7 +13,6 @@ from proto.power import Battery
 from proto.wire import Envelope
 from services.base import accepts
 
-PANEL = ("keypad",)
 NO_CAMERA = "snapshot: not taken (no camera yet)"
 NO_VIDEO = "snapshot: battery too low for video"
 
@@ -30,7 +29,7 @@ class DoorbellCommands:
 
     battery: Battery | None = None
 
-    @accepts(Doorbell, peers=PANEL)
+    @accepts(Doorbell)
     def on_doorbell(self, env: Envelope, peer: str) -> Done:
         note = snapshot_note(self.battery, self.config["power"]["video_min_percent"])
         answer = self.request("motor", Chime(), cause=env.trace)

@@ -30,7 +30,6 @@ from proto.wire import Envelope
 from services.base import accepts
 from services.policy import passcodes, rules
 
-PANEL = ("keypad",)
 SESSION_S = 120.0  # a menu left alone this long closes
 MENU_ARM_S = 20.0  # after SET, a face, finger or palm verifies for the menu this long
 MENU_BIO_S = 5.0  # the panel must ask for the session this soon after the match
@@ -63,7 +62,7 @@ class MenuCommands:
             return refused("no-session", "open the menu with SET and an administrator's code")
         return self._changed(env, change, kind, source="keypad", **audit)
 
-    @accepts(MenuOpen, peers=PANEL)
+    @accepts(MenuOpen)
     def on_menu_open(self, env: Envelope, peer: str) -> Done:
         self._menu_armed_until = 0.0  # a code was typed: a finger now is for the door again
         entry = env.body.entry
@@ -87,7 +86,7 @@ class MenuCommands:
         return Done(ok=True, detail=token)
 
     # -- a face, finger or palm for the menu (L-13) ---------------------------------------
-    @accepts(MenuArm, peers=PANEL)
+    @accepts(MenuArm)
     def on_menu_arm(self, env: Envelope, peer: str) -> Done:
         self._menu_armed_until = self.clock() + MENU_ARM_S
         return OK
@@ -109,7 +108,7 @@ class MenuCommands:
         return Decision(granted=False, method=attempt.method, reason="menu-verification",
                         person=attempt.person)  # fmt: skip
 
-    @accepts(MenuOpenBiometric, peers=PANEL)
+    @accepts(MenuOpenBiometric)
     def on_menu_open_bio(self, env: Envelope, peer: str) -> Done:
         person, at = getattr(self, "_bio_admin", (None, 0.0))
         self._bio_admin = (None, 0.0)
@@ -117,7 +116,7 @@ class MenuCommands:
             return refused("not-verified", "no administrator was just verified")
         return self._new_session(person)
 
-    @accepts(MenuAddPerson, peers=PANEL)
+    @accepts(MenuAddPerson)
     def on_menu_add(self, env: Envelope, peer: str) -> Done:
         b = env.body
         if self._session(b.token) is None:
@@ -126,14 +125,14 @@ class MenuCommands:
             return refused("mismatch", passcodes.RULES["mismatch"])
         return self._add_person(b.role, "", b.code, source="keypad", cause=env.trace)
 
-    @accepts(MenuDelete, peers=PANEL)
+    @accepts(MenuDelete)
     def on_menu_delete(self, env: Envelope, peer: str) -> Done:
         number = env.body.number
         return self._in_session(
             env, lambda **e: self.people.delete(number, **e), "person-deleted", person=number
         )
 
-    @accepts(MenuDirection, peers=PANEL)
+    @accepts(MenuDirection)
     def on_menu_direction(self, env: Envelope, peer: str) -> Done:
         direction = env.body.direction
         return self._in_session(
@@ -143,7 +142,7 @@ class MenuCommands:
             detail=direction,
         )
 
-    @accepts(MenuInfo, peers=PANEL)
+    @accepts(MenuInfo)
     def on_menu_info(self, env: Envelope, peer: str) -> SystemInfo | Done:
         if self._session(env.body.token) is None:
             return refused("no-session", "open the menu with SET and an administrator's code")

@@ -31,22 +31,20 @@ from services.base import accepts
 from services.policy import rules, settings
 from services.policy.people import Refusal
 
-OWNER = ("cli",)
-
 
 class OwnerCommands:
     """Mixed into PolicyService: its store, people, settings and decisions are used here."""
 
-    @accepts(PeopleRequest, peers=OWNER)
+    @accepts(PeopleRequest)
     def on_people(self, env: Envelope, peer: str) -> Listing:
         return Listing(items=self.people.listing())
 
-    @accepts(PersonAdd, peers=OWNER)
+    @accepts(PersonAdd)
     def on_person_add(self, env: Envelope, peer: str) -> Done:
         b = env.body
         return self._add_person(b.role, b.name, b.code, source="remote", cause=env.trace)
 
-    @accepts(PersonRename, peers=OWNER)
+    @accepts(PersonRename)
     def on_person_rename(self, env: Envelope, peer: str) -> Done:
         b = env.body
         return self._changed(
@@ -57,7 +55,7 @@ class OwnerCommands:
             detail=b.name,
         )
 
-    @accepts(PersonDelete, peers=OWNER)
+    @accepts(PersonDelete)
     def on_person_delete(self, env: Envelope, peer: str) -> Done:
         b = env.body
         return self._changed(
@@ -67,7 +65,7 @@ class OwnerCommands:
             person=b.number,
         )
 
-    @accepts(ValiditySet, peers=OWNER)
+    @accepts(ValiditySet)
     def on_validity(self, env: Envelope, peer: str) -> Done:
         b = env.body
         return self._changed(
@@ -77,7 +75,7 @@ class OwnerCommands:
             person=b.number,
         )
 
-    @accepts(DuressSet, peers=OWNER)
+    @accepts(DuressSet)
     def on_duress(self, env: Envelope, peer: str) -> Done:
         b = env.body
         answer = self._rule_answer(b.code)
@@ -92,7 +90,7 @@ class OwnerCommands:
             person=b.number,
         )
 
-    @accepts(VisitorAdd, peers=OWNER)
+    @accepts(VisitorAdd)
     def on_visitor_add(self, env: Envelope, peer: str) -> Done:
         b = env.body
         answer = self._rule_answer(b.code)
@@ -107,7 +105,7 @@ class OwnerCommands:
             detail=b.label,
         )
 
-    @accepts(VisitorDelete, peers=OWNER)
+    @accepts(VisitorDelete)
     def on_visitor_delete(self, env: Envelope, peer: str) -> Done:
         b = env.body
         return self._changed(
@@ -117,15 +115,15 @@ class OwnerCommands:
             detail=b.label,
         )
 
-    @accepts(VisitorsRequest, peers=OWNER)
+    @accepts(VisitorsRequest)
     def on_visitors(self, env: Envelope, peer: str) -> Listing:
         return Listing(items=self.people.visitors())
 
-    @accepts(SettingsRequest, peers=OWNER)
+    @accepts(SettingsRequest)
     def on_settings(self, env: Envelope, peer: str) -> Listing:
         return Listing(items=[{"name": k, "value": v} for k, v in self.settings.all().items()])
 
-    @accepts(SettingSet, peers=OWNER)
+    @accepts(SettingSet)
     def on_setting_set(self, env: Envelope, peer: str) -> Done:
         b = env.body
         try:
@@ -138,7 +136,7 @@ class OwnerCommands:
         self.publish(Audit(kind="setting", detail=f"{b.name}={value}"), env.trace)
         return OK
 
-    @accepts(LockoutRelease, peers=OWNER)
+    @accepts(LockoutRelease)
     def on_lockout_release(self, env: Envelope, peer: str) -> Done:
         was = self.lockout.active(self.clock())
         self.lockout.release()
@@ -156,17 +154,17 @@ class OwnerCommands:
         self.publish(Audit(kind="lockout-released"), env.trace)
         return OK
 
-    @accepts(RemoteUnlock, peers=OWNER)
+    @accepts(RemoteUnlock)
     def on_remote_unlock(self, env: Envelope, peer: str) -> Decision:
         return self._judge(rules.Attempt("remote", person="owner"), env, source="remote")
 
-    @accepts(EventsRequest, peers=OWNER)
+    @accepts(EventsRequest)
     def on_events(self, env: Envelope, peer: str) -> Listing:
         b = env.body
         rows = self.store.events(b.limit, since=b.since, person=b.person, kind=b.kind)
         return Listing(items=rows)
 
-    @accepts(AuditVerify, peers=OWNER)
+    @accepts(AuditVerify)
     def on_audit_verify(self, env: Envelope, peer: str) -> AuditReport:
         checked, bad, why = self.store.verify_chain()
         return AuditReport(intact=bad is None, checked=checked, first_bad=bad, why=why)

@@ -43,7 +43,6 @@ from services.policy.store import Store
 from services.policy.templates import TemplateKeeping
 from services.policy.vault import Vault
 
-PANEL = ("keypad",)
 # unlocks from outside (manual: the mechanical key)
 OUTSIDE = ("keypad", "remote", "biometric", "face", "manual")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
@@ -165,7 +164,7 @@ class PolicyService(
             self._reset_gesture_at = self.clock()
             self.store.log("factory-reset-offered", source="button", cause=env.id)
 
-    @accepts(FactoryReset, peers=PANEL)
+    @accepts(FactoryReset)
     def on_factory_reset(self, env: Envelope, peer: str) -> Done:
         """L-30: erase everything, if the SET gesture was just made at the lock itself. A
         panel alone cannot ask for this: the gesture needs the battery out and back."""
@@ -196,7 +195,7 @@ class PolicyService(
             self.bolt = answer.body.detail.get("bolt", "unknown")
             self.door = answer.body.detail.get("door", "unknown")
 
-    @hears(Battery, peers=("power",))
+    @hears(Battery)
     def on_battery(self, env: Envelope) -> None:
         """Low battery is an alarm once per crossing of the threshold (L-28, L-29)."""
         if env.body.low and not self._battery_low:
@@ -233,7 +232,7 @@ class PolicyService(
             muted=self._mode("mute"),
         )
 
-    @accepts(SetDirection, peers=PANEL)
+    @accepts(SetDirection)
     def on_set_direction(self, env: Envelope, peer: str) -> Done:
         if not self.initial:
             return refused("not-allowed", "the direction is changed from the menu (L-14)")
@@ -242,11 +241,11 @@ class PolicyService(
         self.publish(Audit(kind="direction", detail=direction), env.trace)
         return OK
 
-    @accepts(CheckPasscode, peers=PANEL)
+    @accepts(CheckPasscode)
     def on_check(self, env: Envelope, peer: str) -> Done:
         return self._rule_answer(env.body.code)
 
-    @accepts(CreateFirstAdmin, peers=PANEL)
+    @accepts(CreateFirstAdmin)
     def on_create_admin(self, env: Envelope, peer: str) -> Done:
         if not self.initial:
             return refused("not-allowed", "an administrator exists: use the menu (L-13)")
@@ -287,7 +286,7 @@ class PolicyService(
         )
         return OK if broken is None else refused(broken, passcodes.RULES[broken])
 
-    @accepts(VerifyPasscode, peers=PANEL)
+    @accepts(VerifyPasscode)
     def on_verify(self, env: Envelope, peer: str) -> Decision:
         entry = env.body.entry
         if self.initial:
@@ -297,7 +296,7 @@ class PolicyService(
         ref = passcodes.find(entry, self.codes, self.lengths, self.hasher)
         return self._judge(self._attempt("pin", ref), env, source="keypad")
 
-    @accepts(Match, peers=("face", "biometric"))
+    @accepts(Match)
     def on_match(self, env: Envelope, peer: str) -> Decision | Done:
         """A face, finger or palm at the door: the recogniser says who, policy decides."""
         b = env.body
@@ -403,18 +402,18 @@ class PolicyService(
         self.store.set_setting(name, "on" if on else "off", source=source, cause=cause)
         self.publish(Audit(kind=name, detail="on" if on else "off"), cause)
 
-    @accepts(ArmLeavingHome, peers=PANEL)
+    @accepts(ArmLeavingHome)
     def on_arm_leaving_home(self, env: Envelope, peer: str) -> Done:
         self._set_mode("leaving-home", True, source=peer, cause=env.trace)
         return OK
 
-    @accepts(LockRequest, peers=PANEL)
+    @accepts(LockRequest)
     def on_lock_request(self, env: Envelope, peer: str) -> Done:
         """✓ pressed outside after the door was shut (L-24)."""
         self._lock(source="keypad", cause=env.trace)
         return OK
 
-    @accepts(MuteOnce, peers=PANEL)
+    @accepts(MuteOnce)
     def on_mute(self, env: Envelope, peer: str) -> Done:
         self._set_mode("mute", True, source=peer, cause=env.trace)
         return OK

@@ -37,7 +37,7 @@ class WatchdogService(Service):
     def on_beat(self, env: Envelope) -> None:
         self.beats[env.sender] = (self.clock(), env.body)
 
-    @hears(ProcessState, peers=("procevents",))
+    @hears(ProcessState)
     def on_process(self, env: Envelope) -> None:
         if env.body.state == "RUNNING":
             self.started[env.body.name] = (env.body.pid, self.clock())
