@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from proto.schema import Message, between, one_of, secret
+from proto.schema import Message, between, checked, one_of, secret
+
+MINUTES_A_DAY = 24 * 60
+
+
+def weekly_slots(slots: list[list[int]]) -> str | None:
+    """What is wrong with a list of weekly slots, or None (L-7): each is [days mask
+    (Matter's DaysMask, bit 0 Sunday … bit 6 Saturday, at least one day), start minute,
+    end minute], the start before the end, both within one day."""
+    for i, slot in enumerate(slots):
+        if len(slot) != 3:
+            return f"slot {i} has {len(slot)} numbers, not [days mask, start, end]"
+        mask, start, end = slot
+        if not 0 < mask < 128:
+            return f"slot {i}: days mask {mask} is not 1..127"
+        if not 0 <= start < end <= MINUTES_A_DAY:
+            return f"slot {i}: {start}-{end} is not start < end within 0..{MINUTES_A_DAY}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class ValiditySet(Message, family="owner", event="validity"):
     number: str
     start: float | None = None
     end: float | None = None
-    slots: list[list[int]] = field(default_factory=list)
+    slots: list[list[int]] = checked(weekly_slots, default_factory=list)
 
 
 @dataclass(frozen=True)

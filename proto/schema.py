@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Callable, ClassVar
@@ -15,6 +16,10 @@ MAX_ITEMS = 256  # longest list or dict accepted in a body
 
 class SchemaError(ValueError):
     """A body that does not fit its message type."""
+
+
+class _WrongType(SchemaError):
+    """A value of another type than the field's: a union tries its next arm."""
 
 
 def secret(default: Any = dataclasses.MISSING) -> Any:
@@ -30,6 +35,19 @@ def one_of(*choices: Any, default: Any = dataclasses.MISSING) -> Any:
 def between(low: float, high: float, default: Any = dataclasses.MISSING) -> Any:
     """A number field that must lie in [low, high]."""
     return dataclasses.field(default=default, metadata={"range": (low, high)})
+
+
+def checked(
+    check: Callable[[Any], str | None],
+    *,
+    default: Any = dataclasses.MISSING,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A field whose value must also pass check (None: fine; else why not), at decode,
+    so that a handler never sees a value of the right type but the wrong shape."""
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata={"check": check}
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,17 +116,20 @@ def _checks(cls: type) -> dict[str, Check]:
 
 def _with_meta(check: Check, f: dataclasses.Field) -> Check:
     choices, bounds = f.metadata.get("choices"), f.metadata.get("range")
-    if choices is None and bounds is None:
+    shape = f.metadata.get("check")
+    if choices is None and bounds is None and shape is None:
         return check
 
-    def checked(name: str, value: Any) -> None:
+    def with_meta(name: str, value: Any) -> None:
         check(name, value)
         if choices is not None and value not in choices:
             raise SchemaError(f"{name}: {str(value)[:40]!r} is not one of {choices}")
         if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
             raise SchemaError(f"{name}: {value} outside {bounds[0]}..{bounds[1]}")
+        if shape is not None and value is not None and (why := shape(value)):
+            raise SchemaError(f"{name}: {why}")
 
-    return checked
+    return with_meta
 
 
 def _compile(hint: Any) -> Check:
@@ -132,9 +153,9 @@ def _union(hint: Any, arms: list[Check]) -> Check:
         for arm in arms:
             try:
                 return arm(name, value)
-            except SchemaError:
-                continue
-        raise SchemaError(f"{name}: {type(value).__name__} is none of {hint}")
+            except _WrongType:
+                continue  # a value of this arm's type that is wrong (NaN) says why below
+        raise _WrongType(f"{name}: {type(value).__name__} is none of {hint}")
 
     return check
 
@@ -172,9 +193,11 @@ def _scalar(kind: type) -> Check:
 
 
 def _expect(name: str, value: Any, kind: type) -> None:
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"{name}: {value} is not a finite number")  # NaN passes every bound
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return
     if isinstance(value, bool) and kind is not bool:
-        raise SchemaError(f"{name}: expected {kind.__name__}, got bool")
+        raise _WrongType(f"{name}: expected {kind.__name__}, got bool")
     if not isinstance(value, kind):
-        raise SchemaError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+        raise _WrongType(f"{name}: expected {kind.__name__}, got {type(value).__name__}")

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proto.messages import REGISTRY
+from proto.owner import MINUTES_A_DAY, ValiditySet, weekly_slots
 from proto.policy import CheckPasscode, CreateFirstAdmin, VerifyPasscode
 from proto.schema import MAX_ITEMS, MAX_TEXT, Message, SchemaError
 
@@ -25,7 +26,14 @@ TYPES = sorted(REGISTRY)
 # -- strategies ---------------------------------------------------------------------------
 TEXT = st.text(max_size=30)
 INT64 = st.integers(-(2**63), 2**63 - 1)
-FLOAT = st.floats(allow_nan=False)  # NaN != NaN would make equal bodies look different
+FLOAT = st.floats(allow_nan=False, allow_infinity=False)  # a float field takes finite ones only
+# What a field checked by a function of proto/ (schema.checked) takes, by that function.
+SLOT = st.integers(1, 127).flatmap(
+    lambda mask: st.integers(0, MINUTES_A_DAY - 1).flatmap(
+        lambda start: st.integers(start + 1, MINUTES_A_DAY).map(lambda end: [mask, start, end])
+    )
+)
+SHAPED = {weekly_slots: st.lists(SLOT, max_size=4)}
 # What msgpack gives back unchanged: no tuples, no NaN, str keys.
 ANY = st.recursive(
     st.none() | st.booleans() | INT64 | FLOAT | TEXT | st.binary(max_size=20),
@@ -61,6 +69,8 @@ def for_hint(hint: Any) -> st.SearchStrategy[Any]:
 
 
 def for_field(f: dataclasses.Field, hint: Any) -> st.SearchStrategy[Any]:
+    if "check" in f.metadata:
+        return SHAPED[f.metadata["check"]]
     if "choices" in f.metadata:
         return st.sampled_from(f.metadata["choices"])
     if "range" in f.metadata:
@@ -136,6 +146,11 @@ CHOICE_FIELDS = [
 ]
 RANGE_FIELDS = [
     (t, f.name) for t in TYPES for f in dataclasses.fields(REGISTRY[t]) if "range" in f.metadata
+]
+FLOAT_FIELDS = [
+    (t, n)
+    for t, n in FIELDS
+    if hints(REGISTRY[t])[n] is float or float in typing.get_args(hints(REGISTRY[t])[n])
 ]
 
 
@@ -270,6 +285,55 @@ def test_range_bounds_are_inclusive(type_name: str, name: str) -> None:
     low, high = field_of(type_name, name).metadata["range"]
     for value in (low, high):
         assert getattr(cls.from_body(minimal_body(cls) | {name: value}), name) == value
+
+
+@pytest.mark.parametrize("type_name,name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_float_field_refuses_nan_and_infinity(type_name: str, name: str, value: float) -> None:
+    """Issue 11: NaN slips past every comparison (a validity bound that never ends)."""
+    cls = REGISTRY[type_name]
+    with pytest.raises(SchemaError, match="not a finite number"):
+        cls.from_body(minimal_body(cls) | {name: value})
+
+
+def test_every_float_field_is_covered() -> None:
+    assert ("owner.validity", "start") in FLOAT_FIELDS and (
+        "power.battery",
+        "volts",
+    ) in FLOAT_FIELDS
+
+
+@pytest.mark.parametrize(
+    "slots",
+    [
+        [[1]],  # issue 11: it raised in policy's handler; now a bad field at decode
+        [[]],
+        [[1, 2, 3, 4]],
+        [[0, 60, 120]],  # no day
+        [[128, 60, 120]],
+        [[-1, 60, 120]],
+        [[1, 120, 60]],  # ends before it starts
+        [[1, 60, 60]],
+        [[1, -5, 60]],
+        [[1, 0, MINUTES_A_DAY + 1]],
+        [[1, 0, 60], [1]],  # the second is bad
+    ],
+)
+def test_a_malformed_weekly_slot_is_refused_at_decode(slots: list) -> None:
+    body = {"number": "002", "slots": slots}
+    with pytest.raises(SchemaError, match="slots: slot"):
+        ValiditySet.from_body(body)
+
+
+def test_well_formed_weekly_slots_are_taken() -> None:
+    slots = [[0b0111110, 8 * 60, 18 * 60], [1, 0, MINUTES_A_DAY]]
+    assert ValiditySet.from_body({"number": "002", "slots": slots}).slots == slots
+
+
+def test_every_checked_field_has_a_strategy() -> None:
+    for t in TYPES:
+        for f in dataclasses.fields(REGISTRY[t]):
+            assert f.metadata.get("check", weekly_slots) in SHAPED, (t, f.name)
 
 
 def test_nested_items_are_checked() -> None:
