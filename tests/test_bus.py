@@ -1,4 +1,5 @@
-"""The bus over real ipc:// sockets in one process: CURVE peers, deadlines, gaps, forgery."""
+"""The bus over real ipc:// sockets in one process: CURVE peers, deadlines, gaps, forgery,
+the trust table, freshness and the counters that outlive a restart (issue 11)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import pytest
 import zmq
 
 from ops import mesh
-from proto.bus import Bus
-from proto.control import OK, StatusRequest
+from proto.biometric import Templates
+from proto.board import Actuate, Bolt
+from proto.bus import Bus, Counters
+from proto.control import OK, Done, StatusRequest
+from proto.freshness import Freshness
+from proto.health import Heartbeat
 from proto.keypad import Key
 from proto.layout import Layout
-from proto.wire import Stamper, decode, encode
+from proto.wire import MAX_REQUEST_LIFE_S, Stamper, WireError, decode, encode
+
+BEAT = Heartbeat(state="ready", pid=1, uptime_s=0.0, lag_ms=0.0, msgs_in=0, msgs_out=0)
 
 
 @pytest.fixture
@@ -35,13 +42,15 @@ def _joined(pub_bus, pub, sub_bus, sub, peer):
     """Publish until the subscriber hears one: the slow-joiner handshake is over."""
 
     def heard():
-        pub_bus.publish(pub, Key(key="touch"))
+        pub_bus.publish(pub, BEAT)  # every service may beat
         if sub.poll(20):
             sub_bus.receive_event(sub, peer)
             return True
         return False
 
     _until(heard)
+    while sub.poll(50):  # the beats sent while the subscription was joining
+        sub_bus.receive_event(sub, peer)
 
 
 def test_events_arrive_typed_and_gaps_in_a_senders_sequence_are_counted(layout):
@@ -104,3 +113,189 @@ def test_the_command_server_knows_the_authenticated_peer(layout):
         _, peer, env = motor.receive_command(server)
         assert peer == "keypad" and env.sender == "keypad"
         assert decode(encode(env)).body == StatusRequest()
+
+
+def _serve_one(bus: Bus, server: zmq.Socket) -> threading.Thread:
+    """A server thread that reads one request (the bus refuses it or not) and answers OK."""
+
+    def serve():
+        assert server.poll(5000)
+        route, _, env = bus.receive_command(server)
+        if env is not None:
+            bus.reply(server, route, OK, env.id)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    return t
+
+
+def test_an_event_the_trust_table_forbids_is_dropped_as_unauthorized(layout):
+    """Issue 11: policy believed a Button (a factory-reset gesture) from any publisher."""
+    with Bus(layout, "power") as power, Bus(layout, "policy") as policy:
+        pub = power.bind_publisher()
+        sub = policy.subscribe("power")
+        _joined(power, pub, policy, sub, "power")
+        power.publish(pub, Bolt(state="unlocked"))
+        assert sub.poll(2000)
+        assert policy.receive_event(sub, "power") is None
+        assert policy.counters.drops["unauthorized"] == 1
+
+
+def test_a_request_the_trust_table_forbids_is_refused_by_the_bus(layout):
+    with Bus(layout, "motor") as motor, Bus(layout, "keypad") as keypad:
+        server = motor.bind_commands()
+        t = _serve_one(motor, server)
+        answer = keypad.client("motor").request(
+            Actuate(action="unlock", direction="right"), timeout=5
+        )
+        t.join()
+    assert answer.body == Done(ok=False, reason="unauthorized", detail=answer.body.detail)
+    assert "only policy" in answer.body.detail
+    assert motor.counters.drops["unauthorized"] == 1 and motor.counters.msgs_in == 0
+
+
+def test_a_replayed_request_is_refused(layout):
+    """Issue 11: a recorded policy→motor command sent again with policy's own key."""
+    with Bus(layout, "motor") as motor, Bus(layout, "policy") as policy:
+        server = motor.bind_commands()
+        sock = policy._client(zmq.DEALER, "motor", layout.cmd("motor"))
+        recorded = encode(
+            policy.commands.stamp(Actuate(action="unlock", direction="right"), timeout=30)
+        )
+        for _ in range(2):
+            sock.send_multipart(recorded)
+        assert server.poll(5000)
+        assert motor.receive_command(server)[2].body == Actuate(action="unlock", direction="right")
+        assert server.poll(5000)
+        assert motor.receive_command(server)[2] is None
+        assert motor.counters.drops["replayed"] == 1
+        assert sock.poll(5000)  # the replay was answered: refused
+        assert decode(sock.recv_multipart()).body.reason == "replayed"
+
+
+def test_a_request_from_an_older_session_of_a_service_is_refused(layout):
+    """A restarted policy opens a new session; its old one can only come from a replay."""
+    with Bus(layout, "motor") as motor, Bus(layout, "policy") as policy:
+        server = motor.bind_commands()
+        old = Stamper("policy", channel="c")
+        policy.commands = Stamper("policy", channel="c")  # the restart: a later session
+        sock = policy._client(zmq.DEALER, "motor", layout.cmd("motor"))
+        for stamper in (policy.commands, old):
+            sock.send_multipart(encode(stamper.stamp(StatusRequest(), timeout=30)))
+            assert server.poll(5000)
+            motor.receive_command(server)
+        assert motor.counters.drops["replayed"] == 1 and motor.counters.msgs_in == 1
+
+
+def test_an_expired_request_is_refused(layout):
+    """Issue 11: the motor carried out an Actuate of any age."""
+    with Bus(layout, "motor") as motor, Bus(layout, "policy") as policy:
+        server = motor.bind_commands()
+        sock = policy._client(zmq.DEALER, "motor", layout.cmd("motor"))
+        sock.send_multipart(
+            encode(policy.commands.stamp(Actuate(action="unlock", direction="right"), timeout=-1))
+        )
+        assert server.poll(5000)
+        assert motor.receive_command(server)[2] is None
+        assert motor.counters.drops["expired"] == 1
+
+
+def test_gaps_are_counted_per_session_and_a_new_session_is_no_gap(layout):
+    with Bus(layout, "keypad") as keypad, Bus(layout, "policy") as policy:
+        pub = keypad.bind_publisher()
+        sub = policy.subscribe("keypad")
+        _joined(keypad, pub, policy, sub, "keypad")
+        keypad.events = Stamper("keypad", channel="e")  # restarted: seq 1 of a new session
+        keypad.events.seq = 0
+        keypad.publish(pub, Key(key="ok"))
+        keypad.events.seq += 2  # then two lost
+        keypad.publish(pub, Key(key="ok"))
+        for _ in range(2):
+            assert sub.poll(2000)
+            assert policy.receive_event(sub, "keypad") is not None
+        assert policy.counters.gaps == 2
+
+
+def test_a_reply_of_a_type_the_peer_may_not_answer_is_not_taken(layout):
+    with Bus(layout, "motor") as motor, Bus(layout, "policy") as policy:
+        server = motor.bind_commands()
+
+        def answer_with_templates():
+            assert server.poll(5000)
+            route, _, env = motor.receive_command(server)
+            motor.reply(server, route, Templates(items=[]), env.id)
+
+        t = threading.Thread(target=answer_with_templates)
+        t.start()
+        assert policy.client("motor").request(StatusRequest(), timeout=1) is None
+        t.join()
+        assert policy.counters.drops["unauthorized"] == 1
+
+
+def test_an_unknown_curve_key_is_refused_and_counted(layout):
+    with Bus(layout, "motor") as motor:
+        motor.bind_commands()
+        sock = motor.ctx.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.curve_serverkey = (layout.keys / "motor.key").read_bytes().strip()
+        sock.connect(layout.cmd("motor"))
+        _until(lambda: motor.counters.drops["unknown-key"] >= 1)
+        sock.close()
+
+
+def test_drops_and_gaps_outlive_a_restart(tmp_path):
+    path = tmp_path / "motor.counters.json"
+    before = Counters()
+    before.drop("unauthorized", "test", "here")
+    before.missed(3, "keypad")
+    before.save(path)
+    after = Counters()
+    after.load(path)
+    after.drop("unauthorized", "test", "here")
+    assert dict(after.drops) == {"unauthorized": 2} and after.gaps == 3
+    mtime = path.stat().st_mtime_ns
+    before.save(path)  # unchanged since its last save: not written again
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_unreadable_saved_counters_are_ignored(tmp_path):
+    path = tmp_path / "motor.counters.json"
+    for junk in ("not json", "[1, 2]", '{"drops": {"x": "many"}, "gaps": 0}'):
+        path.write_text(junk)
+        counters = Counters()
+        counters.load(path)
+        assert dict(counters.drops) == {} and counters.gaps == 0
+
+
+# -- freshness, without sockets -----------------------------------------------------------
+def _request(stamper: Stamper, timeout: float = 5.0):
+    return decode(encode(stamper.stamp(StatusRequest(), timeout=timeout)))
+
+
+def test_a_session_of_another_boot_is_stale():
+    fresh = Freshness(boot="another-boot")
+    with pytest.raises(WireError) as e:
+        fresh.admit_request(_request(Stamper("policy")))
+    assert e.value.reason == "replayed"
+
+
+def test_a_request_must_carry_a_bounded_expiry():
+    fresh = Freshness()
+    for timeout, reason in ((None, "envelope"), (MAX_REQUEST_LIFE_S + 60, "envelope")):
+        env = decode(encode(Stamper("policy").stamp(StatusRequest(), timeout=timeout)))
+        with pytest.raises(WireError) as e:
+            fresh.admit_request(env)
+        assert e.value.reason == reason
+
+
+def test_several_processes_of_the_cli_may_overlap():
+    """`lockmesh enrol` waits while `lockmesh sim finger` runs: two live cli sessions."""
+    fresh = Freshness()
+    older, newer = Stamper("cli"), Stamper("cli")
+    fresh.admit_request(_request(newer))
+    fresh.admit_request(_request(older))  # not refused: the cli is many processes
+    replay = _request(older)
+    fresh.admit_request(replay)
+    with pytest.raises(WireError):
+        fresh.admit_request(replay)
