@@ -1,4 +1,4 @@
-"""The `lockmesh` command: up, down, status, tap, replay, sim, bench."""
+"""The `lockmesh` command: up, down, status, tap, trust, replay, sim, bench."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import bench, benchkit, enrol, mesh, owner, simulate
+from ops import bench, benchkit, enrol, mesh, owner, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import supervisor_rpc
 from proto.bus import Bus
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, help="stop after S seconds")
     c.add_argument("--record", type=Path, metavar="FILE", help="also record to FILE")
     c.add_argument("--health", action="store_true", help="include heartbeats")
+    trust_table.add_parser(command("trust", trust_table.run, "who may send each message type"))
     c = command("replay", cmd_replay, "show a recording made with `tap --record`")
     c.add_argument("file", type=Path)
     c.add_argument("globs", nargs="*", metavar="TOPIC-GLOB")
