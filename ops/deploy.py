@@ -199,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     args = p.parse_args(argv)
     layout = Layout.at(args.data)
-    if layout.run != layout.data / "run":
+    if not layout.run_fits_in_data:
         print(
             f"lockmesh deploy: {layout.data} is too deep for socket paths (the run folder "
-            f"would move to {layout.run}): use a short path such as /var/lib/lockmesh",
+            "would move out of it): use a short path such as /var/lib/lockmesh",
             file=sys.stderr,
         )
         return 2

@@ -11,11 +11,11 @@ from typing import Any
 
 from ops import supervisor_conf
 from proto import config as configuration
-from proto import curve, supervisor_rpc
+from proto import curve, files, supervisor_rpc
 from proto.bus import Bus
 from proto.control import StatusReply, StatusRequest
 from proto.health import MeshStatus, MeshStatusRequest
-from proto.layout import IDENTITIES, SERVICES, Layout
+from proto.layout import IDENTITIES, RUN_RECORD, SERVICES, Layout
 from proto.messages import REGISTRY  # noqa: F401
 
 
@@ -29,12 +29,20 @@ class Up:
     seconds: float
 
 
+# What an older version left readable by others: made private again at each start.
+PRIVATE_FILES = ("device.secret", "lock.db", "lock.db-wal", "lock.db-shm")
+
+
 def prepare(layout: Layout) -> None:
-    """Folders and keys: created on first start, kept afterwards."""
+    """Folders and keys: created on first start (0700, secrets 0600), kept afterwards."""
     for folder in (layout.data, layout.logs):
-        folder.mkdir(parents=True, exist_ok=True)
-    layout.run.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files.private_dir(folder)
+    run = layout.run  # a deep data path: its short run folder is made (or checked) here
+    if layout.run_fits_in_data:
+        files.private_dir(run)
     curve.ensure_keys(layout.keys, IDENTITIES)
+    for path in (*(layout.data / f for f in PRIVATE_FILES), *layout.logs.glob("*.log*")):
+        files.tighten(path)
     configuration.load(layout.config_file)  # a broken lockmesh.toml fails here, not in 7 logs
 
 
@@ -55,6 +63,7 @@ def up(layout: Layout, *, timeout: float | None = None) -> Up:
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
             check=True,
             cwd=layout.data,
+            umask=0o077,  # its logs and every file of the mesh: the owner's only
         )
     if timeout is None:
         timeout = configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
@@ -108,9 +117,13 @@ def down(layout: Layout, *, timeout: float = 30.0) -> bool:
 
 
 def clean_run_dir(layout: Layout) -> None:
-    """Remove a short run directory made outside the data directory (tests)."""
-    if not str(layout.run).startswith(str(layout.data)) and layout.run.exists():
-        shutil.rmtree(layout.run, ignore_errors=True)
+    """Remove a short run directory made outside the data directory, and its record."""
+    if layout.run_fits_in_data:
+        return
+    run = layout.existing_run()  # only a folder of ours, never one the record names blindly
+    if run is not None:
+        shutil.rmtree(run, ignore_errors=True)
+    (layout.data / RUN_RECORD).unlink(missing_ok=True)
 
 
 def restarts(layout: Layout, name: str) -> int:

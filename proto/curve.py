@@ -1,12 +1,19 @@
-"""Per-identity CURVE keys: created once, secrets 0600, public keys readable by the mesh."""
+"""Per-identity CURVE keys: created once, secrets 0600 in a 0700 folder, public keys 0640.
+
+A public key is no secret: 0640 lets the lock's group read it (on a Pi every service reads
+every public key, ops/deploy.py), and the folder keeps everyone else out.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+
+from proto import files
+
+PUBLIC_MODE = 0o640
 
 
 @dataclass(frozen=True)
@@ -18,34 +25,29 @@ class Identity:
 
 def ensure_keys(keys_dir: Path, names: tuple[str, ...]) -> None:
     """Create the key pairs that are missing; never replace an existing one."""
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(keys_dir, 0o755)
+    files.private_dir(keys_dir)
     for name in names:
         public, secret = keys_dir / f"{name}.key", keys_dir / f"{name}.secret"
+        files.tighten(secret)
         if public.exists() and secret.exists():
             continue
         pub, sec = zmq.curve_keypair()
-        _write(secret, sec, 0o600)
-        _write(public, pub, 0o644)
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        files.write_private(secret, sec)  # the secret first: a pair is whole once .key exists
+        files.write_private(public, pub, PUBLIC_MODE)
 
 
 def load_identity(keys_dir: Path, name: str) -> Identity:
-    secret = (keys_dir / f"{name}.secret").read_bytes().strip()
+    """This identity's key pair; its secret refused if group or others can read it."""
+    secret = files.read_private(keys_dir / f"{name}.secret").strip()
     return Identity(name, public_key(keys_dir, name), secret)
 
 
 def public_key(keys_dir: Path, name: str) -> bytes:
-    return (keys_dir / f"{name}.key").read_bytes().strip()
+    path = keys_dir / f"{name}.key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        raise files.MissingFile(f"{path} is missing") from None
 
 
 def load_keyring(keys_dir: Path) -> dict[bytes, str]:

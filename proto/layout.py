@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import os
+import stat
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+
+from proto import files
 
 # The processes of the mesh, in the order supervisord starts them.
 SERVICES = ("policy", "motor", "power", "biometric", "face", "keypad", "watchdog")
@@ -17,6 +22,13 @@ IDENTITIES = SERVICES + CLIENTS
 PUBLISHERS = SERVICES + ("procevents",)
 
 IPC_PATH_MAX = 100  # the OS allows ~107 bytes for a socket path; keep a margin
+# The longest socket name in a run folder, "/procevents.pub" or the like.
+LONGEST_SOCKET = f"/{max(IDENTITIES, key=len)}.pub"
+RUN_RECORD = "run.path"  # where a lock whose data path is deep keeps its short run folder's
+
+
+class NoLock(FileNotFoundError):
+    """No lock at this data folder (or not one this user may use); the message says why."""
 
 
 def default_data_dir() -> Path:
@@ -37,12 +49,51 @@ class Layout:
 
     @property
     def run(self) -> Path:
-        """Sockets and supervisord's files; moved to a short path when the data path is deep."""
-        run = self.data / "run"
-        if len(str(run)) + len("/watchdog.pub") + len("ipc://") <= IPC_PATH_MAX:
+        """Sockets and supervisord's files: DATA/run, or when the data path is too deep for
+        socket paths, a short private folder made by mkdtemp and recorded in DATA/run.path.
+
+        Never a predictable shared name: another user could make it first and swap
+        supervisord.conf under us. Every process of the lock finds the folder through the
+        record, and uses it only if it is still a folder of ours that nobody else can
+        write; otherwise a new one is made (and recorded) in its place."""
+        if self.run_fits_in_data:
+            return self.data / "run"
+        return self.existing_run() or self._make_short_run()
+
+    @property
+    def run_fits_in_data(self) -> bool:
+        return fits(self.data / "run")
+
+    def existing_run(self) -> Path | None:
+        """The run folder if it is there and safe to use; None rather than make one."""
+        if self.run_fits_in_data:
+            run = self.data / "run"
+            return run if run.is_dir() else None
+        try:
+            run = Path((self.data / RUN_RECORD).read_text().strip())
+        except (OSError, UnicodeDecodeError):
+            return None
+        return run if run.is_absolute() and fits(run) and self._ours(run) else None
+
+    def _ours(self, run: Path) -> bool:
+        """A real folder (not a link), owned by us or by the data folder's owner, 0700."""
+        try:
+            st, owner = run.lstat(), self.data.stat().st_uid
+        except OSError:
+            return False
+        return (
+            stat.S_ISDIR(st.st_mode)
+            and st.st_uid in (os.geteuid(), owner)
+            and not st.st_mode & files.NOT_OURS
+        )
+
+    def _make_short_run(self) -> Path:
+        with _exclusive(self.data):  # two processes starting at once make one folder
+            run = self.existing_run()
+            if run is None:
+                run = Path(tempfile.mkdtemp(prefix="lockmesh-", dir=short_parent()))
+                files.write_private(self.data / RUN_RECORD, f"{run}\n".encode())
             return run
-        digest = hashlib.sha1(str(self.data).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"lockmesh-{digest}"
 
     @property
     def keys(self) -> Path:
@@ -56,6 +107,13 @@ class Layout:
     def config_file(self) -> Path:
         return self.data / "lockmesh.toml"
 
+    @property
+    def witness_file(self) -> Path:
+        """Where the watchdog keeps the newest head of the log it saw (proto/witness.py):
+        on a Pi, in the watchdog account's private working folder (ops/deploy.py), out of
+        reach of policy, the store's owner."""
+        return self.data / "work" / "lockmesh-watchdog" / "audit-head.json"
+
     def pub(self, name: str) -> str:
         return f"ipc://{self.run}/{name}.pub"
 
@@ -64,3 +122,41 @@ class Layout:
 
     def starts_file(self, name: str) -> Path:
         return self.run / f"{name}.starts"
+
+
+def fits(run: Path) -> bool:
+    """Whether every socket of a run folder at this path stays under the OS's limit."""
+    return len("ipc://") + len(str(run)) + len(LONGEST_SOCKET) <= IPC_PATH_MAX
+
+
+def short_parent() -> str:
+    """Where a short run folder is made: $XDG_RUNTIME_DIR when it is a private folder of
+    this user (systemd makes it 0700), else the temporary folder, else /tmp."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    room = len("/lockmesh-xxxxxxxx")
+    for parent in (xdg, tempfile.gettempdir(), "/tmp"):
+        if parent and os.path.isabs(parent) and fits(Path(parent + room * "x")):
+            if parent != xdg or _private_of_mine(Path(parent)):
+                return parent
+    return "/tmp"
+
+
+def _private_of_mine(folder: Path) -> bool:
+    try:
+        st = folder.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+@contextmanager
+def _exclusive(data: Path) -> Iterator[None]:
+    try:
+        fd = os.open(data, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NoLock(f"no lock at {data}: no such folder") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 from proto.config import DEFAULTS
+from services.policy import chain
 from services.policy.people import People, Refusal
 from services.policy.secrets import SECRET_BYTES, device_secret
-from services.policy.store import EVENT_FIELDS, GENESIS, MIGRATIONS, Store, row_hash
+from services.policy.store import (
+    EVENT_FIELDS,
+    GENESIS,
+    HEAD_MIGRATION,
+    MIGRATIONS,
+    Store,
+    row_hash,
+)
 
 
 @pytest.fixture
@@ -327,7 +335,7 @@ def test_l35_verify_chain_finds_an_edited_a_deleted_and_a_reordered_row(path: Pa
     store.close()
     for tamper, bad in (
         ("UPDATE events SET reason='x' WHERE seq=3", 3),
-        ("DELETE FROM events WHERE seq=2", 3),
+        ("DELETE FROM events WHERE seq=2", 2),  # the missing row is named
         (
             "UPDATE events SET seq=105 WHERE seq=5; "  # swap rows 4 and 5
             "UPDATE events SET seq=5 WHERE seq=4; "
@@ -363,3 +371,146 @@ def test_l30_factory_reset_erases_all_and_the_log_keeps_one_entry(tmp_path):
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # the guard is back
         store.db.execute("DELETE FROM events")
     store.close()
+
+
+# -- the sealed head (issue 11): a cut at the end shows --------------------------------------
+KEY = b"k" * 32
+
+
+def tampered_copy(path: Path, sql: str) -> Path:
+    """A copy of the store edited as someone without the key could: plain SQL."""
+    copy = path.with_name(f"copy-{abs(hash(sql))}.db")
+    copy.write_bytes(path.read_bytes())
+    db = sqlite3.connect(copy)
+    db.executescript("DROP TRIGGER events_append_only_u; DROP TRIGGER events_append_only_d; " + sql)
+    db.close()
+    return copy
+
+
+def audited(path: Path):
+    db = chain.open_readonly(path)
+    try:
+        return chain.audit(db, KEY)
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def eight(path: Path) -> Path:
+    store = Store(path, chain_key=KEY)
+    for n in range(8):
+        store.log("refused", reason=f"r{n}")
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    "cut, why",
+    [
+        (1, "the last row is missing"),
+        (5, "the last 5 rows are missing"),
+        (8, "the last 8 rows are missing"),
+    ],
+)
+def test_l35_rows_cut_from_the_end_of_the_log_are_named(eight: Path, cut: int, why: str) -> None:
+    """Without the head, a prefix of a good chain verifies: the old code said "intact"."""
+    copy = tampered_copy(eight, f"DELETE FROM events WHERE seq > {8 - cut}")
+    found = audited(copy)
+    assert not found.intact
+    assert found.first_bad == 8 - cut + 1 and found.checked == 8 - cut
+    assert found.why.startswith(why), found.why
+
+
+@pytest.mark.parametrize(
+    "sql, why",
+    [
+        ("DELETE FROM chain_head", "the sealed head of the log is missing"),
+        ("UPDATE chain_head SET count = 3", "the sealed head of the log was changed"),
+        ("DROP TABLE chain_head", "the log has no sealed head"),
+    ],
+)
+def test_l35_a_removed_or_edited_head_shows(eight: Path, sql: str, why: str) -> None:
+    found = audited(tampered_copy(eight, sql))
+    assert not found.intact and found.why.startswith(why) and found.first_bad == 9
+
+
+def test_l35_the_head_is_written_with_each_row_and_audits_intact(eight: Path) -> None:
+    found = audited(eight)
+    assert (found.checked, found.first_bad, found.why) == (8, None, "intact")
+    assert (found.head.epoch, found.head.count) == (0, 8)
+    assert found.head.last == bytes(stored_events(eight)[-1][-1])
+
+
+def test_l35_a_row_rolled_back_with_its_transaction_leaves_the_head_as_it_was(path: Path) -> None:
+    store = Store(path, chain_key=KEY)
+    store.log("refused", reason="r0")
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.append("refused", reason="r1")
+            raise RuntimeError("the write fails after the row")
+    assert store.head().count == 1 and store.audit().intact
+    store.close()
+
+
+def test_l35_writing_after_a_cut_keeps_the_gap_and_says_so_in_the_log(eight: Path) -> None:
+    """Policy's next row follows the sealed head, not the cut rows: the cut never heals,
+    and the log itself records what policy found."""
+    copy = tampered_copy(eight, "DELETE FROM events WHERE seq > 5")
+    store = Store(copy, chain_key=KEY)
+    store.log("refused", reason="after")
+    newest = store.events(limit=2)
+    assert [(e["seq"], e["kind"]) for e in newest] == [(10, "refused"), (9, "audit-tampered")]
+    assert newest[1]["detail"] == "rows 6 to 8 were cut from the end of the log"
+    assert store.verify_chain() == (5, 6, "rows 6 to 8 are missing")
+    store.close()
+
+
+def test_l35_writing_after_the_head_was_removed_says_so_in_the_log(eight: Path) -> None:
+    copy = tampered_copy(eight, "DELETE FROM chain_head")
+    store = Store(copy, chain_key=KEY)
+    store.log("refused", reason="after")
+    tampered = store.events(limit=2)[1]
+    assert tampered["kind"] == "audit-tampered"
+    assert tampered["detail"] == "the sealed head of the log is missing"
+    store.close()
+
+
+def test_l30_a_factory_reset_starts_a_new_epoch(eight: Path) -> None:
+    store = Store(eight, chain_key=KEY)
+    store.factory_reset(source="keypad")
+    assert (store.head().epoch, store.head().count) == (1, 1)
+    assert store.verify_chain() == (1, None, "intact")
+    store.close()
+
+
+def test_l35_a_store_from_before_the_head_is_sealed_once_and_says_from_where(path: Path) -> None:
+    old = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[: HEAD_MIGRATION - 1], start=1):
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    prev = GENESIS
+    for n in range(3):  # rows as the older version wrote them
+        row = {"wall": 1.0 + n, "kind": "refused", "reason": f"r{n}"}
+        digest = row_hash(prev, row, KEY)
+        old.execute(
+            "INSERT INTO events (wall, kind, reason, prev, hash) VALUES (?, ?, ?, ?, ?)",
+            (row["wall"], row["kind"], row["reason"], prev, digest),
+        )
+        prev = digest
+    old.commit()
+    old.close()
+    store = Store(path, chain_key=KEY)
+    assert store.verify_chain() == (4, None, "intact")
+    newest = store.events(limit=1)[0]
+    assert (
+        newest["kind"] == "audit-head-sealed" and newest["detail"] == "rows 1 to 3 were not sealed"
+    )
+    store.close()
+    Store(path, chain_key=KEY).close()  # sealed once: opening again adds nothing
+    assert len(stored_events(path)) == 4
+
+
+def test_l35_the_audit_reads_a_store_without_writing_it(eight: Path) -> None:
+    before = eight.read_bytes()
+    os.chmod(eight, 0o400)  # a read-only copy: opened read-only, it still audits
+    assert audited(eight).intact
+    assert eight.read_bytes() == before

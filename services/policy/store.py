@@ -1,19 +1,32 @@
 """The lock's store: SQLite in WAL mode with synchronous writes, migrated by version.
 
 Policy is its only writer; people and codes live in people.py on top of this. The event
-log is append-only (triggers refuse UPDATE and DELETE) and hash-chained: each row's hash
-covers the previous hash and the row, keyed with the device secret.
+log is append-only (triggers refuse UPDATE and DELETE), hash-chained, and its end is
+sealed in a head kept apart from the rows (chain.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from proto import files
+from services.policy.chain import (
+    EVENT_FIELDS,
+    GENESIS,
+    Audit,
+    SealedHead,
+    audit,
+    last_row,
+    read_head,
+    row_hash,
+    seal,
+)
+
+__all__ = ["EVENT_FIELDS", "GENESIS", "MIGRATIONS", "Store", "row_hash"]
 
 APPEND_ONLY_DELETE = """CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END"""
@@ -71,37 +84,48 @@ MIGRATIONS = (
         PRIMARY KEY (kind, person, slot)
     );
     """,
+    # The log's sealed head (chain.py), sealed over the rows an older version wrote.
+    """
+    CREATE TABLE chain_head (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        epoch INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        last BLOB NOT NULL,
+        seal BLOB NOT NULL
+    );
+    INSERT INTO chain_head
+        SELECT 1, 0, coalesce(max(seq), 0),
+               coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), zeroblob(32)),
+               lockmesh_seal(0, coalesce(max(seq), 0),
+                   coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), zeroblob(32)))
+        FROM events;
+    """,
 )
 
-EVENT_FIELDS = ("wall", "kind", "person", "method", "source", "reason", "cause", "detail")
-GENESIS = bytes(32)
-
-
-def row_hash(prev: bytes, row: dict[str, Any], key: bytes = b"") -> bytes:
-    """SHA-256 over the previous hash and the row; keyed (HMAC) with the device secret,
-    so that someone who edits the file cannot forge a chain that verifies."""
-    values = [row.get(k) for k in EVENT_FIELDS]
-    values[0] = float(values[0])  # SQLite gives REAL back: hash what a re-check will read
-    canonical = prev + json.dumps(values, separators=(",", ":")).encode()
-    if key:
-        return hmac.new(key, canonical, hashlib.sha256).digest()
-    return hashlib.sha256(canonical).digest()
+HEAD_MIGRATION = next(n for n, m in enumerate(MIGRATIONS, 1) if "TABLE chain_head" in m)
 
 
 class Store:
     def __init__(self, path: Path, *, wall=time.time, chain_key: bytes = b"") -> None:
+        _private(path)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._wall = wall
         self._key = chain_key
+        self.db.create_function(
+            "lockmesh_seal", 3, lambda e, c, last: seal(self._key, e, c, bytes(last))
+        )
         self._migrate()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self.db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        unsealed = last_row(self.db)[0]  # rows an older version wrote, before any head
+        if version < HEAD_MIGRATION and unsealed:
+            self.log("audit-head-sealed", detail=f"rows 1 to {unsealed} were not sealed")
 
     def close(self) -> None:
         self.db.close()
@@ -122,16 +146,49 @@ class Store:
             return self._append({"kind": kind, **fields})
 
     def _append(self, row: dict[str, Any]) -> int:
-        row = {"wall": self._wall(), **row}
-        last = self.db.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = bytes(last[0]) if last else GENESIS
-        values = [row.get(k) for k in EVENT_FIELDS]
-        cur = self.db.execute(
-            f"INSERT INTO events ({', '.join(EVENT_FIELDS)}, prev, hash) "
-            f"VALUES ({', '.join('?' * len(EVENT_FIELDS))}, ?, ?)",
-            (*values, prev, row_hash(prev, row, self._key)),
+        head = self._head_for_append()
+        head = self._insert(head, {"wall": self._wall(), **row})
+        self._write_head(head)
+        return head.count
+
+    def _insert(self, head: SealedHead, row: dict[str, Any]) -> SealedHead:
+        """Add row after head; the head that follows it."""
+        seq, digest = head.count + 1, row_hash(head.last, row, self._key)
+        self.db.execute(
+            f"INSERT INTO events (seq, {', '.join(EVENT_FIELDS)}, prev, hash) "
+            f"VALUES (?, {', '.join('?' * len(EVENT_FIELDS))}, ?, ?)",
+            (seq, *[row.get(k) for k in EVENT_FIELDS], head.last, digest),
         )
-        return cur.lastrowid
+        return SealedHead(head.epoch, seq, digest)
+
+    def _head_for_append(self) -> SealedHead:
+        """Where the next row goes: after the sealed head. A head that does not match the
+        rows was tampered with: the log then says so itself, in a row of its own, and rows
+        cut from its end stay missing (new rows follow the head and leave the gap)."""
+        head, problem = read_head(self.db, self._key)
+        count, last = last_row(self.db)
+        if head is not None and (head.count, head.last) == (count, last):
+            return head
+        if head is not None and head.count > count:
+            problem = f"rows {count + 1} to {head.count} were cut from the end of the log"
+        elif head is not None:
+            problem = f"the sealed head named row {head.count} but the log ends at row {count}"
+            head = SealedHead(head.epoch, count, last)
+        else:
+            head = SealedHead(0, count, last)
+        evidence = {"wall": self._wall(), "kind": "audit-tampered", "detail": problem}
+        return self._insert(head, evidence)
+
+    def _write_head(self, head: SealedHead) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO chain_head (one, epoch, count, last, seal) "
+            "VALUES (1, ?, ?, ?, ?)",
+            (head.epoch, head.count, head.last, seal(self._key, *_fields(head))),
+        )
+
+    def head(self) -> SealedHead | None:
+        """The sealed head as stored (None when missing or its seal fails)."""
+        return read_head(self.db, self._key)[0]
 
     def events(
         self,
@@ -157,19 +214,13 @@ class Store:
         return [dict(zip(names, r)) for r in cur]
 
     def verify_chain(self) -> tuple[int, int | None, str]:
-        """(rows checked, first bad seq or None, why): edits, deletions, reorderings show."""
-        prev, expected_seq, checked = GENESIS, 1, 0
-        columns = ", ".join(EVENT_FIELDS)
-        for seq, *values, stored_prev, stored in self.db.execute(
-            f"SELECT seq, {columns}, prev, hash FROM events ORDER BY seq"
-        ):
-            row = dict(zip(EVENT_FIELDS, values))
-            if seq != expected_seq:
-                return checked, seq, f"row {expected_seq} is missing"
-            if bytes(stored_prev) != prev or bytes(stored) != row_hash(prev, row, self._key):
-                return checked, seq, f"row {seq} was changed or moved"
-            prev, expected_seq, checked = bytes(stored), seq + 1, checked + 1
-        return checked, None, "intact"
+        """(rows checked, first bad seq or None, why): edits, deletions, reorderings and
+        rows cut from the end show."""
+        found = self.audit()
+        return found.checked, found.first_bad, found.why
+
+    def audit(self) -> Audit:
+        return audit(self.db, self._key)
 
     def factory_reset(self, **event: Any) -> None:
         """L-30: people, codes, templates, visitors and settings erased; the log too, but
@@ -178,10 +229,12 @@ class Store:
         with self.transaction():
             for table in ("people", "visitors", "settings"):  # people cascade to the rest
                 self.db.execute(f"DELETE FROM {table}")
+            epoch = (self.head() or SealedHead(0, 0, GENESIS)).epoch
             self.db.execute("DROP TRIGGER events_append_only_d")
             self.db.execute("DELETE FROM events")
             self.db.execute(APPEND_ONLY_DELETE)
-            self._append({"kind": "factory-reset", **event})
+            self._write_head(SealedHead(epoch + 1, 0, GENESIS))  # a newer epoch: witnesses
+            self._append({"kind": "factory-reset", **event})  # see a reset, not a rollback
 
     def transaction(self) -> "_Tx":
         """A write, all or nothing; append events inside it with append()."""
@@ -190,6 +243,18 @@ class Store:
     def append(self, kind: str, **fields: Any) -> int:
         """Add an event within a transaction() the caller holds."""
         return self._append({"kind": kind, **fields})
+
+
+def _fields(head: SealedHead) -> tuple[int, int, bytes]:
+    return head.epoch, head.count, head.last
+
+
+def _private(path: Path) -> None:
+    """lock.db and its -wal and -shm (SQLite gives them the database's mode) are 0600."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, files.PRIVATE_FILE))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        files.tighten(path.with_name(name))
 
 
 class _Tx:
