@@ -1,4 +1,5 @@
-"""Fixtures: each mesh in its own data directory, stopped when the test ends."""
+"""Fixtures: each mesh in its own data directory, stopped when the test ends; and
+Hypothesis' settings, chosen by where the suite runs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,26 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from tests.meshkit import Lock, running
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+EXAMPLES = Path(__file__).resolve().parent / ".hypothesis-examples"
+
+# Timing is not what the properties are about, and the machine is shared: a slow example
+# must not fail a run (deadline) or stop it (the too_slow health check).
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+# CI draws the same examples on every run (derandomize), so a run cannot turn red by
+# chance; a regression is pinned there with @example in the test itself. Hypothesis
+# refuses a database together with derandomize, so CI reads none.
+settings.register_profile("ci", derandomize=True, print_blob=True, **_UNTIMED)
+# On a developer's machine every run draws new examples; one that fails is saved in the
+# repository's example database and replayed first by every later run, on every clone
+# once committed, until it passes.
+settings.register_profile("dev", database=DirectoryBasedExampleDatabase(str(EXAMPLES)), **_UNTIMED)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session", autouse=True)
