@@ -16,7 +16,7 @@ import zmq
 from hw.sim_fingerprint import Features, FingerprintSimulator, merge, quantise, z_score
 from hw.sim_palm import PalmSimulator
 from ops.benchkit import Failed, paced, set_up_if_initial, summary
-from proto.biometric import BioEnrol, EnrolDone, EnrolStep, SimPresent, Unreadable
+from proto.biometric import EnrolDone, EnrolOpen, EnrolStep, SimPresent, Unreadable
 from proto.bus import Bus
 from proto.layout import Layout
 from proto.policy import Decision
@@ -57,8 +57,8 @@ def enrol(layout: Layout, bench: Bus, modality: str, who: str) -> str:
     events = Both(bench, ("biometric",))
     time.sleep(0.3)
     with Bus(layout, "cli") as owner:
-        answer = owner.client("biometric").request(
-            BioEnrol(person="001", modality=modality), timeout=5
+        answer = owner.client("policy").request(
+            EnrolOpen(person="001", modality=modality), timeout=5
         )
     if answer is None or not answer.body.ok:
         raise Failed(f"enrolment refused: {answer.body if answer else 'no answer'}")

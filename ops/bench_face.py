@@ -58,7 +58,7 @@ def run(models_dir: Path, root: Path, *, passes: int, min_face: int, threads: in
     gallery = Gallery()
     rng = np.random.default_rng(50)
     for i in range(GALLERY_SIZE):
-        gallery.add(f"{i + 1:03d}", rng.normal(0, 0.09, 128).astype(np.float32))
+        gallery.add(f"{i + 1:03d}", 1, rng.normal(0, 0.09, 128).astype(np.float32))
     stages: dict[str, list[float]] = {"detect": [], "align": [], "embed": [], "match": []}
     total: list[float] = []
     for _ in range(passes):

@@ -1,7 +1,8 @@
 """`lockmesh enrol face|finger|palm NUMBER`: the owner adds a credential to a person (L-14).
 
-The capture happens on the lock: this asks the biometric service to start, then prints
-each step it publishes (place the finger, lift it, hold the palm nearer …) until it ends.
+The capture happens on the lock: this asks policy to open the enrolment (policy has the
+face or biometric service start it, issue 11), then prints each step that service publishes
+(place the finger, lift it, hold the palm nearer …) until it ends.
 """
 
 from __future__ import annotations
@@ -12,31 +13,26 @@ import time
 
 import zmq
 
-from proto.biometric import MODALITIES, BioEnrol, EnrolCancel, EnrolDone, EnrolStep, FaceEnrol
+from proto.biometric import ENROLMENTS, EnrolCancel, EnrolDone, EnrolOpen, EnrolStep
 from proto.bus import Bus
 from proto.layout import Layout
 
 
 def add_parser(c: argparse.ArgumentParser) -> None:
-    c.add_argument("modality", choices=("face", *MODALITIES))
+    c.add_argument("modality", choices=ENROLMENTS)
     c.add_argument("number", help="the person's number, e.g. 002")
     c.add_argument("--timeout", type=float, default=120.0, help="give up after S seconds")
 
 
 def run(layout: Layout, args: argparse.Namespace) -> int:
     service = "face" if args.modality == "face" else "biometric"
-    request = (
-        FaceEnrol(person=args.number)
-        if service == "face"
-        else BioEnrol(person=args.number, modality=args.modality)
-    )
     with Bus(layout, "cli") as bus:
         events = bus.subscribe(service)  # before asking, so no step is missed
         time.sleep(0.2)  # a SUB socket needs a moment to be heard by its publisher
-        client = bus.client(service)
-        answer = client.request(request, timeout=5.0)
+        request = EnrolOpen(modality=args.modality, person=args.number)
+        answer = bus.client("policy").request(request, timeout=5.0)
         if answer is None:
-            print(f"lockmesh: {service} did not answer (is the lock up?)", file=sys.stderr)
+            print("lockmesh: policy did not answer (is the lock up?)", file=sys.stderr)
             return 1
         if not answer.body.ok:
             print(f"refused: {answer.body.reason}: {answer.body.detail}", file=sys.stderr)
@@ -44,7 +40,7 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
         try:
             return follow(bus, events, service, args.number, args.timeout)
         except KeyboardInterrupt:
-            client.request(EnrolCancel(), timeout=5.0)
+            bus.client(service).request(EnrolCancel(), timeout=5.0)
             print("cancelled", file=sys.stderr)
             return 1
 

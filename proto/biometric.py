@@ -8,13 +8,32 @@ from typing import Any
 from proto.schema import Message, between, one_of, secret
 
 NEW_PERSON_ROLES = ("", "admin", "user")  # person "" with a role: create them with it (L-14)
+MODALITIES = ("finger", "palm")
+ENROLMENTS = ("face", *MODALITIES)  # what `lockmesh enrol` and the menu can capture
+KIND_OF = {"finger": "fingerprint", "palm": "palm-vein", "face": "face"}  # Matter's names
+
+
+@dataclass(frozen=True)
+class EnrolOpen(Message, family="policy", event="enrol_open"):
+    """The owner or the menu asks policy for an enrolment (L-14, issue 11).
+
+    Policy checks who asks (the owner, or a live menu session: token), makes a ticket and
+    itself asks the recogniser to capture. person "" with a role: a new person, created
+    by policy with this credential as their first, only when it is stored.
+    """
+
+    modality: str = one_of(*ENROLMENTS)
+    person: str = ""
+    role: str = one_of(*NEW_PERSON_ROLES, default="")
+    token: str = secret("")  # the panel's live menu session (L-13); the owner needs none
 
 
 @dataclass(frozen=True)
 class FaceEnrol(Message, family="face", event="enrol"):
-    person: str
-    role: str = one_of(*NEW_PERSON_ROLES, default="")
-    token: str = secret("")  # the panel's live menu session; policy checks it (L-13)
+    """From policy only: capture a face under this ticket, and save it with the ticket."""
+
+    ticket: str = secret()
+    person: str = ""  # for the steps the panel and the CLI show; "" for a new person
 
 
 @dataclass(frozen=True)
@@ -36,20 +55,17 @@ class SimFace(Message, family="face", event="sim"):
     hold: bool = True  # each photo held up for several frames
 
 
-MODALITIES = ("finger", "palm")
-KIND_OF = {"finger": "fingerprint", "palm": "palm-vein", "face": "face"}  # Matter's names
-ENROLLERS = ("keypad", "cli")  # who may ask for an enrolment: the menu, the owner
 MODULE_FAULTS = ("unplug", "replug", "garbage", "truncate", "bad-checksum", "silent", "clear")
 
 
 @dataclass(frozen=True)
 class BioEnrol(Message, family="biometric", event="enrol"):
-    """Start enrolling a finger or palm for a person; progress and the end come as events."""
+    """From policy only: capture a finger or palm under this ticket; progress and the end
+    come as events."""
 
-    person: str  # "": a new person, created with this credential as their first (L-14)
+    ticket: str = secret()
     modality: str = one_of(*MODALITIES)
-    role: str = one_of(*NEW_PERSON_ROLES, default="")
-    token: str = secret("")  # the panel's live menu session; policy checks it (L-13)
+    person: str = ""  # for the steps the panel and the CLI show; "" for a new person
 
 
 @dataclass(frozen=True)
@@ -107,12 +123,13 @@ TEMPLATE_KINDS = ("face", "fingerprint", "palm-vein")
 
 @dataclass(frozen=True)
 class TemplateSave(Message, family="biometric", event="template_save"):
-    """A template to keep for a person; policy seals it at rest (L-10)."""
+    """A captured template; policy seals it at rest (L-10). Whose it is, and in which slot,
+    comes from the enrolment's ticket, never from the recogniser; the answer's detail is
+    "person:slot"."""
 
     kind: str = one_of(*TEMPLATE_KINDS)
-    person: str = ""  # "" with a role: a new person whose first credential this is
+    ticket: str = secret("")
     template: bytes = secret(b"")
-    role: str = one_of(*NEW_PERSON_ROLES, default="")
 
 
 @dataclass(frozen=True)
@@ -139,21 +156,11 @@ class SimModule(Message, family="biometric", event="sim_module"):
 
 
 @dataclass(frozen=True)
-class EnrolCheck(Message, family="policy", event="enrol_check"):
-    """Before a capture: may this person get one more template of this kind now?"""
-
-    kind: str = one_of(*TEMPLATE_KINDS)
-    person: str = ""
-    role: str = one_of(*NEW_PERSON_ROLES, default="")
-    via: str = one_of(*ENROLLERS, default="cli")
-    token: str = secret("")  # required when via is the keypad
-
-
-@dataclass(frozen=True)
 class Match(Message, family="policy", event="match"):
     """A recogniser's verdict at the door: a person, or None for no match (L-18, L-20)."""
 
     method: str = one_of(*TEMPLATE_KINDS)
     person: str | None = None
     score: float = 0.0  # the module's score or the face distance, for the log
-    live: bool = True  # False: it matched, but a photo or a screen would too (a refusal)
+    live: bool = False  # absent is not live: a photo or a screen matches too (L-20)
+    slot: int = between(0, 1000, default=0)  # the person's template that matched (issue 11)

@@ -84,6 +84,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "presentation_gap_s": 2.0,  # frames further apart are two presentations
         "sim_hold_frames": 4,  # frames of one photo held up to the simulated camera
     },
+    "enrol": {  # issue 11: policy's ticket for one capture, from the owner or the menu
+        "ticket_s": 300.0,  # long enough for five face poses of enrol_timeout_s each
+    },
     "alarms": {"door_ajar_s": 60.0, "tamper_siren_s": 60.0},  # L-29
     "passcode": {"min_digits": 6, "max_digits": 10},  # L-4
     "capacity": {  # L-3

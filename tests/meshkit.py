@@ -6,15 +6,20 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
+
+import zmq
 
 from ops import mesh
 from ops.tap import Tap
 from proto import supervisor_rpc
 from proto.bus import Bus
+from proto.control import Done
 from proto.layout import Layout
+from proto.schema import Message
 from proto.wire import Envelope
 
 ADMIN_CODE = "246813"
@@ -140,3 +145,52 @@ def running(data: Path, config: str = "", *, set_up: bool = True) -> Iterator[Lo
     finally:
         mesh.down(lock.layout)
         mesh.clean_run_dir(lock.layout)
+
+
+def owner_request(layout: Layout, body: Message, timeout: float = 5.0) -> Envelope | None:
+    """One request to policy with the owner's key (the CLI's), from any thread."""
+    with Bus(layout, "cli") as owner:
+        return owner.client("policy").request(body, timeout=timeout)
+
+
+class Impostor:
+    """A recogniser's process taken over (issue 11): the real one is stopped and its key
+    used here, to send policy whatever a hijacked face or biometric service could."""
+
+    def __init__(self, lock: Lock, name: str) -> None:
+        supervisor_rpc.proxy(lock.layout.run).supervisor.stopProcess(name)
+        self.lock, self.name = lock, name
+        self.ctx = zmq.Context()  # its own: one ZAP handler per context, and others may serve
+        self.bus = Bus(lock.layout, name, ctx=self.ctx)
+        self.server = self.bus.bind_commands()  # where policy sends FaceEnrol / BioEnrol
+
+    def ask(self, body: Message, timeout: float = 5.0) -> Envelope | None:
+        return self.bus.client("policy").request(body, timeout=timeout)
+
+    def enrolment(self, opening: Message, timeout: float = 10.0) -> Envelope:
+        """The owner opens an enrolment; policy asks this recogniser to capture, is answered
+        "started"; that request (its body holds the ticket) is returned."""
+        with ThreadPoolExecutor(1) as pool:
+            opened = pool.submit(owner_request, self.lock.layout, opening)
+            start = self._serve_until(f"{self.name}.enrol", timeout)
+            answer = opened.result(timeout=timeout)
+        assert answer is not None and answer.body.ok, answer
+        return start
+
+    def _serve_until(self, type_name: str, timeout: float) -> Envelope:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.server.poll(int(left * 1000) + 1):
+                break
+            route, peer, env = self.bus.receive_command(self.server)
+            if env is None:
+                continue
+            self.bus.reply(self.server, route, Done(ok=True, detail="started"), env.id)
+            if env.type == type_name:
+                assert peer == "policy", peer
+                return env
+        raise AssertionError(f"policy sent no {type_name} within {timeout}s")
+
+    def close(self) -> None:
+        self.bus.close()
+        self.ctx.term()

@@ -80,18 +80,20 @@ def test_liveness_needs_enough_pairs_of_frames():
         assert not flat.add(warp(FRONTAL, h))
 
 
-def test_gallery_matches_the_nearest_and_forgets():
+def test_gallery_matches_the_nearest_names_its_slot_and_forgets():
     rng = np.random.default_rng(1)
     people = {f"{i:03d}": rng.normal(0, 0.1, 128).astype(np.float32) for i in range(1, 6)}
     gallery = g.Gallery()
-    assert gallery.nearest(people["001"]) == (None, float("inf"))
-    for person, d in people.items():
-        gallery.add(person, g.from_template(g.to_template(d)))
+    assert gallery.nearest(people["001"]) == (None, 0, float("inf"))
+    for i, (person, d) in enumerate(people.items()):
+        gallery.add(person, 1 + i % 3, g.from_template(g.to_template(d)))
     probe = people["003"] + rng.normal(0, 0.01, 128).astype(np.float32)
-    person, distance = gallery.nearest(probe)
-    assert person == "003" and distance < 0.2
+    person, slot, distance = gallery.nearest(probe)
+    assert person == "003" and slot == 3 and distance < 0.2  # the slot policy checks (issue 11)
     gallery.forget("003")
-    assert gallery.nearest(probe)[0] != "003" and len(gallery) == 4
+    assert gallery.nearest(probe).person != "003" and len(gallery) == 4
+    assert sorted(zip(gallery.people, gallery.slots)) == [("001", 1), ("002", 2), ("004", 1),
+                                                          ("005", 2)]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -166,10 +168,10 @@ def test_an_insightface_style_embedder_can_replace_dlibs(tmp_path):
     e = embedder(frame, [face, face])
     assert e.shape == (2, 32) and np.allclose(np.linalg.norm(e, axis=1), 1)
     gallery = g.Gallery(embedder.dims)
-    gallery.add("001", e[0])
-    assert gallery.nearest(e[1]) == ("001", pytest.approx(0.0, abs=1e-6))
+    gallery.add("001", 1, e[0])
+    assert gallery.nearest(e[1]) == ("001", 1, pytest.approx(0.0, abs=1e-6))
     with pytest.raises(g.TemplateError, match="enrolled again"):
-        gallery.add("002", np.zeros(128, np.float32))  # a dlib template among these
+        gallery.add("002", 1, np.zeros(128, np.float32))  # a dlib template among these
 
 
 def test_an_absent_camera_is_a_clear_error_not_a_crash():

@@ -173,22 +173,23 @@ def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
 
 
 def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(ready_lock):
-    from proto.biometric import Templates, TemplateSave, TemplatesFetch
+    from proto.biometric import EnrolOpen, Templates, TemplateSave, TemplatesFetch
     from proto.bus import Bus
+    from tests.meshkit import Impostor, owner_request
 
     lock = ready_lock
     embedding = b"FACE-EMBEDDING-" + bytes(range(200))
-    with Bus(lock.layout, "face") as face:
+    face = Impostor(lock, "face")  # stands for the face service: takes policy's tickets
+    try:
         for _ in range(3):
-            saved = face.client("policy").request(
-                TemplateSave(kind="face", person="001", template=embedding), timeout=5
-            )
+            start = face.enrolment(EnrolOpen(modality="face", person="001")).body
+            saved = face.ask(TemplateSave(kind="face", ticket=start.ticket, template=embedding))
             assert saved.body.ok
-        fourth = face.client("policy").request(
-            TemplateSave(kind="face", person="001", template=embedding), timeout=5
-        )
-        assert fourth.body.reason == "full"  # L-3: three faces a person
-        back = face.client("policy").request(TemplatesFetch(kind="face"), timeout=5).body
+        fourth = owner_request(lock.layout, EnrolOpen(modality="face", person="001"))
+        assert fourth.body.reason == "full"  # L-3: three faces a person, before any capture
+        back = face.ask(TemplatesFetch(kind="face")).body
+    finally:
+        face.close()
     assert isinstance(back, Templates)
     assert [(t["person"], t["slot"], t["template"]) for t in back.items] == [
         ("001", slot, embedding) for slot in (1, 2, 3)

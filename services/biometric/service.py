@@ -17,7 +17,6 @@ from proto.biometric import (
     BioEnrol,
     BioVerify,
     EnrolCancel,
-    EnrolCheck,
     SimModule,
     SimPresent,
 )
@@ -97,6 +96,7 @@ class BiometricService(Service):
     # -- enrolment ----------------------------------------------------------------------
     @accepts(BioEnrol)
     def on_enrol(self, env: Envelope, peer: str) -> Done:
+        """Policy opened an enrolment (issue 11): capture, and save under its ticket."""
         b = env.body
         station = self.stations.get(b.modality)
         if station is None:
@@ -105,16 +105,8 @@ class BiometricService(Service):
             return refused("module-fault", f"the {KIND_OF[b.modality]} module: {station.state}")
         if any(s.busy for s in self.stations.values()):
             return refused("busy", "an enrolment is already under way")
-        check = EnrolCheck(
-            kind=KIND_OF[b.modality], person=b.person, role=b.role, via=peer, token=b.token
-        )
-        answer = self.request("policy", check, cause=env.trace)
-        if answer is None:
-            return refused("policy-silent", "policy did not answer: try again")
-        if not answer.body.ok:
-            return answer.body
         station.busy = True  # at once, so a second request is refused before the job runs
-        station.submit(lambda: station.enrol(b.person, env.trace, b.role))
+        station.submit(lambda: station.enrol(b.person, b.ticket, env.trace))
         return Done(ok=True, detail="started")
 
     @accepts(EnrolCancel)

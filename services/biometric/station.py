@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from proto.biometric import (
     KIND_OF,
@@ -29,6 +29,13 @@ from services.mailbox import Mailbox
 log = logging.getLogger(__name__)
 
 Job = Callable[[], None]
+
+
+class Owner(NamedTuple):
+    """Whose template a module slot holds, and its slot in policy (named in a Match)."""
+
+    person: str
+    slot: int
 
 
 class Cancelled(Exception):
@@ -52,7 +59,7 @@ class Station:
         self.mail, self.settings = mail, settings
         self.kind = KIND_OF[self.MODALITY]
         self.state = "connecting"
-        self.owners: dict[int, str] = {}  # module slot: person
+        self.owners: dict[int, Owner] = {}  # module slot: whose
         self.cancel = threading.Event()
         self.busy = False  # an enrolment is running
         self.stats: dict[str, int] = {"attempts": 0, "matches": 0, "faults": 0, "reconnects": 0}
@@ -119,6 +126,7 @@ class Station:
         """Make the module hold exactly policy's templates of this kind (L-10: policy's
         sealed copies are the truth; a replaced or wiped module is re-loaded from them)."""
         kept: dict[int, tuple[str, bytes]] = {}
+        owners: dict[int, Owner] = {}
         offset = 0
         while True:
             answer = self.mail.request("policy", TemplatesFetch(kind=self.kind, offset=offset))
@@ -131,11 +139,12 @@ class Station:
                     log.error("%s template of %s unusable: %s", self.kind, item["person"], e)
                     continue
                 kept[slot] = (item["person"], template)
+                owners[slot] = Owner(item["person"], item["slot"])
             if not answer.body.more:
                 break
             offset += len(answer.body.items)
         self.load_templates(kept)
-        self.owners = {slot: person for slot, (person, _) in kept.items()}
+        self.owners = owners
 
     # -- what subclasses share ------------------------------------------------------------
     def step(self, person: str, step: str, cause: str | None, **params: str) -> None:
@@ -147,33 +156,35 @@ class Station:
         if self.cancel.is_set():
             raise Cancelled()
 
-    def decide(self, person: str | None, score: float, cause: str | None) -> None:
-        """Tell policy who is at the door; it decides, logs and unlocks (or not)."""
+    def decide(self, owner: Owner | None, score: float, cause: str | None) -> None:
+        """Tell policy who is at the door; it decides, logs and unlocks (or not). The
+        module's own checks stand for liveness (the palm module's liveness check)."""
         self.stats["attempts"] += 1
-        self.stats["matches"] += person is not None
-        answer = self.mail.request(
-            "policy", Match(method=self.kind, person=person, score=score), cause
-        )
+        self.stats["matches"] += owner is not None
+        person, slot = owner if owner is not None else (None, 0)
+        match = Match(method=self.kind, person=person, slot=slot, score=score, live=True)
+        answer = self.mail.request("policy", match, cause)
         if answer is None:
             log.warning("policy did not answer a %s match: the door stays shut", self.kind)
 
-    def person_at(self, slot: int) -> str | None:
+    def person_at(self, slot: int) -> Owner | None:
         """Whose template a module slot holds; a slot nobody owns (left by a crash between
         the module and policy) is removed, and counts as no match."""
-        person = self.owners.get(slot)
-        if person is None:
+        owner = self.owners.get(slot)
+        if owner is None:
             log.warning("%s slot %d belongs to no one: removing it", self.kind, slot)
             self.remove_slots([slot])
-        return person
+        return owner
 
-    def enrol(self, person: str, cause: str | None, role: str = "") -> None:
-        """The job behind BioEnrol: capture, refuse duplicates, store, mirror to policy.
-        person "" with a role: policy creates the person with this template (L-14)."""
+    def enrol(self, person: str, ticket: str, cause: str | None) -> None:
+        """The job behind BioEnrol, which policy opened (issue 11): capture, refuse
+        duplicates, store, mirror to policy under the ticket, which says whose it is;
+        person is only for the steps shown."""
         self.cancel.clear()
         self.busy = True
         try:
             slot, template = self.capture_template(person, cause)
-            self._mirror(person, role, slot, template, cause)
+            self._mirror(person, ticket, slot, template, cause)
         except Cancelled:
             self._done(person, False, "cancelled", "back was pressed", cause)
         except EnrolFailed as e:
@@ -186,11 +197,9 @@ class Station:
             self.after_enrol()
 
     def _mirror(
-        self, person: str, role: str, slot: int, template: bytes, cause: str | None
+        self, person: str, ticket: str, slot: int, template: bytes, cause: str | None
     ) -> None:
-        save = TemplateSave(
-            kind=self.kind, person=person, role=role, template=blob.wrap(slot, template)
-        )
+        save = TemplateSave(kind=self.kind, ticket=ticket, template=blob.wrap(slot, template))
         answer = self.mail.request("policy", save, cause)
         if answer is None or not answer.body.ok:
             self.remove_slots([slot])  # the module must not hold what policy does not
@@ -199,7 +208,7 @@ class Station:
             self._done(person, False, reason, detail, cause)
             return
         person, _, policy_slot = answer.body.detail.partition(":")
-        self.owners[slot] = person
+        self.owners[slot] = Owner(person, int(policy_slot))
         self._done(person, True, "", policy_slot, cause)
 
     def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
@@ -211,7 +220,7 @@ class Station:
 
     def forget(self, person: str) -> None:
         """The job after a person was deleted in policy: their module slots go too."""
-        slots = [s for s, p in self.owners.items() if p == person]
+        slots = [s for s, owner in self.owners.items() if owner.person == person]
         if slots:
             self.remove_slots(slots)
         for s in slots:

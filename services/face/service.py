@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from hw.camera import CameraError, SimCamera, open_camera
-from proto.biometric import EnrolCancel, EnrolCheck, FaceEnrol, FaceVerify, SimFace
+from proto.biometric import EnrolCancel, FaceEnrol, FaceVerify, SimFace
 from proto.control import OK, Done, refused
 from proto.policy import Audit
 from proto.power import Battery
@@ -80,20 +80,15 @@ class FaceService(Service):
     # -- enrolment ------------------------------------------------------------------------
     @accepts(FaceEnrol)
     def on_enrol(self, env: Envelope, peer: str) -> Done:
+        """Policy opened an enrolment (issue 11): capture, and save under its ticket."""
         b = env.body
         why = self._refusal()
         if why is not None:
             return why
         if self.worker.busy:
             return refused("busy", "a face enrolment is already under way")
-        check = EnrolCheck(kind="face", person=b.person, role=b.role, via=peer, token=b.token)
-        answer = self.request("policy", check, cause=env.trace)
-        if answer is None:
-            return refused("policy-silent", "policy did not answer: try again")
-        if not answer.body.ok:
-            return answer.body
         self.worker.busy = True  # at once: a second request is refused before the job runs
-        self.worker.submit(lambda: self.worker.enrol(b.person, b.role, env.trace))
+        self.worker.submit(lambda: self.worker.enrol(b.person, b.ticket, env.trace))
         return Done(ok=True, detail="started")
 
     @accepts(EnrolCancel)

@@ -56,8 +56,8 @@ class Presentation:
     parallax: Parallax
     started: float
     last_face: float
-    best: tuple[str | None, float] = (None, float("inf"))
-    matched: str | None = None
+    best: g.Nearest = g.Nearest(None, 0, float("inf"))
+    matched: g.Nearest | None = None  # the face that matched, not yet shown live
     decided: bool = False
     asked_to_move: bool = False
     refused_by: list[str] = field(default_factory=list)  # IR, anti-spoof model
@@ -144,7 +144,7 @@ class FaceWorker:
                 raise RuntimeError("policy did not give the face templates")
             for item in answer.body.items:
                 try:
-                    fresh.add(item["person"], g.from_template(item["template"]))
+                    fresh.add(item["person"], item["slot"], g.from_template(item["template"]))
                 except g.TemplateError as e:
                     log.error("face template of %s unusable: %s", item["person"], e)
             if not answer.body.more:
@@ -191,13 +191,13 @@ class FaceWorker:
         if p.decided:
             return
         described = self.pipeline.describe(frame.rgb, [face])[0]
-        person, distance = self.gallery.nearest(described.descriptor)
+        near = self.gallery.nearest(described.descriptor)
         self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
-        if distance < p.best[1]:
-            p.best = (person, distance)
-        if distance > self.settings["threshold"]:
+        if near.distance < p.best.distance:
+            p.best = near
+        if near.distance > self.settings["threshold"]:
             return
-        p.matched = person
+        p.matched = near
         live = p.parallax.add(face.landmarks) or self.settings["liveness"] == "none"
         spoofed = self._spoof_checks(frame, described)
         if spoofed:
@@ -206,7 +206,7 @@ class FaceWorker:
         if live:
             p.decided = True
             self.stats["matches"] += 1
-            self._decide(person, distance, True)
+            self._decide(near, live=True)
         elif not p.asked_to_move:
             p.asked_to_move = True  # "turn your head slightly": a flat picture cannot
             self.mail.publish(Unreadable(modality="face", step="face-move"))
@@ -240,31 +240,34 @@ class FaceWorker:
         if p.matched is not None:
             self.stats["not_live"] += 1
             why = ", ".join(p.refused_by) or f"parallax {p.parallax.best():.3f}"
-            log.info("face of %s matched but not live (%s)", p.matched, why)
-            self._decide(p.matched, p.best[1], False)
+            log.info("face of %s matched but not live (%s)", p.matched.person, why)
+            self._decide(p.matched, live=False)
         else:
-            self._decide(None, p.best[1], True)
+            self._decide(g.Nearest(None, 0, p.best.distance), live=False)
 
-    def _decide(self, person: str | None, distance: float, live: bool) -> None:
-        score = distance if np.isfinite(distance) else -1.0
-        answer = self.mail.request(
-            "policy", Match(method="face", person=person, score=round(score, 4), live=live)
-        )
+    def _decide(self, near: g.Nearest, *, live: bool) -> None:
+        """Tell policy who is at the door (the face and slot that matched), or nobody."""
+        score = near.distance if np.isfinite(near.distance) else -1.0
+        match = Match(method="face", person=near.person, slot=near.slot,
+                      score=round(score, 4), live=live)  # fmt: skip
+        answer = self.mail.request("policy", match)
         if answer is None:
             log.warning("policy did not answer a face match: the door stays shut")
 
     # -- enrolment (L-15) -----------------------------------------------------------------
-    def enrol(self, person: str, role: str, cause: str | None) -> None:
+    def enrol(self, person: str, ticket: str, cause: str | None) -> None:
+        """The capture policy opened (issue 11): saved under its ticket, which names whose
+        template it is; person is only for the steps shown."""
         self.cancel.clear()
         self.busy = True
         self._presentation = None
         try:
             descriptors = [self._pose(person, pose, cause) for pose in self.settings["enrol_poses"]]
             for d in descriptors:  # L-5: a face that already matches someone else
-                other, distance = self.gallery.nearest(d)
-                if distance <= self.settings["threshold"] and other != person:
+                other = self.gallery.nearest(d)
+                if other.distance <= self.settings["threshold"] and other.person != person:
                     raise EnrolFailed("already-added", "that face is already enrolled")
-            self._save(person, role, np.mean(descriptors, axis=0), cause)
+            self._save(person, ticket, np.mean(descriptors, axis=0), cause)
         except Cancelled:
             self._done(person, False, "cancelled", "back was pressed", cause)
         except EnrolFailed as e:
@@ -326,15 +329,14 @@ class FaceWorker:
                 continue
             return self.pipeline.describe(frame.rgb, [face])[0].descriptor
 
-    def _save(self, person: str, role: str, descriptor: np.ndarray, cause: str | None) -> None:
-        save = TemplateSave(kind="face", person=person, role=role,
-                            template=g.to_template(descriptor))  # fmt: skip
+    def _save(self, person: str, ticket: str, descriptor: np.ndarray, cause: str | None) -> None:
+        save = TemplateSave(kind="face", ticket=ticket, template=g.to_template(descriptor))
         answer = self.mail.request("policy", save, cause)
         if answer is None or not answer.body.ok:
             reason = "policy-silent" if answer is None else answer.body.reason
             raise EnrolFailed(reason, "" if answer is None else answer.body.detail)
         number, _, slot = answer.body.detail.partition(":")
-        self.gallery.add(number, descriptor)
+        self.gallery.add(number, int(slot), descriptor)
         self._done(number, True, "", slot, cause)
 
     def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:

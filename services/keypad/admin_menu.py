@@ -7,7 +7,7 @@ SET, then an administrator's passcode, opens it; 1 create administrator, 2 creat
 
 from __future__ import annotations
 
-from proto.biometric import BioEnrol, EnrolCancel, FaceEnrol
+from proto.biometric import EnrolCancel, EnrolOpen
 from proto.policy import (
     CheckPasscode,
     MenuAddPerson,
@@ -90,13 +90,11 @@ class AdminMenu:
         if key == "4":
             return self._to("menu-new-code", "enter-new-code", ENTRY_KEYS)
         if key in ENROLMENTS:
-            # The new person is created with this credential by policy when it is stored
+            # policy opens it for the session and starts the capture; the new person is
+            # created with this credential by policy when it is stored (L-14, issue 11)
             self.enrolling, modality = ENROLMENTS[key]
-            who = {"person": "", "role": self.role, "token": self.token}
-            request = (
-                FaceEnrol(**who) if self.enrolling == "face" else BioEnrol(modality=modality, **who)
-            )
-            return self._ask("menu_enrol", request, to=self.enrolling)
+            request = EnrolOpen(modality=modality, role=self.role, token=self.token)
+            return self._ask("menu_enrol", request)
         return self._menu() if key == "back" else []
 
     def _answer_menu_enrol(self, ok: bool, reason: str, detail: str) -> list[Effect]:

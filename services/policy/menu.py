@@ -62,15 +62,26 @@ class MenuCommands:
             return refused("no-session", "open the menu with SET and an administrator's code")
         return self._changed(env, change, kind, source="keypad", **audit)
 
+    def _entry_refused(self, env: Envelope, *entries: str) -> Done | None:
+        """L-19's cap on every passcode entry the panel sends, None when all are within it.
+        The panel stops typing at the cap, so an entry beyond it is a forgery, refused as
+        a failed verification that counts toward the lockout (L-20): a long entry would
+        try thousands of codes for the price of one failure."""
+        cap = self.config["keypad"]["max_digits"]
+        flaw = next((f for e in entries if (f := passcodes.entry_flaw(e, cap))), None)
+        if flaw is None:
+            return None
+        verdict = self._verify_only(rules.Attempt("pin"), env, source="keypad", why=flaw)
+        return refused(verdict.reason, f"a passcode entry is 1 to {cap} digits")
+
     @accepts(MenuOpen)
     def on_menu_open(self, env: Envelope, peer: str) -> Done:
         self._menu_armed_until = 0.0  # a code was typed: a finger now is for the door again
         entry = env.body.entry
-        ref = (
-            passcodes.find(entry, self.codes, self.lengths, self.hasher)
-            if entry.isdigit()
-            else None
-        )
+        capped = self._entry_refused(env, entry)
+        if capped is not None:
+            return capped
+        ref = passcodes.find(entry, self.codes, self.lengths, self.hasher)
         is_admin = (
             ref is not None and ref.kind == "normal" and self.people.role(ref.owner) == "admin"
         )
@@ -119,6 +130,9 @@ class MenuCommands:
     @accepts(MenuAddPerson)
     def on_menu_add(self, env: Envelope, peer: str) -> Done:
         b = env.body
+        capped = self._entry_refused(env, b.code, b.repeat)
+        if capped is not None:
+            return capped
         if self._session(b.token) is None:
             return refused("no-session", "open the menu with SET and an administrator's code")
         if b.repeat != b.code:

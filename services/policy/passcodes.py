@@ -16,6 +16,16 @@ RULES = {
 }
 
 
+def entry_flaw(entry: str, max_digits: int) -> str | None:
+    """Why an entry typed on the panel cannot be one (L-19: at most max_digits digits), or
+    None. The panel stops typing there, so anything else was not typed."""
+    if not entry.isdigit() or not entry.isascii():
+        return "not-digits"
+    if len(entry) > max_digits:
+        return "too-long"
+    return None
+
+
 def rule_broken(code: str, *, min_digits: int, max_digits: int) -> str | None:
     """The first rule of L-4 that code breaks, or None."""
     if not code.isdigit() or not code.isascii():

@@ -282,15 +282,18 @@ class People:
         person: str,
         seal: Callable[[str, int], bytes],
         *,
+        slot: int,
         role: str = "",
         **event: Any,
     ) -> tuple[str, int]:
-        """Keep a sealed template in the person's lowest free slot (L-3 limits apply).
+        """Keep a sealed template in the person's slot, if still free (L-3 limits apply).
 
         No person but a role: a new person, created with this as their first credential
         in the same transaction (L-14), so there is never a person with nothing to open.
         """
-        slot = self.free_template_slot(kind, person, role=role)
+        if slot not in self._free_slots(kind, person, role=role):
+            whose = person or "a new person"
+            raise Refusal("slot-taken", f"{kind} slot {slot} of {whose} is taken")
         with self.store.transaction():
             if not person:
                 person = self._insert_person(role, "", **event)
@@ -306,6 +309,10 @@ class People:
     def free_template_slot(self, kind: str, person: str, *, role: str = "") -> int:
         """The slot a new template of the person's would take (a new person's: 1, given a
         role); Refusal when full (L-3)."""
+        return min(self._free_slots(kind, person, role=role))
+
+    def _free_slots(self, kind: str, person: str, *, role: str) -> set[int]:
+        """The person's free slots of a kind (never empty); Refusal when full (L-3)."""
         if person:
             self._known(person)
         else:
@@ -324,7 +331,14 @@ class People:
             raise Refusal("full", f"the lock holds {total} {kind} templates, its most")
         if len(taken) >= person_limit:
             raise Refusal("full", f"{person} has {len(taken)} {kind} templates, the most")
-        return next(n for n in range(1, person_limit + 1) if n not in taken)
+        return set(range(1, person_limit + 1)) - taken
+
+    def holds_template(self, kind: str, person: str, slot: int) -> bool:
+        """Whether a match of this person's slot is possible at all (issue 11)."""
+        row = self.db.execute(
+            "SELECT 1 FROM templates WHERE kind=? AND person=? AND slot=?", (kind, person, slot)
+        ).fetchone()
+        return row is not None
 
     def templates(self, kind: str, offset: int, limit: int) -> list[tuple[str, int, bytes]]:
         return [
