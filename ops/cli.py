@@ -11,9 +11,10 @@ from typing import Any
 
 from ops import bench, benchkit, enrol, mesh, owner, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
-from proto import supervisor_rpc
+from proto import files, supervisor_rpc
 from proto.bus import Bus
-from proto.layout import SERVICES, Layout
+from proto.layout import SERVICES, Layout, NoLock
+from services.policy.secrets import BadSecret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +25,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     layout = Layout.at(args.data)
     try:
+        if _needs_a_lock(args) and not layout.data.is_dir():
+            raise NoLock(f"no lock at {layout.data}: no such folder (start one with `lockmesh up`)")
         return args.run(layout, args)
-    except mesh.MeshError as e:
+    except (mesh.MeshError, NoLock, files.UnsafeFile, BadSecret) as e:
+        print(f"lockmesh: {e}", file=sys.stderr)
+        return 1
+    except files.MissingFile as e:  # a key or the device secret: one line, not a traceback
+        where = str(e).replace(f"{layout.data}/", "")
+        print(f"lockmesh: no lock at {layout.data}: {where}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a file or folder it could not use: said in one line too
         print(f"lockmesh: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _needs_a_lock(args: argparse.Namespace) -> bool:
+    """All but `up` (which makes one), `replay`, `trust` and an audit of a copy (--db)."""
+    return (
+        args.run not in (cmd_up, cmd_replay, trust_table.run) and getattr(args, "db", None) is None
+    )
 
 
 def _common(default: Any) -> argparse.ArgumentParser:

@@ -37,6 +37,12 @@ def face_models_once(tmp_path_factory: pytest.TempPathFactory):
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("face-models"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def owner_state_apart(tmp_path_factory: pytest.TempPathFactory):
+    """The owner's witnesses of the log's head (ops/audit.py) stay out of the real home."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("owner-state"))
+
+
 @pytest.fixture
 def lock(tmp_path: Path):
     """A running lock on the simulated board, fresh (initial state)."""

@@ -16,6 +16,7 @@ from proto import curve, files
 from proto.layout import IDENTITIES, RUN_RECORD, Layout, fits
 from services.policy.secrets import SECRET_BYTES, BadSecret, device_secret
 from services.policy.store import Store
+from tests.meshkit import Lock
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's file")
@@ -263,3 +264,32 @@ def test_xdg_runtime_dir_is_used_only_when_it_is_private(deep, monkeypatch):
         for run in xdg.iterdir():
             run.rmdir()
         xdg.rmdir()
+
+
+# -- a fresh lock, as ./run-lock starts it ----------------------------------------------------
+@pytest.mark.slow
+def test_a_fresh_lock_leaves_nothing_readable_by_others_under_its_data_folder(tmp_path):
+    """Secrets, templates, the database with its WAL, and the logs: 0600 in 0700 folders.
+    The old lock.db (and its WAL) was 0644 on the simulated board."""
+    lock = Lock(tmp_path / "fresh")  # not made beforehand: `lockmesh up` makes it
+    lock.up()
+    try:
+        lock.set_up()  # people and passcodes in lock.db, a log written
+        lock.cli("events")
+        found = {p: mode(p) for p in lock.layout.data.rglob("*")}
+        run = {p: mode(p) for p in lock.layout.run.rglob("*")} | {
+            lock.layout.run: mode(lock.layout.run)
+        }
+    finally:
+        mesh.down(lock.layout)
+        mesh.clean_run_dir(lock.layout)
+    assert mode(lock.layout.data) == 0o700
+    names = {p.relative_to(lock.layout.data).as_posix() for p in found}
+    assert {"device.secret", "lock.db", "keys/policy.secret", "log/policy.log"} <= names
+    loose = {
+        p.relative_to(lock.layout.data).as_posix(): f"{m:04o}"
+        for p, m in found.items()
+        if m & files.NOT_OURS and not (p.suffix == ".key" and m == curve.PUBLIC_MODE)
+    }
+    assert loose == {}
+    assert {p.name: f"{m:04o}" for p, m in run.items() if m & files.NOT_OURS} == {}

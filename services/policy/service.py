@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import json
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +28,7 @@ from proto.policy import (
 )
 from proto.power import Battery
 from proto.wire import Envelope
+from proto.witness import Head
 from services.base import Service, accepts, hears
 from services.policy import passcodes, rules
 from services.policy.doorbell import DoorbellCommands
@@ -37,7 +36,7 @@ from services.policy.menu import MenuCommands
 from services.policy.owner import OwnerCommands
 from services.policy.pairing import PairingCommands
 from services.policy.people import CodeRef, People, Refusal
-from services.policy.secrets import device_secret
+from services.policy.secrets import device_secret, lock_id, subkey
 from services.policy.settings import Settings
 from services.policy.store import Store
 from services.policy.templates import TemplateKeeping
@@ -48,11 +47,6 @@ OUTSIDE = ("keypad", "remote", "biometric", "face", "manual")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
-def subkey(secret: bytes, purpose: str) -> bytes:
-    """One key per use of the device secret, so no two uses share a key."""
-    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
-
-
 class PolicyService(
     OwnerCommands, MenuCommands, TemplateKeeping, DoorbellCommands, PairingCommands, Service
 ):
@@ -60,7 +54,9 @@ class PolicyService(
     LISTENS = ("motor", "power")
 
     def setup(self) -> None:
-        secret = device_secret(self.layout.data / "device.secret")
+        data = self.layout.data
+        secret = device_secret(data / "device.secret", keyed=data / "lock.db")
+        self.lock_id = lock_id(secret)
         self._identity(secret)
         self._sessions = {}  # the panel's menu sessions (menu.py)
         self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
@@ -102,6 +98,7 @@ class PolicyService(
 
     def status_detail(self) -> dict[str, Any]:
         return {
+            "audit_head": self._audit_head(),
             "initial": self.initial,
             "direction": self.settings.get("direction"),
             "people": self.people.count(),
@@ -110,6 +107,13 @@ class PolicyService(
             "locked_out": self.lockout.active(self.clock()),
             "time_known": self.wall.now() is not None,
         }
+
+    def _audit_head(self) -> dict[str, Any] | None:
+        """The log's sealed head, for every peer to witness (issue 11: rollback shows)."""
+        head = self.store.head()
+        if head is None:
+            return None
+        return Head(self.lock_id, head.epoch, head.count, head.last.hex()).to_body()
 
     # -- the lockout survives restarts (L-20) ---------------------------------------------
     def _restore_lockout(self) -> rules.Lockout:

@@ -10,7 +10,8 @@ import logging
 import xmlrpc.client
 from typing import Any
 
-from proto import supervisor_rpc
+from proto import supervisor_rpc, witness
+from proto.control import StatusReply, StatusRequest
 from proto.health import Heartbeat, MeshStatus, MeshStatusRequest
 from proto.layout import SERVICES
 from proto.process import ProcessState
@@ -26,12 +27,15 @@ class WatchdogService(Service):
     LISTENS = WATCHED + ("procevents",)
     TICK_S = 0.25
     STARTUP_GRACE = 3  # a fresh process may take this many stuck_after periods to beat
+    WITNESS_EVERY_S = 2.0  # how often the log's head is asked of policy and witnessed
 
     def setup(self) -> None:
         self.stuck_after = self.mesh["stuck_after_s"]
         self.beats: dict[str, tuple[float, Heartbeat]] = {}
         self.started: dict[str, tuple[int, float]] = {}  # pid and time supervisord said RUNNING
         self.kills: dict[str, int] = {}
+        self._next_witness = 0.0
+        self.witness: witness.Witness | None = witness.read(self.layout.witness_file)
 
     @hears(Heartbeat)
     def on_beat(self, env: Envelope) -> None:
@@ -60,6 +64,26 @@ class WatchdogService(Service):
         for name in self.WATCHED:
             if self.verdict(name, now)[0] == "stale":
                 self._kill(name, now)
+        if now >= self._next_witness and self.verdict("policy", now)[0] == "healthy":
+            self._next_witness = now + self.WITNESS_EVERY_S
+            self._witness_head()
+
+    def _witness_head(self) -> None:
+        """Keep the newest head of policy's log in a file of our own (issue 11): a store
+        put back from an older copy then ends before it, whoever restarted what."""
+        answer = self.request("policy", StatusRequest(), timeout=0.25)
+        if answer is None or not isinstance(answer.body, StatusReply):
+            return  # policy is down or busy: ask again next time
+        head = witness.Head.from_body(answer.body.detail.get("audit_head"))
+        if head is None:
+            return
+        try:
+            self.witness, why = witness.observe(self.layout.witness_file, head)
+        except OSError as e:
+            log.warning("could not keep the log's head in %s: %s", self.layout.witness_file, e)
+            return
+        if why:
+            log.error("the lock's store was rolled back: %s", why)
 
     def _kill(self, name: str, now: float) -> None:
         """Kill a stuck process; supervisord's word decides, since events can come late."""
@@ -96,4 +120,9 @@ class WatchdogService(Service):
         return MeshStatus(services=services)
 
     def status_detail(self) -> dict[str, Any]:
-        return {"kills": dict(self.kills)}
+        seen = self.witness
+        return {
+            "kills": dict(self.kills),
+            "audit_witness": seen.head.to_body() if seen else None,
+            "rolled_back": seen.rolled_back if seen else "",
+        }
