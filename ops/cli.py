@@ -14,7 +14,6 @@ from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import files, supervisor_rpc
 from proto.bus import Bus
 from proto.layout import SERVICES, Layout, NoLock
-from services.policy.secrets import BadSecret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,12 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         if _needs_a_lock(args) and not layout.data.is_dir():
             raise NoLock(f"no lock at {layout.data}: no such folder (start one with `lockmesh up`)")
         return args.run(layout, args)
-    except (mesh.MeshError, NoLock, files.UnsafeFile, BadSecret) as e:
-        print(f"lockmesh: {e}", file=sys.stderr)
-        return 1
     except files.MissingFile as e:  # a key or the device secret: one line, not a traceback
         where = str(e).replace(f"{layout.data}/", "")
         print(f"lockmesh: no lock at {layout.data}: {where}", file=sys.stderr)
+        return 1
+    except (mesh.MeshError, NoLock, files.FileRefused) as e:
+        print(f"lockmesh: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a file or folder it could not use: said in one line too
         print(f"lockmesh: {e}", file=sys.stderr)

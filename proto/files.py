@@ -19,12 +19,16 @@ PRIVATE_DIR = 0o700
 NOT_OURS = 0o077  # the group's and others' bits
 
 
-class UnsafeFile(PermissionError):
+class FileRefused(Exception):
+    """A file the lock will not use; the message names it and says why, in one line."""
+
+
+class UnsafeFile(FileRefused, PermissionError):
     """A secret that group or others can read, or a folder that is not the lock's own."""
 
 
-class MissingFile(FileNotFoundError):
-    """A file the lock needs is not there; the message names it."""
+class MissingFile(FileRefused, FileNotFoundError):
+    """A file the lock needs is not there."""
 
 
 def private_dir(path: Path) -> Path:

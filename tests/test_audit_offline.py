@@ -195,6 +195,22 @@ def test_l30_a_factory_reset_is_not_a_rollback(layout, capsys):
     store.close()
     code, report = verify(layout, capsys)
     assert code == 0 and report["head"]["epoch"] == 1 and report["checked"] == 1
+    assert report["notes"] == [f"the lock was factory reset since {audit.OWNER} (epoch 1)"]
+
+
+def test_a_device_secret_replaced_under_the_owner_is_reported_once(layout, capsys):
+    """Root on the board can make a new secret and re-sign a store: a lock no witness has
+    seen. The owner's CLI remembers which lock each data folder held."""
+    assert verify(layout, capsys)[0] == 0
+    (layout.data / "device.secret").unlink()
+    (layout.data / "lock.db").unlink()
+    log(layout, 3)  # a new secret, a new store, re-signed
+    code, report = verify(layout, capsys)
+    assert code == 1 and report["why"] == "intact" and report["rolled_back"] == []
+    assert report["notes"][0].startswith(
+        f"the device secret changed since your last audit of {layout.data}"
+    )
+    assert verify(layout, capsys) == (0, {**report, "intact": True, "notes": []})
 
 
 def test_witness_keeps_the_newest_head_and_a_regression_it_saw(tmp_path):

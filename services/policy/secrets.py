@@ -12,7 +12,7 @@ from proto import files
 SECRET_BYTES = 32
 
 
-class BadSecret(ValueError):
+class BadSecret(files.FileRefused, ValueError):
     """The device secret is there but unusable; the message names the file."""
 
 
