@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from proto.owner import (
     VisitorAdd,
     VisitorDelete,
     VisitorsRequest,
+    weekly_slots,
 )
 from proto.policy import Decision
 from proto.schema import Message
@@ -55,9 +57,12 @@ def parse_time(text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if math.isfinite(seconds):  # policy refuses NaN and infinity at decode
+            return seconds
     try:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
@@ -75,9 +80,12 @@ def parse_slot(text: str) -> list[int]:
             a, b = DAYS.index(first), DAYS.index(last or first)
             for day in range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]:
                 mask |= 1 << day
-        return [mask, start, end]
     except ValueError:
         raise UsageError(f"{text!r} is not a slot like mon-fri@08:00-18:00") from None
+    why = weekly_slots([[mask, start, end]])  # what policy would refuse at decode
+    if why:
+        raise UsageError(f"{text!r}: {why.removeprefix('slot 0: ')}")
+    return [mask, start, end]
 
 
 def _minutes(hhmm: str) -> int:

@@ -1,0 +1,322 @@
+"""The compromised-peer suite (issue 11, item 10): each identity, with its real key, tries
+everything the trust table forbids it, and the replays and late commands of item 5.
+
+Generated from proto/trust.py: a message type added there is tried from every identity
+that may not send it, the day it is added. After each attack the lock is as it was: the
+bolt where it was, no new person, no template, no setting changed, nothing logged that a
+forged message would have caused; and the receivers' `unauthorized` counters have risen
+by exactly what was sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Iterator
+
+import pytest
+import zmq
+
+from proto import supervisor_rpc, trust
+from proto.biometric import EnrolOpen, Match, TemplateSave
+from proto.board import Actuate, Bolt, Button, Door, SimBoard, Tamper
+from proto.bus import Bus
+from proto.control import Done
+from proto.keypad import Key
+from proto.layout import IDENTITIES, PUBLISHERS, SERVICES
+from proto.messages import REGISTRY
+from proto.owner import PersonAdd, RemoteUnlock, SettingSet
+from proto.policy import CreateFirstAdmin, Decision, MenuVerified, Pairing, VerifyPasscode
+from proto.power import Battery
+from proto.schema import Message
+from proto.trust import TRUST
+from proto.wire import BOOT, Session, Stamper, encode
+from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
+from tests.test_proto_schema import minimal_body
+
+pytestmark = pytest.mark.slow
+
+# The most harmful body of a type, where the simplest valid one would do no harm.
+HARMFUL: dict[str, list[Message]] = {
+    "motor.actuate": [Actuate(action="unlock", direction="right")],
+    "motor.sim": [SimBoard(action="state", arg="unlocked"), SimBoard(action="key")],
+    "motor.bolt": [Bolt(state="unlocked", reason="forged")],
+    "motor.door": [Door(open=True)],
+    "motor.button": [Button(button=b) for b in ("factory-reset", "set-long", "key", "set")],
+    "motor.tamper": [Tamper(removed=True)],
+    "power.battery": [Battery(percent=1.0, volts=3.0, low=True, video_allowed=False)],
+    "policy.verify_code": [VerifyPasscode(entry=ADMIN_CODE)],
+    "policy.create_admin": [CreateFirstAdmin(code="135790", repeat="135790")],
+    "policy.match": [Match(method="fingerprint", person="001", score=99.0, live=True)],
+    "policy.decision": [Decision(granted=True, method="pin", person="001")],
+    "policy.menu_verified": [MenuVerified(person="001")],
+    "policy.pairing": [Pairing(open=True, why="opened", seconds_left=180.0)],
+    "policy.enrol_open": [EnrolOpen(modality="finger", person="", role="admin")],
+    "biometric.template_save": [TemplateSave(kind="fingerprint", template=b"forged")],
+    "owner.person_add": [PersonAdd(name="mallory", code="135790", role="admin")],
+    "owner.setting_set": [SettingSet(name="remote_unlock", value="on")],
+    "owner.remote_unlock": [RemoteUnlock()],
+    "keypad.key": [Key(key="ok")],
+}
+
+
+def samples(type_name: str) -> list[Message]:
+    if type_name in HARMFUL:
+        return HARMFUL[type_name]
+    cls = REGISTRY[type_name]
+    return [cls(**minimal_body(cls))]
+
+
+def _kinds_in(kind: trust.Kind) -> list[str]:
+    return sorted(t for t, r in TRUST.items() if r.kind == kind)
+
+
+def test_the_harmful_samples_are_of_the_types_they_are_filed_under() -> None:
+    for type_name, messages in HARMFUL.items():
+        assert all(m.TYPE == type_name for m in messages), type_name
+
+
+# -- the lock and what must not change ---------------------------------------------------
+@pytest.fixture(scope="module")
+def lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lock]:
+    """One lock for the module, set up with ADMIN_CODE as 001 and a first unlock and lock
+    done for real, so each service has heard the others' sessions."""
+    with running(tmp_path_factory.mktemp("adversary") / "data") as lock:
+        unlock_and_lock(lock)
+        yield lock
+
+
+def unlock_and_lock(lock: Lock) -> None:
+    """The admin's code at the panel, then the inside lock button: the real path, policy
+    driving the motor. It also lets the motor hear policy's current session."""
+    watch = lock.watcher()
+    try:
+        lock.press("touch", *ADMIN_CODE, "ok")
+        watch.wait_for(lambda e: is_type(Bolt, state="unlocked")(e) and e.sender == "motor")
+        lock.cli("sim", "button", "lock")
+        watch.wait_for(lambda e: is_type(Bolt, state="locked")(e) and e.sender == "motor")
+    finally:
+        watch.close()
+
+
+def snapshot(lock: Lock) -> dict[str, Any]:
+    """What a forged message could change: the bolt, the door, people and their templates,
+    settings, visitor codes, the lockout; and the event log (a forged key turn, reset
+    gesture, pairing, alarm or decision would leave a row there)."""
+    status = lock.status()
+    detail = status["services"]["policy"]["detail"]
+    events = json.loads(lock.cli("events", "--json", "--limit", "1000").stdout)["items"]
+    return {
+        "bolt": status["lock"]["bolt"],
+        "board": json.loads((lock.layout.data / "sim-board.json").read_text()),
+        "policy": {k: detail.get(k) for k in ("bolt", "door", "people", "locked_out")},
+        "people": json.loads(lock.cli("people", "--json").stdout)["items"],
+        "settings": json.loads(lock.cli("settings", "--json").stdout)["items"],
+        "codes": json.loads(lock.cli("codes", "--json").stdout)["items"],
+        "events": events,
+    }
+
+
+def unauthorized(lock: Lock) -> dict[str, int]:
+    services = lock.status()["services"]
+    return {name: s["drops"].get("unauthorized", 0) for name, s in services.items()}
+
+
+@pytest.fixture
+def unchanged(lock: Lock) -> Iterator[dict[str, Any]]:
+    """The lock's state before the test; after it, the same."""
+    before = snapshot(lock)
+    assert before["bolt"] == "locked"
+    yield before
+    lock.wait_healthy(20)
+    assert snapshot(lock) == before
+
+
+# -- requests ------------------------------------------------------------------------------
+def forbidden_requests(identity: str) -> list[tuple[str, Message]]:
+    """(receiver, message) for every request type the identity may not send."""
+    return [
+        (receiver, message)
+        for type_name in trust.forbidden(identity, "request")
+        for receiver in TRUST[type_name].receivers
+        for message in samples(type_name)
+    ]
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+def test_every_request_the_table_forbids_is_refused(lock, unchanged, identity: str) -> None:
+    attempts = forbidden_requests(identity)
+    assert attempts, f"{identity} may send every request: the table is too loose"
+    before = unauthorized(lock)
+    with Bus(lock.layout, identity) as bus:  # the real key, as a hijacked process holds it
+        for receiver, message in attempts:
+            answer = bus.client(receiver).request(message, timeout=5)
+            assert answer is not None, (receiver, message.TYPE)
+            assert isinstance(answer.body, Done) and not answer.body.ok, message.TYPE
+            assert answer.body.reason == "unauthorized", (receiver, message.TYPE, answer.body)
+    expected = {name: before[name] for name in before}
+    for receiver, _ in attempts:
+        expected[receiver] += 1
+    assert unauthorized(lock) == expected
+
+
+@pytest.mark.parametrize("type_name", _kinds_in("event") + _kinds_in("reply"))
+def test_an_event_or_an_answer_sent_as_a_request_is_refused(lock, type_name: str) -> None:
+    with Bus(lock.layout, "keypad") as bus:  # the panel: the widest sender of requests
+        answer = bus.client("policy").request(samples(type_name)[0], timeout=5)
+    assert answer.body.reason == "unauthorized"
+
+
+# -- events ---------------------------------------------------------------------------------
+def subscribers(publisher: str) -> list[str]:
+    """The services that listen to a publisher, from the table and the services' LISTENS."""
+    from tests.test_trust import service_class
+
+    return [s for s in SERVICES if publisher in service_class(s).LISTENS]
+
+
+def heard_publishers() -> list[str]:
+    return [p for p in PUBLISHERS if subscribers(p)]
+
+
+class Usurper:
+    """A publisher's process taken over: the real one stopped by supervisord, its endpoint
+    bound here with its real key. An XPUB socket, so that the subscribers can be counted
+    before anything is sent (a PUB socket drops what it sends before they join)."""
+
+    def __init__(self, lock: Lock, name: str) -> None:
+        self.lock, self.name = lock, name
+        self.program = "procevents:procevents" if name == "procevents" else name
+        self.rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
+        self.rpc.stopProcess(self.program)
+        self.bus = Bus(lock.layout, name)
+        self.sock = self.bus._server(zmq.XPUB, lock.layout.pub(name))
+        self.sock.xpub_verbose = True
+
+    def wait_for_subscribers(self, count: int) -> None:
+        joined = 0
+        while joined < count:
+            assert self.sock.poll(10_000), f"{joined} of {count} subscribers joined {self.name}"
+            if self.sock.recv()[:1] == b"\x01":
+                joined += 1
+
+    def publish(self, body: Message) -> None:
+        self.bus.publish(self.sock, body)
+
+    def close(self) -> None:
+        self.bus.close()
+        self.rpc.startProcess(self.program)
+
+
+@pytest.mark.parametrize("publisher", heard_publishers())
+def test_every_event_the_table_forbids_is_dropped(lock, unchanged, publisher: str) -> None:
+    """Issue 11: policy believed board events from any publisher; power could fake a
+    factory-reset gesture, pairing mode, a key turn or the bolt's state."""
+    listeners = subscribers(publisher)
+    forged = [m for t in trust.forbidden(publisher, "event") for m in samples(t)]
+    before = unauthorized(lock)
+    usurper = Usurper(lock, publisher)
+    try:
+        usurper.wait_for_subscribers(len(listeners))
+        for message in forged:
+            usurper.publish(message)
+        expected = {n: before[n] + (len(forged) if n in listeners else 0) for n in before}
+        eventually(lambda: unauthorized(lock) == expected, timeout=10)
+    finally:
+        usurper.close()
+
+
+# -- freshness: replays and late commands (item 5) -----------------------------------------
+def _policy_socket(bus: Bus, lock: Lock) -> zmq.Socket:
+    return bus._client(zmq.DEALER, "motor", lock.layout.cmd("motor"))
+
+
+def _answer(sock: zmq.Socket) -> Done:
+    from proto.wire import decode
+
+    assert sock.poll(5000), "the motor did not answer"
+    return decode(sock.recv_multipart()).body
+
+
+def drops(lock: Lock, service: str) -> dict[str, int]:
+    return lock.status()["services"][service]["drops"]
+
+
+def test_a_recorded_command_replayed_with_policys_key_does_not_move_the_bolt(lock) -> None:
+    """Issue 11: a recorded policy→motor command can be sent again."""
+    unlock_and_lock(lock)  # the real policy, restarted by the tests above, drives first
+    watch = lock.watcher()
+    try:
+        with Bus(lock.layout, "policy") as policy:
+            sock = _policy_socket(policy, lock)
+            unlock = encode(policy.commands.stamp(Actuate("unlock", "right"), timeout=30))
+            sock.send_multipart(unlock)  # policy's own command: obeyed
+            assert _answer(sock).ok
+            watch.wait_for(lambda e: is_type(Bolt, state="unlocked")(e) and e.sender == "motor")
+            relock = policy.commands.stamp(Actuate("lock", "right"), timeout=30)
+            sock.send_multipart(encode(relock))
+            assert _answer(sock).ok
+            watch.wait_for(lambda e: is_type(Bolt, state="locked")(e) and e.sender == "motor")
+            before = drops(lock, "motor").get("replayed", 0)
+            sock.send_multipart(unlock)  # the recording, sent again
+            assert _answer(sock).reason == "replayed"
+        assert drops(lock, "motor").get("replayed", 0) == before + 1
+        assert lock.status()["lock"]["bolt"] == "locked"
+    finally:
+        watch.close()
+
+
+def test_a_command_from_an_older_session_of_policy_is_refused(lock, unchanged) -> None:
+    """A session that started before policy's newest: only a replay can come from there."""
+    with Bus(lock.layout, "policy") as policy:
+        old = Stamper("policy", channel="c")
+        old.session = Session(BOOT, 1, "0ld5e55n")  # opened at the machine's boot
+        sock = _policy_socket(policy, lock)
+        sock.send_multipart(encode(old.stamp(Actuate("unlock", "right"), timeout=30)))
+        assert _answer(sock).reason == "replayed"
+    bogus = Stamper("policy", channel="c")
+    bogus.session = dataclasses.replace(bogus.session, boot="another-boot")
+    with Bus(lock.layout, "policy") as policy:
+        sock = _policy_socket(policy, lock)
+        sock.send_multipart(encode(bogus.stamp(Actuate("unlock", "right"), timeout=30)))
+        assert _answer(sock).reason == "replayed"
+
+
+def test_an_expired_command_does_not_move_the_bolt(lock, unchanged) -> None:
+    """Issue 11: the motor carried out an Actuate of any age, even one that arrived after
+    policy had logged actuation-failed."""
+    with Bus(lock.layout, "policy") as policy:
+        sock = _policy_socket(policy, lock)
+        late = policy.commands.stamp(Actuate("unlock", "right"), timeout=-0.001)
+        sock.send_multipart(encode(late))
+        assert _answer(sock).reason == "expired"
+    assert drops(lock, "motor").get("expired", 0) >= 1
+
+
+def test_the_real_policy_still_drives_the_motor_after_the_attacks(lock) -> None:
+    unlock_and_lock(lock)
+
+
+def test_drop_counters_outlive_a_restart(lock) -> None:
+    """Issue 11: drop counters were reset when a service restarted."""
+    counted = drops(lock, "motor")
+    assert counted.get("unauthorized", 0) > 0
+    rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
+    rpc.stopProcess("motor")
+    rpc.startProcess("motor")
+    lock.wait_healthy(20)
+    after = drops(lock, "motor")
+    assert all(after.get(reason, 0) >= n for reason, n in counted.items()), (counted, after)
+
+
+def test_a_connection_with_an_unknown_key_is_counted(lock) -> None:
+    before = drops(lock, "motor").get("unknown-key", 0)
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+    sock.curve_serverkey = (lock.layout.keys / "motor.key").read_bytes().strip()
+    sock.connect(lock.layout.cmd("motor"))
+    try:
+        eventually(lambda: drops(lock, "motor").get("unknown-key", 0) > before)
+    finally:
+        sock.close()
