@@ -23,8 +23,28 @@ class Actuate(Message, family="motor", event="actuate"):
 
 @dataclass(frozen=True)
 class Bolt(Message, family="motor", event="bolt"):
+    """Where the bolt is. A drive's reports carry the Actuate's cause as theirs.
+
+    interrupted names the drive a restart of the motor found cut short ("lock" or
+    "unlock"): the motor finishes a lock, leaves an unlock where it stopped, and policy
+    raises the alarm."""
+
     state: str = one_of(*BOLT_STATES)
     reason: str = ""
+    interrupted: str = one_of("", "lock", "unlock", default="")
+
+
+@dataclass(frozen=True)
+class DriveInterrupted(Message, family="motor", event="interrupted"):
+    """The motor restarted and found its last accepted drive unfinished (issue 11).
+
+    A request to policy, repeated until answered: the restart's events may reach no one,
+    and this one must be logged. found is the bolt at the restart; state, once the motor
+    dealt with it (a lock finished, an unlock left where it stopped)."""
+
+    action: str = one_of("lock", "unlock")
+    found: str = one_of(*BOLT_STATES)
+    state: str = one_of(*BOLT_STATES)
 
 
 @dataclass(frozen=True)

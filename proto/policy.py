@@ -88,6 +88,17 @@ class Alarm(Message, family="policy", event="alarm"):
 
 
 @dataclass(frozen=True)
+class ActuationFailed(Message, family="policy", event="actuation_failed"):
+    """A drive policy ordered did not end where it was going (issue 11): the panel says
+    why. reason: jammed, insufficient-battery, busy, no-answer (the motor did not answer),
+    no-report (it never said where the bolt ended), drive-interrupted, direction-unset."""
+
+    action: str = one_of("lock", "unlock")
+    reason: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Audit(Message, family="policy", event="audit"):
     """A change of the lock's people or settings, as written to the audit log."""
 

@@ -24,6 +24,7 @@ from proto.wire import Envelope
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+FAILED_EXIT_PAUSE_S = 1.0  # a crash waits this long before its exit, and so its restart
 
 
 def accepts(kind: type[Message]) -> Callable:
@@ -270,4 +271,11 @@ def main(cls: type[Service]) -> None:
     service = cls(Layout.at(args.data))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())
-    service.run()
+    try:
+        service.run()
+    except Exception:
+        # supervisord restarts at once (startsecs=0, ops/supervisor_conf.py): a service
+        # that cannot run pauses first, so a broken one does not spin the processor
+        log.exception("%s failed: exiting in %.0f s", cls.NAME, FAILED_EXIT_PAUSE_S)
+        time.sleep(FAILED_EXIT_PAUSE_S)
+        raise SystemExit(1) from None

@@ -253,7 +253,22 @@ def test_l18_passcode_unlock(ready: Panel) -> None:
     ask = only_ask(ready.press("ok"))
     assert (ask.purpose, ask.request, ask.digits) == ("verify", VerifyPasscode(entry=CODE), 6)
     effects = ready.answer("verify", True)
-    assert says(effects) == ["unlocked"] and ready.mode == "asleep"
+    # granted is not unlocked: the panel says so only on the motor's word (issue 11)
+    assert says(effects) == [] and ready.mode == "asleep"
+    assert says(ready.menu.bolt_reported("unlocked")) == ["unlocked"]
+
+
+def test_issue11_the_panel_says_why_a_drive_failed_and_nothing_for_other_bolt_states(
+    ready: Panel,
+) -> None:
+    for state in ("moving", "jammed", "unknown", "locked"):
+        assert ready.menu.bolt_reported(state) == []
+    (jammed,) = ready.menu.not_actuated("unlock", "jammed")
+    assert (jammed.prompt, jammed.params) == ("not-unlocked", {"why": "the bolt is jammed"})
+    (weak,) = ready.menu.not_actuated("unlock", "insufficient-battery")
+    assert "battery" in text(weak.prompt, weak.params)
+    (busy,) = ready.menu.not_actuated("lock", "busy")
+    assert text(busy.prompt, busy.params) == "The door did not lock: the motor is busy"
 
 
 def test_l18_refused_entry_says_so_and_waits_for_another(ready: Panel) -> None:
@@ -305,7 +320,7 @@ def test_keys_are_ignored_while_waiting_for_an_answer(ready: Panel) -> None:
     ready.press("ok")
     assert ready.press("1", "2", "ok", "back", "touch") == []
     assert ready.menu.buffer == "" and ready.mode == "entry"
-    assert says(ready.answer("verify", True)) == ["unlocked"]
+    assert ready.answer("verify", True) == [Light([])]
 
 
 def test_an_answer_to_another_step_is_ignored(ready: Panel) -> None:

@@ -20,6 +20,7 @@ from proto.policy import (
 from proto.schema import Message
 from services.keypad.admin_menu import AdminMenu
 from services.keypad.effects import DIGITS, ENTRY_KEYS, Ask, Effect, Light, Say
+from services.keypad.prompts import not_actuated_why
 
 # Where the panel rests, by what the lock knows of itself (L-12).
 HOME_PROMPT = {
@@ -257,6 +258,16 @@ class Menu(AdminMenu):
         return []  # the window ends by itself or with the owner's claim
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
-        if ok:
-            return [Say("unlocked")] + self._sleep()
+        if ok:  # "door unlocked" waits for the motor's word (bolt_reported, issue 11)
+            return self._sleep()
         return self._to("entry", "verify-failed", ENTRY_KEYS)
+
+    # -- the bolt: what the motor did, not what policy decided (issue 11) -----------------
+    def bolt_reported(self, state: str) -> list[Effect]:
+        """The motor reports the end of a drive."""
+        return [Say("unlocked")] if state == "unlocked" else []
+
+    def not_actuated(self, action: str, reason: str) -> list[Effect]:
+        """Policy says a drive failed, and why."""
+        prompt = "not-unlocked" if action == "unlock" else "not-locked"
+        return [Say(prompt, {"why": not_actuated_why(reason)})]

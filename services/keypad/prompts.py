@@ -12,7 +12,9 @@ PROMPTS = {
     "code-refused": "Passcode refused: {why}. Enter a new passcode",
     "admin-created": "Operation successful: administrator {number} added",
     "enter-code": "Enter your passcode, then ok",
-    "unlocked": "Door unlocked",
+    "unlocked": "Door unlocked",  # said when the motor reports it, not at the decision
+    "not-unlocked": "The door did not unlock: {why}",
+    "not-locked": "The door did not lock: {why}",
     "locking": "Locking",
     "leaving-home-armed": "Leaving-home mode on",
     "verify-failed": "Verification failed",
@@ -60,6 +62,22 @@ PROMPTS = {
     "paired": "Paired with the owner's app",
     "system-info": "Serial number {serial}, firmware {firmware}, verification code {code}",
 }
+
+
+# Why a drive failed, in words: policy's ActuationFailed reasons (issue 11).
+NOT_ACTUATED = {
+    "jammed": "the bolt is jammed",
+    "insufficient-battery": "the battery is too low, connect USB-C power",
+    "busy": "the motor is busy",
+    "no-answer": "the motor is not answering",
+    "no-report": "the motor is not answering",
+    "drive-interrupted": "the motor was interrupted",
+    "direction-unset": "the opening direction is not set",
+}
+
+
+def not_actuated_why(reason: str) -> str:
+    return NOT_ACTUATED.get(reason, reason)
 
 
 def text(prompt: str, params: dict[str, str]) -> str:

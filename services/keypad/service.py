@@ -8,7 +8,15 @@ from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Button, Door
 from proto.control import OK, Done, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
-from proto.policy import Audit, LockInfo, LockInfoRequest, MenuVerified, Pairing, SystemInfo
+from proto.policy import (
+    ActuationFailed,
+    Audit,
+    LockInfo,
+    LockInfoRequest,
+    MenuVerified,
+    Pairing,
+    SystemInfo,
+)
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
@@ -187,7 +195,17 @@ class KeypadService(Service):
 
     @hears(Bolt)
     def on_bolt(self, env: Envelope) -> None:
+        """A drive's end (it names a cause; the report at the motor's start does not) is
+        said as the motor reports it: "door unlocked" only once the bolt is back."""
         self.bolt = env.body.state
+        if env.cause is not None and self._started_menu:
+            self._run(self.menu.bolt_reported(env.body.state), env.id)
+
+    @hears(ActuationFailed)
+    def on_actuation_failed(self, env: Envelope) -> None:
+        """The drive policy ordered failed: the panel says why (jammed, battery, busy)."""
+        if self._started_menu:
+            self._run(self.menu.not_actuated(env.body.action, env.body.reason), env.id)
 
     @hears(Button)
     def on_button(self, env: Envelope) -> None:

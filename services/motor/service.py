@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import queue
 import time
 from typing import Any
@@ -9,19 +11,25 @@ from typing import Any
 from gpiozero import Button as GpioButton
 from gpiozero import Buzzer
 
-from hw.bolt import JAMMED, MOVING, BoltDrive
+from hw.bolt import JAMMED, LOCKED, MOVING, UNLOCKED, BoltDrive
 from hw.gpio import pin_factory
 from hw.leds import StatusLeds
 from hw.leds import pattern as led_pattern
 from hw.sim_board import SimBoard
-from proto.board import Actuate, Bolt, Button, Chime, Door, Siren, Tamper
+from proto.board import Actuate, Bolt, Button, Chime, Door, DriveInterrupted, Siren, Tamper
 from proto.board import SimBoard as SimBoardRequest
 from proto.control import OK, Done, refused
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
+from services.motor.journal import Drive, Journal
+
+log = logging.getLogger(__name__)
 
 SIM_PRESS_S = 0.1
+JOURNAL_FILE = "motor-state.json"
+REPORT_EVERY_S = 1.0  # an unanswered report of an interrupted drive is sent again
+TARGET = {"lock": LOCKED, "unlock": UNLOCKED}
 
 
 class MotorService(Service):
@@ -56,12 +64,15 @@ class MotorService(Service):
             self.sim.start()
         # SET already down as the power came back: maybe the factory-reset gesture (L-30)
         self._set_since_boot = time.monotonic() if self.set_button.is_pressed else None
-        self._drive_cause: str | None = None
         self._siren_until = 0.0
         self._siren_on = False  # the siren's own state: a chime blinks the same buzzer
         self.chimes = 0
         self.battery: Battery | None = None
-        self.publish(Bolt(state=self.bolt.state, reason="at start"))
+        self.journal = Journal(self.layout.data / JOURNAL_FILE)
+        self._drive: Drive | None = None  # the drive under way, as journalled
+        self._report: tuple[DriveInterrupted, str | None] | None = None  # for policy
+        self._next_report = 0.0
+        self._resume_or_report_at_start()
         self.publish(Door(open=not self.door.is_pressed))
         if not self.tamper.is_pressed:
             self.publish(Tamper(removed=True))
@@ -126,12 +137,83 @@ class MotorService(Service):
         moving = hasattr(self, "bolt") and self.bolt.state == MOVING
         return self.DRIVING_TICK_S if moving else self.TICK_S
 
+    # -- drives, journalled so that a restart knows one was cut short (issue 11) ----------
+    def _resume_or_report_at_start(self) -> None:
+        """A lock cut short is finished (fail-secure); an unlock is left where it stopped.
+
+        Either way policy is told by a request, at once and again until answered: the
+        events published now may reach no one, as subscribers reconnect after a restart."""
+        drive, found = self.journal.last(), self.bolt.state
+        if drive is None or not drive.unfinished:
+            self.publish(Bolt(state=found, reason="at start"))
+            return
+        log.warning("restarted with the %s drive of %s unfinished", drive.action, drive.cause)
+        if drive.action == "lock" and found != LOCKED:
+            self._start_drive("lock", drive.direction, drive.cause)
+            why = "finishing a lock cut short by a restart"
+            self.publish(Bolt(state=MOVING, reason=why, interrupted="lock"), drive.cause)
+        else:
+            self._journal_end(drive, found)
+            if found == TARGET[drive.action]:
+                why = f"{drive.action} reached before a restart"
+            else:
+                why = f"{drive.action} cut short by a restart: the bolt is left where it stopped"
+            self.publish(Bolt(state=found, reason=why, interrupted=drive.action), drive.cause)
+        now = MOVING if self._drive is not None else found
+        report = DriveInterrupted(action=drive.action, found=found, state=now)
+        self._report = (report, drive.cause)
+        self._send_report(self.clock())
+
+    def _start_drive(self, action: str, direction: str, cause: str | None) -> bool:
+        """Journal first, then turn the motor; False when the bolt is already there."""
+        if self.bolt.state == TARGET[action]:
+            return False
+        try:
+            drive: Drive | None = self.journal.started(action, direction, cause)
+        except OSError as e:  # the drive matters more than its journal: go on, say so
+            log.error("drive journal %s not written: %s", self.journal.path, e)
+            drive = Drive(action=action, direction=direction, cause=cause, started=time.time())
+        self.bolt.start(TARGET[action], direction, self.clock())
+        self._drive = drive
+        self.state = "driving"
+        return True
+
+    def _journal_end(self, drive: Drive | None, outcome: str) -> None:
+        if drive is None:
+            return
+        try:
+            self.journal.finished(drive, outcome)
+        except OSError as e:
+            log.error("drive journal %s not written: %s", self.journal.path, e)
+
+    def _drive_ended(self, ended: str) -> None:
+        drive, self._drive = self._drive, None
+        self._journal_end(drive, ended)
+        reason = "no end position in time" if ended == JAMMED else ""
+        self.publish(Bolt(state=ended, reason=reason), drive.cause if drive else None)
+        self.state = "jammed" if ended == JAMMED else "ready"
+        if self._report is not None:  # a finished lock: policy hears how it ended
+            report, cause = self._report
+            self._report = (dataclasses.replace(report, state=ended), cause)
+
+    def _send_report(self, now: float) -> None:
+        """The interrupted drive's report, until policy answers it; a lock being finished
+        is reported again with its end, which policy must not miss either."""
+        if self._report is None or now < self._next_report:
+            return
+        report, cause = self._report
+        answer = self.request("policy", report, cause=cause, timeout=0.3)
+        if answer is None or not getattr(answer.body, "ok", False):
+            self._next_report = now + REPORT_EVERY_S
+        elif report.state != MOVING:
+            self._report = None
+
     def tick(self, now: float) -> None:
         ended = self.bolt.poll(now)
         if ended is not None:
-            reason = "no end position in time" if ended == JAMMED else ""
-            self.publish(Bolt(state=ended, reason=reason), self._drive_cause)
-            self.state = "jammed" if ended == JAMMED else "ready"
+            self._drive_ended(ended)
+        if self._drive is None:  # a request waits: not while the end switches need polling
+            self._send_report(now)
         while not self._inputs.empty():
             self.publish(self._inputs.get())
         if self._siren_on and now >= self._siren_until:
@@ -197,12 +279,10 @@ class MotorService(Service):
         if self.bolt.state == MOVING:
             self.publish(Bolt(state=MOVING, reason="refused a drive: already moving"), env.trace)
             return refused("busy", "the bolt is already moving")
-        target = "locked" if env.body.action == "lock" else "unlocked"
-        if not self.bolt.start(target, env.body.direction, self.clock()):
+        action, target = env.body.action, TARGET[env.body.action]
+        if not self._start_drive(action, env.body.direction, env.trace):
             self.publish(Bolt(state=target, reason="already there"), env.trace)
             return OK
-        self._drive_cause = env.trace
-        self.state = "driving"
         self.publish(Bolt(state=MOVING, reason=f"driving to {target}"), env.trace)
         return OK
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from hw.rtc import SimRtc, SystemClock, WallClock
 from proto.biometric import Match
-from proto.board import Actuate, Bolt, Button, Door, Siren, Tamper
+from proto.board import Bolt, Button, Door, Siren, Tamper
 from proto.control import OK, Done, StatusReply, StatusRequest, refused
 from proto.policy import (
     Alarm,
@@ -31,6 +31,7 @@ from proto.wire import Envelope
 from proto.witness import Head
 from services.base import Service, accepts, hears
 from services.policy import passcodes, rules
+from services.policy.actuation import Actuation
 from services.policy.doorbell import DoorbellCommands
 from services.policy.menu import MenuCommands
 from services.policy.owner import OwnerCommands
@@ -48,7 +49,13 @@ UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside e
 
 
 class PolicyService(
-    OwnerCommands, MenuCommands, TemplateKeeping, DoorbellCommands, PairingCommands, Service
+    OwnerCommands,
+    MenuCommands,
+    TemplateKeeping,
+    DoorbellCommands,
+    PairingCommands,
+    Actuation,
+    Service,
 ):
     NAME = "policy"
     LISTENS = ("motor", "power")
@@ -81,6 +88,7 @@ class PolicyService(
         self._battery_low = False
         self._reset_gesture_at: float | None = None
         self._next_probe = 0.0
+        self._drives, self._interruptions = {}, set()  # drives ordered (actuation.py)
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
@@ -142,6 +150,7 @@ class PolicyService(
         self.bolt = env.body.state
         if self.bolt == "jammed":
             self._alarm("lock-jammed", env.body.reason, cause=env.id)
+        self._bolt_reported(env)  # a drive's end is logged only now (issue 11)
 
     @hears(Door)
     def on_door(self, env: Envelope) -> None:
@@ -209,6 +218,7 @@ class PolicyService(
 
     def tick(self, now: float) -> None:
         self._pairing_tick(now)
+        self._drives_tick(now)
         if self.bolt == "unknown" and now >= self._next_probe:
             self._probe_motor(now)
         if self._relock_at is not None and now >= self._relock_at[0]:
@@ -221,7 +231,7 @@ class PolicyService(
             self._open_since = None  # once per opening
 
     def _lock(self, *, source: str, cause: str) -> None:
-        self.store.log("lock", source=source, cause=cause)
+        """Logged `lock` when the motor reports the bolt thrown (actuation.py)."""
         self._actuate("lock", source=source, cause=cause)
 
     # -- the panel's requests -------------------------------------------------------------
@@ -336,8 +346,9 @@ class PolicyService(
         self, attempt: rules.Attempt, env: Envelope, *, source: str, why: str | None = None
     ) -> Decision:
         """Decide, then write it down, then say it, then act: what is acted on is on disk.
-        why names a refusal more precisely than the rules can (a face that is not live)."""
-        verdict = self._verify(attempt, env, source=source, success="unlock", why=why)
+        why names a refusal more precisely than the rules can (a face that is not live).
+        A grant is logged `granted`; the unlock, when the motor has done it (issue 11)."""
+        verdict = self._verify(attempt, env, source=source, success="granted", why=why)
         decision = Decision(
             granted=verdict.granted,
             method=attempt.method,
@@ -349,7 +360,14 @@ class PolicyService(
             self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
         if verdict.granted:
             self._outside_success(source, sent.id)
-            self._actuate("unlock", source=source, cause=sent.id)
+            self._actuate(
+                "unlock",
+                source=source,
+                cause=sent.id,
+                log_cause=env.trace,
+                person=attempt.person,
+                method=attempt.method,
+            )
         return decision
 
     def _verify_only(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> rules.Verdict:
@@ -435,15 +453,3 @@ class PolicyService(
         """Logged, then published; the duress alarm goes to the owner only, never the panel."""
         self.store.log("alarm", reason=code, person=person, detail=detail, cause=cause)
         self.publish(Alarm(code=code, detail=detail, person=person), cause)
-
-    def _actuate(self, action: str, *, source: str, cause: str) -> None:
-        direction = self.settings.get("direction")
-        if direction is None:
-            self.store.log("actuation-failed", source=source, reason="direction-unset", cause=cause)
-            return
-        answer = self.request("motor", Actuate(action=action, direction=direction), cause=cause)
-        if answer is None or not answer.body.ok:
-            why = "motor did not answer" if answer is None else answer.body.reason
-            self.store.log(
-                "actuation-failed", source=source, reason=why, cause=cause, detail=action
-            )

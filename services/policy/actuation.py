@@ -1,0 +1,121 @@
+"""The bolt's truth (issue 11): a drive is logged as done only when the motor says so.
+
+A granted decision is logged `granted` when it is made. The drive it orders is logged
+`unlock` (or `lock`) when the motor's Bolt event reports the bolt there, and
+`actuation-failed` with the reason when the motor refuses, does not answer, reports a
+jam, never reports, or restarts in the middle; the panel hears why (ActuationFailed).
+Every row of one drive carries the same cause as the row of the decision behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from proto.board import Actuate, DriveInterrupted
+from proto.control import OK, Done
+from proto.policy import ActuationFailed
+from proto.wire import Envelope
+from services.base import accepts
+
+TARGET = {"lock": "locked", "unlock": "unlocked"}
+REPORT_MARGIN_S = 3.0  # past the motor's own jam timeout: time for a restarted motor's word
+
+
+@dataclass
+class PendingDrive:
+    """A drive policy ordered, until the motor reports where the bolt ended."""
+
+    action: str
+    source: str
+    cause: str  # what the log rows name as cause: the decision's own cause
+    deadline: float
+    person: str | None = None
+    method: str | None = None
+
+    def row(self, **fields: Any) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "method": self.method,
+            "source": self.source,
+            "cause": self.cause,
+            **fields,
+        }
+
+
+class Actuation:
+    """Mixed into PolicyService: its store, settings, clock, alarms and the motor."""
+
+    _drives: dict[str, PendingDrive]  # by the cause the Actuate named (the motor echoes it)
+    _interruptions: set[str]  # the drives whose interruption was alarmed, by that cause
+    bolt: str
+
+    def _actuate(
+        self,
+        action: str,
+        *,
+        source: str,
+        cause: str,
+        log_cause: str | None = None,
+        person: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Order a drive; cause goes to the motor, log_cause (default cause) to the log."""
+        deadline = self.clock() + self._report_within()
+        drive = PendingDrive(action, source, log_cause or cause, deadline, person, method)
+        direction = self.settings.get("direction")
+        if direction is None:
+            self._not_actuated(drive, "direction-unset")
+            return
+        self._drives[cause] = drive  # before asking: the motor's events follow its answer
+        answer = self.request("motor", Actuate(action=action, direction=direction), cause=cause)
+        if answer is None or not getattr(answer.body, "ok", False):
+            self._drives.pop(cause, None)
+            self._not_actuated(drive, "no-answer" if answer is None else answer.body.reason)
+
+    def _bolt_reported(self, env: Envelope) -> None:
+        """A Bolt event: the end of one of our drives, when it names its cause."""
+        drive = self._drives.get(env.cause) if env.cause is not None else None
+        state = env.body.state
+        if drive is None or state == "moving":
+            return
+        del self._drives[env.cause]
+        self._drive_ended(drive, state, why="jammed" if state == "jammed" else f"bolt {state}")
+
+    def _drive_ended(self, drive: PendingDrive, state: str, *, why: str) -> None:
+        if state == TARGET[drive.action]:
+            self.store.log(drive.action, **drive.row())
+        else:
+            self._not_actuated(drive, why)
+
+    def _not_actuated(self, drive: PendingDrive, reason: str) -> None:
+        self.store.log("actuation-failed", **drive.row(reason=reason, detail=drive.action))
+        self.publish(ActuationFailed(drive.action, reason, drive.source), drive.cause)
+
+    def _drives_tick(self, now: float) -> None:
+        """A drive the motor accepted but never finished reporting is a failure too."""
+        for cause, drive in list(self._drives.items()):
+            if now >= drive.deadline:
+                del self._drives[cause]
+                self._not_actuated(drive, "no-report")
+
+    @accepts(DriveInterrupted)
+    def on_drive_interrupted(self, env: Envelope, peer: str) -> Done:
+        """The motor restarted in the middle of a drive: an alarm, and the drive's end."""
+        b = env.body
+        drive = self._drives.get(env.trace)
+        cause = drive.cause if drive is not None else env.trace
+        if b.found != TARGET[b.action] and env.trace not in self._interruptions:
+            self._interruptions.add(env.trace)  # a finished lock is reported twice
+            detail = f"{b.action} cut short by a motor restart: bolt {b.found}, now {b.state}"
+            self._alarm("drive-interrupted", detail, cause=cause)
+        if drive is not None and b.state == "moving":  # a lock it finishes: its Bolt event
+            drive.deadline = self.clock() + self._report_within()
+        elif drive is not None:
+            del self._drives[env.trace]
+            self._drive_ended(drive, b.state, why="drive-interrupted")
+        self.bolt = b.state
+        return OK
+
+    def _report_within(self) -> float:
+        return self.config["motor"]["travel_timeout_s"] + REPORT_MARGIN_S
