@@ -84,6 +84,15 @@ def test_issue11_a_recogniser_that_starts_a_capture_voids_its_older_tickets():
     assert book.take(newer.id, "palm-vein") == newer
 
 
+def test_issue11_l2_a_deleted_persons_ticket_is_void_before_the_number_is_reused():
+    book = TicketBook(Clock(), lifetime_s=60.0)
+    theirs = book.open(kind="face", person="002", role="", slot=1, matcher="face")
+    others = book.open(kind="fingerprint", person="001", role="", slot=1, matcher="biometric")
+    book.void_person("002")
+    assert refusal(book.take, theirs.id, "face") == "no-ticket"
+    assert book.take(others.id, "fingerprint") == others
+
+
 @pytest.mark.parametrize(
     "entry, flaw",
     [("2468135", None), ("1" * 20, None), ("1" * 21, "too-long"), (LONG_ENTRY, "too-long"),
@@ -210,6 +219,14 @@ def test_issue11_a_ticket_stores_one_template_of_its_kind_for_whom_policy_named(
     assert [(n, p["role"]) for n, p in listed.items()] == [("001", "admin"), ("002", "user")]
     assert (listed["001"]["fingerprints"], listed["001"]["palms"]) == (1, 0)
     assert (listed["002"]["fingerprints"], listed["002"]["palms"]) == (0, 1)
+
+    # 002 deleted while an enrolment of theirs is open: it must not land on the next 002
+    start = bio.enrolment(EnrolOpen(modality="finger", person="002"))
+    lock.cli("people", "delete", "002")
+    lock.cli("people", "add", "bob", "--code-stdin", input="135792\n")
+    late = bio.ask(TemplateSave(kind="fingerprint", ticket=start.body.ticket, template=TEMPLATE))
+    assert (late.body.ok, late.body.reason) == (False, "no-ticket")
+    assert {p["number"]: p["fingerprints"] for p in people(lock)} == {"001": 1, "002": 0}
 
 
 @pytest.mark.slow

@@ -52,6 +52,12 @@ class TicketBook:
     def revoke(self, ticket: Ticket) -> None:
         self._tickets.pop(ticket.id, None)
 
+    def void_person(self, person: str) -> None:
+        """A person deleted: their open enrolment must not fill whoever gets the number next."""
+        for ticket in list(self._tickets.values()):
+            if ticket.person == person:
+                del self._tickets[ticket.id]
+
     def take(self, ticket_id: str, kind: str) -> Ticket:
         """The ticket for one TemplateSave of this kind, now used; Refusal if it is not one.
         Presented once, it is spent whatever the outcome."""
