@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+NO_HEAD_TABLE = (
+    "the log has no sealed head (its table was dropped, or the store is from an older "
+    "version that policy has not opened yet)"
+)
 EVENT_FIELDS = ("wall", "kind", "person", "method", "source", "reason", "cause", "detail")
 GENESIS = bytes(32)
 
@@ -71,7 +75,7 @@ def read_head(db: sqlite3.Connection, key: bytes) -> tuple[SealedHead | None, st
     try:
         row = db.execute("SELECT epoch, count, last, seal FROM chain_head").fetchone()
     except sqlite3.OperationalError:
-        return None, "the log has no sealed head (its table is gone)"
+        return None, NO_HEAD_TABLE
     if row is None:
         return None, "the sealed head of the log is missing"
     epoch, count, last, sealed = row
