@@ -13,6 +13,7 @@ from typing import Any, Callable, ClassVar
 import zmq
 
 from proto import config as configuration
+from proto import files
 from proto.bus import Bus
 from proto.control import StatusReply, StatusRequest, refused
 from proto.health import Heartbeat
@@ -273,9 +274,12 @@ def main(cls: type[Service]) -> None:
         signal.signal(sig, lambda *_: service.stop())
     try:
         service.run()
+        return
+    except files.FileRefused as e:  # a missing or unsafe key, a refused secret: one line
+        log.critical("%s cannot start: %s", cls.NAME, e)
     except Exception:
-        # supervisord restarts at once (startsecs=0, ops/supervisor_conf.py): a service
-        # that cannot run pauses first, so a broken one does not spin the processor
         log.exception("%s failed: exiting in %.0f s", cls.NAME, FAILED_EXIT_PAUSE_S)
-        time.sleep(FAILED_EXIT_PAUSE_S)
-        raise SystemExit(1) from None
+    # supervisord restarts at once (startsecs=0, ops/supervisor_conf.py): a service
+    # that cannot run pauses first, so a broken one does not spin the processor
+    time.sleep(FAILED_EXIT_PAUSE_S)
+    raise SystemExit(1)

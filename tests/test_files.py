@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -293,3 +295,22 @@ def test_a_fresh_lock_leaves_nothing_readable_by_others_under_its_data_folder(tm
     }
     assert loose == {}
     assert {p.name: f"{m:04o}" for p, m in run.items() if m & files.NOT_OURS} == {}
+
+
+def test_policy_refuses_an_empty_secret_beside_its_store_in_one_line(tmp_path):
+    """Not a crash loop of tracebacks: one line naming the file, at each start."""
+    layout = Layout.at(tmp_path / "data")
+    mesh.prepare(layout)
+    Store(layout.data / "lock.db").close()  # something was keyed with the secret
+    files.write_private(layout.data / "device.secret", b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "services.policy", "--data", str(layout.data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    refused = [line for line in done.stderr.splitlines() if "CRITICAL" in line]
+    assert len(refused) == 1
+    assert f"policy cannot start: {layout.data / 'device.secret'} holds 0 bytes" in refused[0]
