@@ -51,14 +51,14 @@ class Freshness:
         heard = self._last.setdefault(env.sender, {})
         last = heard.get(session)
         if last is None:
-            self._open(env, heard)
-            return 0
+            return self._open(env, heard)
         if env.seq <= last:
             raise WireError("replayed", f"{env.type} from {env.sender}: seq {env.seq} after {last}")
         heard[session] = env.seq
         return env.seq - last - 1
 
-    def _open(self, env: Envelope, heard: dict[Session, int]) -> None:
+    def _open(self, env: Envelope, heard: dict[Session, int]) -> int:
+        """Note a session not heard before; how many of its messages went missing."""
         session = env.session
         newest = max((s.start for s in heard), default=None)
         if env.sender not in MANY and newest is not None and session.start < newest:
@@ -68,5 +68,9 @@ class Freshness:
         if len(heard) >= KEEP_SESSIONS:
             del heard[min(heard, key=lambda s: s.start)]
         heard[session] = env.seq
-        if newest is not None:
-            log.info("%s opened a new session %s", env.sender, session)
+        if newest is None:
+            return 0  # the first we hear of it: we were not listening before
+        log.info("%s opened a new session %s", env.sender, session)
+        # it restarted while we listened: what it said in its new session before this was
+        # lost (a subscriber reconnects only after the restart), as its Bolt at start
+        return env.seq - 1

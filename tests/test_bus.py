@@ -4,7 +4,6 @@ the trust table, freshness and the counters that outlive a restart (issue 11).""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import zmq
@@ -19,6 +18,7 @@ from proto.health import Heartbeat
 from proto.keypad import Key
 from proto.layout import Layout
 from proto.wire import MAX_REQUEST_LIFE_S, Stamper, WireError, decode, encode
+from tests.meshkit import eventually
 
 BEAT = Heartbeat(state="ready", pid=1, uptime_s=0.0, lag_ms=0.0, msgs_in=0, msgs_out=0)
 
@@ -31,13 +31,6 @@ def layout(tmp_path):
     mesh.clean_run_dir(layout)
 
 
-def _until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def _joined(pub_bus, pub, sub_bus, sub, peer):
     """Publish until the subscriber hears one: the slow-joiner handshake is over."""
 
@@ -48,7 +41,7 @@ def _joined(pub_bus, pub, sub_bus, sub, peer):
             return True
         return False
 
-    _until(heard)
+    eventually(heard, timeout=5.0, every=0.01)
     while sub.poll(50):  # the beats sent while the subscription was joining
         sub_bus.receive_event(sub, peer)
 
@@ -97,7 +90,7 @@ def test_no_answer_by_the_deadline_is_none_and_a_late_answer_is_not_taken(layout
             return bool(server_answers)
 
         # a fresh socket after the timeout: the late OK above never reaches this request
-        t = threading.Thread(target=lambda: _until(answer_next))
+        t = threading.Thread(target=lambda: eventually(answer_next, timeout=5.0, every=0.01))
         t.start()
         reply = client.request(StatusRequest(), timeout=5)
         t.join()
@@ -206,7 +199,6 @@ def test_gaps_are_counted_per_session_and_a_new_session_is_no_gap(layout):
         sub = policy.subscribe("keypad")
         _joined(keypad, pub, policy, sub, "keypad")
         keypad.events = Stamper("keypad", channel="e")  # restarted: seq 1 of a new session
-        keypad.events.seq = 0
         keypad.publish(pub, Key(key="ok"))
         keypad.events.seq += 2  # then two lost
         keypad.publish(pub, Key(key="ok"))
@@ -214,6 +206,12 @@ def test_gaps_are_counted_per_session_and_a_new_session_is_no_gap(layout):
             assert sub.poll(2000)
             assert policy.receive_event(sub, "keypad") is not None
         assert policy.counters.gaps == 2
+        keypad.events = Stamper("keypad", channel="e")  # restarted again, and its first
+        keypad.events.seq = 3  # three messages were sent before the subscriber was back
+        keypad.publish(pub, Key(key="ok"))
+        assert sub.poll(2000)
+        assert policy.receive_event(sub, "keypad") is not None
+        assert policy.counters.gaps == 5
 
 
 def test_a_reply_of_a_type_the_peer_may_not_answer_is_not_taken(layout):
@@ -240,7 +238,7 @@ def test_an_unknown_curve_key_is_refused_and_counted(layout):
         sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
         sock.curve_serverkey = (layout.keys / "motor.key").read_bytes().strip()
         sock.connect(layout.cmd("motor"))
-        _until(lambda: motor.counters.drops["unknown-key"] >= 1)
+        eventually(lambda: motor.counters.drops["unknown-key"] >= 1, timeout=5.0, every=0.01)
         sock.close()
 
 
