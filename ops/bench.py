@@ -1,258 +1,234 @@
-"""`lockmesh bench SERVICE`: load one service at a set rate; compare with raw pyzmq.
+"""`lockmesh bench SERVICE`: a path of the mesh, open-loop, beside two baselines.
 
-The baseline is a plain REQ/REP round trip over ipc:// measured in the same run, so
-the ratio holds on a noisy shared machine where absolute times do not.
+Every mesh bench takes turns, block by block, between its paths and the two baselines of
+ops/bench_transport.py (raw pyzmq in this process; CURVE + msgpack between two
+processes), so that all meet the same load of a shared machine. It reports p50 (and p99
+from 1,000 samples) with 95 % confidence intervals, throughput as completions over the
+time they took, and each path's p50 as a ratio to both baselines: the ratio to the
+transport is what our code adds to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
-import tempfile
-import threading
-import time
-from typing import Any, Callable
+import os
+from pathlib import Path
+from typing import Any
 
-import zmq
-
-from ops import bench_biometric
-from ops.benchkit import WARMUP, Failed, expect, paced, set_up_if_initial, summary
-from proto.board import Bolt
+from ops import bench_biometric, bench_keypad, bench_policy
+from ops.bench_transport import Baselines
+from ops.benchkit import (
+    SHARED_FACES,
+    Block,
+    Failed,
+    Once,
+    OpenLoop,
+    Recorder,
+    Runner,
+    bus_path,
+    expect,
+    interleaved,
+    rounds_for,
+    set_up_if_initial,
+    show_line,
+    summary,
+)
+from proto import config as configuration
 from proto.bus import Bus
 from proto.control import StatusRequest
-from proto.keypad import SimKeys
 from proto.layout import Layout
-from proto.policy import Decision, LockInfoRequest
-from services.policy import passcodes
+from proto.wire import Envelope
+
+WORKERS = 8  # requests in flight at most, per path; more wait in the bench's queue, timed
+BLOCK = 50  # requests per turn of a path
 
 
-def raw_baseline(count: int, rate: float) -> dict[str, float]:
-    """A bare pyzmq REQ/REP round trip over ipc://, no CURVE, no envelope."""
-    ctx = zmq.Context()
-    with tempfile.TemporaryDirectory(prefix="lmb") as d:
-        endpoint = f"ipc://{d}/raw"
-        rep = ctx.socket(zmq.REP)
-        rep.bind(endpoint)
-        stop = threading.Event()
+class StatusBench:
+    """A service's status request and reply: its loop, our envelope, the transport."""
 
-        def echo() -> None:
-            while not stop.is_set():
-                if rep.poll(50):
-                    rep.send(rep.recv())
+    peers: tuple[str, ...] = ()
 
-        server = threading.Thread(target=echo, daemon=True)
-        server.start()
-        req = ctx.socket(zmq.REQ)
-        req.connect(endpoint)
-        payload = b"x" * 200
+    def __init__(self, layout: Layout, bus: Bus, code: str, service: str) -> None:
+        def request(bus: Bus) -> Once:
+            client = bus.client(service)
+            return lambda: expect(client.request(StatusRequest(), timeout=5), f"{service} status")
 
-        def once() -> None:
-            req.send(payload)
-            req.recv()
+        self.path = f"ctl.status request/reply to {service}"
+        self.runners: list[Runner] = [OpenLoop("status", bus_path(layout, request), WORKERS)]
 
-        result = summary(*paced(count, rate, once))
-        stop.set()
-        server.join()
-        req.close(0)
-        rep.close(0)
-    ctx.term()
-    return result
+    def counts(self, count: int, moves: int) -> dict[str, int]:
+        return {"status": count}
 
+    def finish(self, report: dict[str, Any], events: list[Envelope]) -> dict[str, Any]:
+        return {}
 
-def keypad_path(bus: Bus, code: str) -> tuple[Callable[[], float], Callable[[], dict]]:
-    """A passcode decision through keypad -> policy -> motor.
-
-    Timed twice: to the motor's bolt event caused by the decision (keys in, motor
-    acting), and the whole SimKeys round trip (until the panel has answered).
-    """
-    code = set_up_if_initial(bus) or code
-    keypad = bus.client("keypad")
-    policy, motor = bus.subscribe("policy"), bus.subscribe("motor")
-    time.sleep(0.3)  # let the subscriptions join before the first decision
-    keys = SimKeys(keys=["touch", *code, "ok"])
-    decisions = {"granted": 0, "refused": 0}
-    to_motor: list[float] = []
-
-    def once() -> float:
-        sent, t0 = time.time(), time.perf_counter()
-        body = expect(keypad.request(keys, timeout=5), "keypad.sim_keys")
-        took = time.perf_counter() - t0
-        if not getattr(body, "ok", False):
-            raise Failed(f"keypad refused: {body}")
-        decision = _next(bus, policy, "policy", Decision)
-        decisions["granted" if decision.body.granted else "refused"] += 1
-        if decision.body.granted:
-            bolt = _next(bus, motor, "motor", Bolt, cause=decision.id)
-            to_motor.append(bolt.wall - sent)
-        return took
-
-    def extra() -> dict:
-        moved = summary(to_motor[WARMUP:], 1.0) if len(to_motor) > WARMUP else None
-        return {
-            "path": "keypad -> policy -> motor (SimKeys touch+code+ok)",
-            "to_motor": moved,
-            **decisions,
-        }
-
-    return once, extra
-
-
-def _next(bus: Bus, sock: zmq.Socket, peer: str, kind: type, cause: str | None = None) -> Any:
-    """The next event of a kind (and cause) from one publisher, within 5 s."""
-    deadline = time.monotonic() + 5
-    while sock.poll(max(1, int((deadline - time.monotonic()) * 1000))):
-        env = bus.receive_event(sock, peer)
-        if env is not None and isinstance(env.body, kind) and cause in (None, env.cause):
-            return env
-    raise Failed(f"no {kind.__name__} from {peer}")
-
-
-def request_path(bus: Bus, service: str) -> tuple[Callable[[], None], Callable[[], dict]]:
-    message = LockInfoRequest() if service == "policy" else StatusRequest()
-    client = bus.client(service)
-
-    def once() -> None:
-        expect(client.request(message, timeout=5), message.TYPE)
-
-    def extra() -> dict:
-        info: dict[str, Any] = {"path": f"{message.TYPE} request/reply over CURVE"}
-        if service == "policy":
-            info["anti_peeping"] = anti_peeping(count=1000)
-        return info
-
-    return once, extra
-
-
-def anti_peeping(count: int, codes: int = 50, entry_digits: int = 20) -> dict[str, Any]:
-    """L-19's matching as policy runs it: a 20-digit entry against 50 stored codes.
-
-    Measured in this process on policy's own code; the entries match nothing, the worst
-    case, as every run of every stored length is hashed and looked up.
-    """
-    rng = random.Random(19)
-    hasher = passcodes.Hasher(rng.randbytes(32))
-    stored: dict[bytes, str] = {}
-    while len(stored) < codes:
-        code = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 10)))
-        if passcodes.rule_broken(code, min_digits=6, max_digits=10) is None:
-            stored[hasher.digest(code)] = f"{len(stored) + 1:03d}"
-    lengths = set(range(6, 11))
-    entries = [
-        "".join(rng.choice("0123456789") for _ in range(entry_digits))
-        for _ in range(count + WARMUP)
-    ]
-    entries = [e for e in entries if passcodes.find(e, stored, lengths, hasher) is None]
-    latencies = []
-    for entry in entries[WARMUP:]:
-        t0 = time.perf_counter()
-        passcodes.find(entry, stored, lengths, hasher)
-        latencies.append(time.perf_counter() - t0)
-    return {"codes": codes, "entry_digits": entry_digits, **summary(latencies, sum(latencies))}
+    def close(self) -> None:
+        for r in self.runners:
+            r.close()
 
 
 def run(
-    layout: Layout, service: str, *, count: int, rate: float, code: str, load: bool = False
-) -> dict[str, Any]:
+    layout: Layout, service: str, *, count: int, rate: float, code: str, moves: int = 40,
+    load: bool = False, faces: Path = SHARED_FACES,
+) -> dict[str, Any]:  # fmt: skip
     if service == "keypad" and load:
-        from ops import bench_keypad
-        from proto import config as configuration
-
         nice = configuration.load(layout.config_file)["face"]["nice"]
-        return {"service": "keypad", "load": True, **bench_keypad.run(layout, count, rate, nice)}
+        return {"service": "keypad", "load": True,
+                **bench_keypad.run_load(layout, count, rate, nice, faces)}  # fmt: skip
     if service == "face":  # the pipeline in this process, beside dlib: no mesh needed
-        from ops import bench_face
-        from proto import config as configuration
-
-        settings = configuration.load(layout.config_file)["face"]
-        models = layout.data / "models"
-        report = bench_face.run(
-            models, bench_face.SHARED_FACES, passes=max(1, count // 61),
-            min_face=settings["min_face"], threads=settings["threads"],
-        )  # fmt: skip
-        report["accuracy"] = bench_face.accuracy(
-            models, bench_face.SHARED_FACES, settings["threshold"]
-        )
-        return {"service": service, **report}
+        return {"service": service, **run_face(layout, count, faces)}
     if service == "biometric":
         return {"service": service, **bench_biometric.run(layout, count, rate)}
-    baseline = raw_baseline(count, rate)
-    with Bus(layout, "bench") as bus:
-        once, extra = keypad_path(bus, code) if service == "keypad" else request_path(bus, service)
-        result = summary(*paced(count, rate, once))
-        info = extra()
-    report = {
-        "service": service,
-        "rate_per_s": rate,
-        "baseline": baseline,
-        "service_result": result,
-        "ratio_p50": result["p50_ms"] / baseline["p50_ms"],
-        **info,
-    }
-    if info.get("to_motor"):
-        report["ratio_p50_to_motor"] = info["to_motor"]["p50_ms"] / baseline["p50_ms"]
+    return run_mesh(layout, service, count=count, rate=rate, code=code, moves=moves)
+
+
+def run_face(layout: Layout, count: int, faces: Path) -> dict[str, Any]:
+    from ops import bench_face
+
+    settings = configuration.load(layout.config_file)["face"]
+    models = layout.data / "models"
+    report = bench_face.run(models, faces, passes=max(1, count // 61),
+                            min_face=settings["min_face"], threads=settings["threads"])  # fmt: skip
+    report["accuracy"] = bench_face.accuracy(models, faces, settings["threshold"])
     return report
+
+
+def run_mesh(
+    layout: Layout, service: str, *, count: int, rate: float, code: str, moves: int
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "service": service, "rate_per_s": rate, "open_loop": True, "workers": WORKERS,
+        "block": BLOCK, "machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()},
+    }  # fmt: skip
+    with Bus(layout, "bench") as bus, Baselines(WORKERS) as baselines:
+        code = set_up_if_initial(bus) or code
+        kind = MESH_BENCHES.get(service, StatusBench)
+        with Recorder(layout, kind.peers) as recorder:
+            bench = kind(layout, bus, code, service)
+            try:
+                counts = {"raw": count, "transport": count, **bench.counts(count, moves)}
+                runners = [*bench.runners, *baselines.runners]
+                blocks = interleaved(runners, counts, rate, rounds_for(count, BLOCK))
+            finally:
+                bench.close()
+            events = recorder.events(bus)
+    report["machine"]["load_after"] = os.getloadavg()
+    report["path"] = bench.path
+    _results(report, blocks, bench.runners[0].name)
+    report.update(bench.finish(report, events))
+    return report
+
+
+MESH_BENCHES: dict[str, Any] = {
+    "keypad": bench_keypad.KeypadBench,
+    "policy": bench_policy.PolicyBench,
+}
+
+
+def _results(report: dict[str, Any], blocks: dict[str, Block], measured: str) -> None:
+    results = {name: summary(b.latencies, b.elapsed) | {"late": b.late}
+               for name, b in blocks.items()}  # fmt: skip
+    report["result"] = results[measured]
+    report["baselines"] = {"raw": results["raw"], "transport": results["transport"]}
+    report["ratio_p50"] = {
+        name: results[measured]["p50_ms"] / results[name]["p50_ms"] for name in report["baselines"]
+    }
 
 
 def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
     try:
         report = run(
-            layout, args.service, count=args.count, rate=args.rate, code=args.code, load=args.load
-        )
+            layout, args.service, count=args.count, rate=args.rate, code=args.code,
+            moves=args.moves, load=args.load, faces=Path(args.faces),
+        )  # fmt: skip
     except Failed as e:
         print(f"lockmesh bench: {e}")
         return 1
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
-    if args.service == "biometric":
+    elif args.service == "biometric":
         show_biometric(report)
-        return 0
-    if report.get("load"):
-        from ops import bench_keypad
-
-        bench_keypad.show(report)
-        return 0
-    if args.service == "face":
+    elif report.get("load"):
+        show_load(report)
+    elif args.service == "face":
         from ops import bench_face
 
         bench_face.show(report)
-        return 0
-    b, s = report["baseline"], report["service_result"]
-    print(f"bench {args.service}: {report['path']}")
-    for label, r in (("raw pyzmq", b), (args.service, s)):
-        print(
-            f"  {label:<10} p50 {r['p50_ms']:7.3f} ms  p99 {r['p99_ms']:7.3f} ms  "
-            f"max {r['max_ms']:7.3f} ms  {r['throughput_per_s']:7.1f}/s"
-        )
-    print(f"  ratio p50 {report['ratio_p50']:.1f}x the raw round trip")
-    if report.get("to_motor"):
-        m = report["to_motor"]
-        print(
-            f"  keys to motor acting: p50 {m['p50_ms']:.3f} ms  p99 {m['p99_ms']:.3f} ms  "
-            f"max {m['max_ms']:.3f} ms; ratio p50 {report['ratio_p50_to_motor']:.1f}x"
-        )
-    if "granted" in report:
-        print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
-    if "anti_peeping" in report:
-        a = report["anti_peeping"]
-        print(
-            f"  anti-peeping match, {a['entry_digits']} digits vs {a['codes']} codes "
-            f"(in process): p50 {a['p50_ms']:.3f} ms  p99 {a['p99_ms']:.3f} ms  "
-            f"max {a['max_ms']:.3f} ms"
-        )
+    else:
+        show_mesh(report)
     return 0
 
 
+def show_mesh(report: dict[str, Any]) -> None:
+    m = report["machine"]
+    print(
+        f"bench {report['service']}: {report['path']}, open loop at {report['rate_per_s']:g}/s, "
+        f"in blocks of {report['block']} taking turns with the baselines "
+        f"({m['cores']} cores, load {m['load_before'][0]:.1f} -> {m['load_after'][0]:.1f})"
+    )
+    print(show_line(report["service"], report["result"]))
+    for name, r in report["baselines"].items():
+        print(show_line(name, r))
+    ratio = report["ratio_p50"]
+    print(f"  p50 ratio: {ratio['raw']:.1f}x raw pyzmq, {ratio['transport']:.1f}x the transport")
+    if "granted" in report:
+        print(f"  decisions seen: {report['granted']} granted, {report['refused']} refused")
+    if "bolt" in report:
+        show_bolt(report["bolt"])
+    if "split" in report:
+        show_split(report["split"])
+
+
+def show_bolt(bolt: dict[str, Any]) -> None:
+    print(f"  bolt, real movements one at a time (sim travel {bolt['sim_travel_s']} s):")
+    for action, legs in bolt["moves"].items():
+        for leg, r in legs.items():
+            print(show_line(f"{action} {leg}", r, width=20))
+
+
+def show_split(s: dict[str, Any]) -> None:
+    print(f"  a decision, code sent -> the motor has the Actuate ({s['decisions']} decisions):")
+    for leg in (*bench_policy.LEGS, "total"):
+        print(show_line(leg, s["legs"][leg], width=10))
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in s["parts_p50_ms"].items())
+    print(f"  split of the p50s, ms: {parts}")
+    ip = s["in_process"]
+    p = ip["parts"]
+    print(
+        f"  in process, one call every {ip['paced_every_s'] * 1000:.0f} ms (p50): encoding, "
+        f"decoding, checks of both requests {ip['codec_p50_ms']:.3f} ms, of which msgpack "
+        f"{ip['msgpack_p50_ms']:.3f}; rules {p['rules']['p50_ms']:.3f} ms (anti-peeping worst "
+        f"case {p['anti_peeping_worst']['p50_ms']:.3f}); the write {p['write']['p50_ms']:.3f} ms"
+    )
+    verdict = "within" if s["within_budget"] else "NOT within"
+    print(
+        f"  everything but the write: p50 {s['not_write_p50_ms']:.3f} ms, {verdict} the "
+        f"budget of two transport round trips ({s['budget_ms']:.3f} ms)"
+    )
+
+
+def show_load(report: dict[str, Any]) -> None:
+    print(
+        f"bench keypad --load: key to the keypad's answer (after its beep), open loop at "
+        f"{report['rate_per_s']:g} keys/s, {report['cores']} cores; "
+        f"bound: p99 <= {report['bound_p99_ms']:g} ms"
+    )
+    for label in ("idle", "face_load_niced", "face_load_not_niced"):
+        r = report[label]
+        print(show_line(label, r, width=20) + f"  -> {r['verdict']}")
+
+
 def show_biometric(report: dict[str, Any]) -> None:
-    print(f"bench biometric at {report['rate_per_s']:.1f} presentations/s")
+    print(
+        f"bench biometric, closed loop (a finger at a time) at most "
+        f"{report['rate_per_s']:.1f} presentations/s"
+    )
     for modality in ("finger", "palm"):
         r = report[modality]
-        print(
-            f"  {r['path']}: p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
-            f"max {r['max_ms']:.1f} ms; {r['granted']} granted, {r['refused']} refused, "
-            f"{r['unreadable']} unreadable (shown again)"
-        )
+        print(show_line(r["path"], r, width=40))
+        print(f"    {r['granted']} granted, {r['refused']} refused, "
+              f"{r['unreadable']} unreadable (shown again)")  # fmt: skip
     for kind, m in report["matchers"].items():
         print(
             f"  {kind} matcher: FRR {m['frr']:.2%} of {m['genuine_attempts']}, "

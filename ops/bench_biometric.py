@@ -15,7 +15,7 @@ import zmq
 
 from hw.sim_fingerprint import Features, FingerprintSimulator, merge, quantise, z_score
 from hw.sim_palm import PalmSimulator
-from ops.benchkit import Failed, paced, set_up_if_initial, summary
+from ops.benchkit import Failed, closed_loop, set_up_if_initial
 from proto.biometric import EnrolDone, EnrolOpen, EnrolStep, SimPresent, Unreadable
 from proto.bus import Bus
 from proto.layout import Layout
@@ -170,6 +170,6 @@ def run(layout: Layout, count: int, rate: float) -> dict[str, Any]:
         set_up_if_initial(bus)
         for modality in ("finger", "palm"):
             once, extra = presentation_path(layout, bus, modality)
-            report[modality] = {**summary(*paced(count, rate, once)), **extra()}
+            report[modality] = {**closed_loop(count, rate, once), **extra()}
     report["matchers"] = matcher_rates()
     return report

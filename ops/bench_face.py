@@ -8,7 +8,6 @@ figures are medians and 99th percentiles over repeated passes.
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,13 @@ from typing import Any
 import numpy as np
 
 from hw.camera import load_photo
-from ops.benchkit import Failed
+from ops.benchkit import Failed, percentiles, show_line
 from ops.face_eval import compare, dlib_reference, photos
 from services.face.chip import box_from_mtcnn, face_chip
 from services.face.gallery import Gallery
 from services.face.models import build
 from services.face.pipeline import Pipeline, largest
 
-SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"
 GALLERY_SIZE = 50
 
 
@@ -41,18 +39,12 @@ def frame_640x480(path: Path) -> np.ndarray:
     return frame
 
 
-def stats(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-        "count": len(ordered),
-    }
-
-
 def run(models_dir: Path, root: Path, *, passes: int, min_face: int, threads: int) -> dict:
-    if not root.is_dir():
-        raise Failed(f"no photos at {root}: the face bench needs real faces (../shared/faces)")
+    if not (root / "dev").is_dir():
+        raise Failed(
+            f"bench face needs the dev photos of ../shared/faces and found none in "
+            f"{root / 'dev'}: stopped (pass --faces DIR)"
+        )
     frames = [frame_640x480(p) for ps in photos(root / "dev").values() for p in ps]
     pipeline = Pipeline(build.ensure(models_dir), min_face=min_face, threads=threads)
     gallery = Gallery()
@@ -83,7 +75,7 @@ def run(models_dir: Path, root: Path, *, passes: int, min_face: int, threads: in
         "passes": passes,
         "min_face": min_face,
         "threads": threads,
-        "ours": {"total": stats(total), **{k: stats(v) for k, v in stages.items()}},
+        "ours": {"total": percentiles(total), **{k: percentiles(v) for k, v in stages.items()}},
     }
     reference = dlib_reference()
     if reference is None:
@@ -94,7 +86,7 @@ def run(models_dir: Path, root: Path, *, passes: int, min_face: int, threads: in
             t0 = time.perf_counter()
             reference(frame)
             times.append(time.perf_counter() - t0)
-        report["dlib"] = {"total": stats(times)}
+        report["dlib"] = {"total": percentiles(times)}
         report["speedup_p50"] = (
             report["dlib"]["total"]["p50_ms"] / report["ours"]["total"]["p50_ms"]
         )
@@ -113,10 +105,10 @@ def show(report: dict[str, Any]) -> None:
         f"{GALLERY_SIZE} people"
     )
     for name, s in ours.items():
-        print(f"  ours {name:<6} p50 {s['p50_ms']:7.1f} ms  p99 {s['p99_ms']:7.1f} ms")
+        print(show_line(f"ours {name}", s))
     if isinstance(report["dlib"], dict):
         d = report["dlib"]["total"]
-        print(f"  dlib total  p50 {d['p50_ms']:7.1f} ms  p99 {d['p99_ms']:7.1f} ms")
+        print(show_line("dlib total", d))
         print(f"  ours is {report['speedup_p50']:.1f}x faster at p50")
     else:
         print(f"  dlib: {report['dlib']}")
