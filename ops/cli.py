@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    os.umask(0o077)  # what a command makes in the lock's folders is its owner's only
     layout = Layout.at(args.data)
     try:
         if _needs_a_lock(args) and not layout.data.is_dir():

@@ -278,6 +278,7 @@ def test_a_fresh_lock_leaves_nothing_readable_by_others_under_its_data_folder(tm
     try:
         lock.set_up()  # people and passcodes in lock.db, a log written
         lock.cli("events")
+        lock.cli("sim", "clock", "offset", "0")  # a file the CLI itself writes
         found = {p: mode(p) for p in lock.layout.data.rglob("*")}
         run = {p: mode(p) for p in lock.layout.run.rglob("*")} | {
             lock.layout.run: mode(lock.layout.run)
