@@ -103,11 +103,14 @@ def parser() -> argparse.ArgumentParser:
 
     owner.add_parsers(owner_command, common)
     enrol.add_parser(command("enrol", enrol.run, "enrol a finger or palm for a person (L-14)"))
-    c = command("bench", bench.cmd_bench, "load one service and compare with raw pyzmq")
+    c = command("bench", bench.cmd_bench, "time a path of the mesh beside two baselines")
     c.add_argument("service", choices=SERVICES)
-    c.add_argument("--count", type=int, default=300)
-    c.add_argument("--rate", type=float, default=100.0, help="requests per second")
+    c.add_argument("--count", type=int, default=1000, help="requests per path (p99 from 1000)")
+    c.add_argument("--rate", type=float, default=100.0, help="requests per second, open loop")
     c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
+    c.add_argument("--moves", type=int, default=40, help="keypad: real bolt movements")
+    c.add_argument("--faces", default=str(benchkit.SHARED_FACES),
+                   help="the shared photos (face, keypad --load)")  # fmt: skip
     c.add_argument("--json", action="store_true")
     c.add_argument(
         "--load", action="store_true", help="keypad: key-to-feedback with the CPU saturated"
