@@ -40,10 +40,11 @@ class Counters:
         self._lock = threading.Lock()  # the ZAP thread counts unknown keys
         self._saved: tuple[dict[str, int], int] = ({}, 0)
 
-    def drop(self, reason: str, detail: str, where: str) -> None:
+    def drop(self, reason: str, detail: str, where: str, logged: bool = True) -> None:
         with self._lock:
             self.drops[reason] += 1
-        log.warning("dropped a message on %s: %s: %s", where, reason, detail)
+        if logged:
+            log.warning("dropped a message on %s: %s: %s", where, reason, detail)
 
     def missed(self, count: int, sender: str) -> None:
         if count > 0:
@@ -91,11 +92,15 @@ class _Keyring(ThreadAuthenticator):
     def __init__(self, ctx: zmq.Context, keyring: dict[bytes, str], counters: Counters) -> None:
         super().__init__(ctx, log=logging.getLogger("lockmesh.zap"))
         self.keyring, self.counters = keyring, counters
+        self.refused: set[bytes] = set()
 
     def callback(self, domain: str, key: bytes) -> bool:
         if key in self.keyring:
             return True
-        self.counters.drop("unknown-key", f"CURVE key {key.decode()[:12]}…", "connect")
+        # counted at every attempt, logged once: a refused client retries ten times a second
+        first = key not in self.refused
+        self.refused.add(key)
+        self.counters.drop("unknown-key", f"CURVE key {key.decode()[:12]}…", "connect", first)
         return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
