@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -94,3 +97,12 @@ def test_rows_print_every_type_once() -> None:
     assert [r["type"] for r in rows] == sorted(TRUST)
     decision = next(r for r in rows if r["type"] == "policy.decision")
     assert decision["kind"] == "event+reply" and decision["senders"] == ["policy"]
+
+
+def test_lockmesh_trust_prints_the_table_without_a_lock(tmp_path) -> None:
+    run = [sys.executable, "-m", "ops.cli", "trust", "--data", str(tmp_path / "none")]
+    listed = subprocess.run([*run, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(listed.stdout) == json.loads(json.dumps(trust.rows()))
+    table = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert len(table.splitlines()) == len(TRUST) + 1
+    assert "motor.actuate              request       policy" in table
