@@ -8,7 +8,7 @@ import pytest
 
 from proto.board import Bolt, Tamper
 from proto.policy import Alarm, Decision
-from tests.meshkit import ADMIN_CODE, is_type, running
+from tests.meshkit import ADMIN_CODE, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
 
@@ -107,11 +107,13 @@ def test_l24_l25_outside_ok_and_inside_button_both_lock(quick_lock):
     lock.cli("sim", "door", "close")
     watch.wait_for(is_type(Lit, keys=["ok"]))  # L-24: ✓ lights outside
     lock.press("ok")
-    watch.wait_for(is_type(Bolt, state="locked"))
-    assert events(lock, kind="lock")[0]["source"] == "keypad"
+    thrown = watch.wait_for(is_type(Bolt, state="locked"))
+    assert eventually(lambda: events(lock, kind="lock"))[0]["source"] == "keypad"
+    assert events(lock, kind="lock")[0]["wall"] >= thrown.wall  # on the motor's word
     watch.seen.clear()
     lock.press("touch", *ADMIN_CODE, "ok")
     watch.wait_for(is_type(Bolt, state="unlocked"))
     lock.cli("sim", "button", "lock")  # L-25: the inside button
     watch.wait_for(is_type(Bolt, state="locked"))
+    assert eventually(lambda: len(events(lock, kind="lock")) == 2)
     assert events(lock, kind="lock")[0]["source"] == "button"

@@ -32,6 +32,7 @@ class PendingDrive:
     deadline: float
     person: str | None = None
     method: str | None = None
+    detail: str | None = None  # as on the decision's row: which visitor code
 
     def row(self, **fields: Any) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class PendingDrive:
             "method": self.method,
             "source": self.source,
             "cause": self.cause,
+            "detail": self.detail,
             **fields,
         }
 
@@ -59,10 +61,11 @@ class Actuation:
         log_cause: str | None = None,
         person: str | None = None,
         method: str | None = None,
+        detail: str | None = None,
     ) -> None:
         """Order a drive; cause goes to the motor, log_cause (default cause) to the log."""
         deadline = self.clock() + self._report_within()
-        drive = PendingDrive(action, source, log_cause or cause, deadline, person, method)
+        drive = PendingDrive(action, source, log_cause or cause, deadline, person, method, detail)
         direction = self.settings.get("direction")
         if direction is None:
             self._not_actuated(drive, "direction-unset")
@@ -89,7 +92,8 @@ class Actuation:
             self._not_actuated(drive, why)
 
     def _not_actuated(self, drive: PendingDrive, reason: str) -> None:
-        self.store.log("actuation-failed", **drive.row(reason=reason, detail=drive.action))
+        detail = ", ".join(filter(None, (drive.action, drive.detail)))
+        self.store.log("actuation-failed", **drive.row(reason=reason, detail=detail))
         self.publish(ActuationFailed(drive.action, reason, drive.source), drive.cause)
 
     def _drives_tick(self, now: float) -> None:

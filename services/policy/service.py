@@ -367,6 +367,7 @@ class PolicyService(
                 log_cause=env.trace,
                 person=attempt.person,
                 method=attempt.method,
+                detail=f"visitor {attempt.visitor.label}" if attempt.visitor else None,
             )
         return decision
 
