@@ -98,7 +98,8 @@ def run_mesh(
     layout: Layout, service: str, *, count: int, rate: float, code: str, moves: int
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "service": service, "rate_per_s": rate, "open_loop": True, "workers": WORKERS,
+        "service": service, "count": count, "rate_per_s": rate, "open_loop": True,
+        "workers": WORKERS,
         "block": BLOCK, "machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()},
     }  # fmt: skip
     with Bus(layout, "bench") as bus, Baselines(WORKERS) as baselines:

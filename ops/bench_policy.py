@@ -101,18 +101,11 @@ class PolicyBench:
 
     def finish(self, report: dict[str, Any], events: list[Envelope]) -> dict[str, Any]:
         transport = report["baselines"]["transport"]["p50_ms"]
-        samples = legs(events, self.decisions.rows)
-        return {
-            **decisions_seen(events),
-            "split": split(
-                self.layout,
-                self.code,
-                self.people,
-                samples,
-                transport,
-                gap=min(1 / report["rate_per_s"], 0.02),
-            ),  # fmt: skip
-        }
+        measured = legs(events, self.decisions.rows)
+        ours = in_process(self.layout, self.code, self.people,
+                          gap=min(1 / report["rate_per_s"], 0.02),
+                          count=min(report["count"], SAMPLES))  # fmt: skip
+        return {**decisions_seen(events), "split": split(measured, ours, transport)}
 
     def close(self) -> None:
         self.decisions.close()
@@ -241,7 +234,7 @@ def write_part(store: Store) -> Callable[[], Any]:
     return write
 
 
-def in_process(layout: Layout, code: str, people: int, gap: float) -> dict[str, Any]:
+def in_process(layout: Layout, code: str, people: int, *, gap: float, count: int) -> dict[str, Any]:
     """Our parts, paced as the decisions were; the write on a store in the lock's data
     folder (the same disk), as a check on the mesh's write leg."""
     with tempfile.TemporaryDirectory(dir=layout.data, prefix="bench-") as d:
@@ -253,7 +246,7 @@ def in_process(layout: Layout, code: str, people: int, gap: float) -> dict[str, 
                 "anti_peeping_worst": anti_peeping_part(),
                 "write": write_part(store),
             }
-            samples = paced(parts, SAMPLES, gap)
+            samples = paced(parts, count, gap)
         finally:
             store.close()
     medians = {name: statistics.median(s) * 1000 for name, s in samples.items()}
@@ -264,6 +257,7 @@ def in_process(layout: Layout, code: str, people: int, gap: float) -> dict[str, 
                 for side in ("pack", "unpack"))  # fmt: skip
     return {
         "paced_every_s": gap,
+        "samples": count,
         "parts": {name: percentiles(s) for name, s in samples.items()},
         "codec_p50_ms": ours,
         "msgpack_p50_ms": plain,
@@ -272,14 +266,12 @@ def in_process(layout: Layout, code: str, people: int, gap: float) -> dict[str, 
 
 
 def split(
-    layout: Layout, code: str, people: int, leg_samples: dict[str, list[float]],
-    transport_p50_ms: float, gap: float,
-) -> dict[str, Any]:  # fmt: skip
-    """The legs as measured, our parts as timed here, and what is left."""
+    leg_samples: dict[str, list[float]], ours: dict[str, Any], transport_p50_ms: float
+) -> dict[str, Any]:
+    """The legs as measured, our parts as timed in process, and what is left."""
     if not leg_samples["total"]:
         raise Failed("no decision was seen whole (code, row, decision, bolt)")
     measured = {leg: percentiles(samples) for leg, samples in leg_samples.items()}
-    ours = in_process(layout, code, people, gap)
     not_write = measured["not_write"]["p50_ms"]
     parts = {
         "transport": transport_p50_ms,

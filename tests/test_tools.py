@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -88,18 +89,53 @@ def test_tap_never_shows_a_passcode(ready_lock):
     assert "246813" not in out
 
 
+def _timed(r: dict, count: int) -> None:
+    """A path's figures: p50 with its interval, no p99 below 1000 samples (issue 12)."""
+    assert r["count"] == count and 0 < r["p50_ms"] <= r["max_ms"]
+    assert r["p99_ms"] is None and r["p99_ci_ms"] is None
+    low, high = r["p50_ci_ms"]
+    assert low <= r["p50_ms"] <= high
+
+
 @pytest.mark.parametrize("service", ["keypad", "motor"])
-def test_bench_reports_latency_beside_the_raw_baseline(lock, service):
-    out = lock.cli("bench", service, "--count", "40", "--rate", "50", "--json", timeout=120)
+def test_bench_times_a_path_open_loop_beside_both_baselines(lock, service):
+    out = lock.cli("bench", service, "--count", "40", "--rate", "50", "--moves", "4", "--json",
+                   timeout=180)  # fmt: skip
     report = json.loads(out.stdout)
-    for side in ("baseline", "service_result"):
-        r = report[side]
-        assert r["count"] == 40 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
-    assert report["ratio_p50"] == pytest.approx(
-        report["service_result"]["p50_ms"] / report["baseline"]["p50_ms"]
-    )
+    assert report["open_loop"] and report["rate_per_s"] == 50
+    for r in (report["result"], *report["baselines"].values()):
+        _timed(r, 40)
+        assert 0 < r["throughput_per_s"] <= 50 + 1e-6  # done over elapsed, never more
+    for name in ("raw", "transport"):
+        assert report["ratio_p50"][name] == pytest.approx(
+            report["result"]["p50_ms"] / report["baselines"][name]["p50_ms"]
+        )
     if service == "keypad":  # the bench set the lock up, then every decision was a yes
-        assert report["granted"] == 50 and report["refused"] == 0
+        assert report["refused"] == 0 and report["granted"] >= 40
+        travel_ms = report["bolt"]["sim_travel_s"] * 1000
+        for action in ("unlock", "lock"):
+            moves = report["bolt"]["moves"][action]
+            assert moves["to_moving"]["count"] == moves["to_reached"]["count"] == 2
+            assert moves["to_moving"]["p50_ms"] < moves["to_reached"]["p50_ms"]
+            assert moves["travel"]["p50_ms"] >= 0.9 * travel_ms  # the bolt really moved
+
+
+def test_bench_policy_splits_a_passcode_decision(lock):
+    """Issue 12 item 6: legs measured on the mesh, our parts in process, the budget."""
+    out = lock.cli("bench", "policy", "--count", "40", "--rate", "50", "--json", timeout=180)
+    report = json.loads(out.stdout)
+    s = report["split"]
+    assert report["refused"] == 0 and s["decisions"] >= 40
+    legs = {leg: s["legs"][leg]["p50_ms"] for leg in ("to_write", "write", "to_motor")}
+    assert all(v > 0 for v in legs.values())
+    assert s["legs"]["total"]["p50_ms"] >= s["legs"]["not_write"]["p50_ms"] > 0
+    parts = s["parts_p50_ms"]
+    assert set(parts) == {"transport", "codec_beyond_msgpack", "rules", "write", "rest"}
+    assert parts["transport"] == report["baselines"]["transport"]["p50_ms"]
+    assert sum(parts.values()) - parts["write"] == pytest.approx(s["not_write_p50_ms"])
+    assert s["budget_ms"] == pytest.approx(2 * parts["transport"])
+    assert s["within_budget"] == (s["not_write_p50_ms"] <= s["budget_ms"])
+    assert s["in_process"]["parts"]["write"]["count"] == 40
 
 
 def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
@@ -108,7 +144,8 @@ def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
     report = json.loads(out.stdout)
     for modality in ("finger", "palm"):
         r = report[modality]
-        assert r["count"] == 3 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert r["count"] == 3 and r["closed_loop"] and 0 < r["p50_ms"] <= r["max_ms"]
+        assert r["p99_ms"] is None and r["p50_ci_ms"] is None  # 3 are too few for either
         assert r["granted"] + r["refused"] == 3 + 10  # with the warm-up
         assert r["granted"] >= 10  # the enrolled finger and palm are recognised
     for kind in ("fingerprint", "palm"):
@@ -116,11 +153,17 @@ def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
         assert m["comparisons"] == 20000 and m["far_per_comparison"] < 0.001 and m["frr"] < 0.05
 
 
-def test_bench_keypad_under_face_load_reports_key_to_feedback(lock):
-    """Issue 4: the panel stays instant while face recognition saturates the cores."""
+def test_bench_keypad_times_each_key_idle_and_under_niced_and_unniced_face_load(lock):
+    """Issue 4's measurement runs end to end: every key timed to its feedback, idle and
+    beside face pipelines on every core. Whether the panel stays instant is the bench's
+    own bound on these numbers (ops/bench_keypad.py, issue 12): a latency bound in a unit
+    test on a shared machine would fail on the machine's load, not on the lock."""
     out = lock.cli("bench", "keypad", "--load", "--count", "30", "--rate", "20", "--json",
                    timeout=240)  # fmt: skip
     report = json.loads(out.stdout)
+    assert report["cores"] == os.cpu_count() and report["nice"] > 0  # one pipeline a core
+    assert report["bound_p99_ms"] == 30
     for label in ("idle", "face_load_niced", "face_load_not_niced"):
         r = report[label]
-        assert r["count"] == 30 and 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+        _timed(r, 30)
+        assert r["verdict"] == "not judged: p99 needs 1000 keys, had 30"
