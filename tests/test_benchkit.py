@@ -15,8 +15,8 @@ import pytest
 from ops.benchkit import (
     P99_MIN_SAMPLES,
     Block,
-    OpenLoop,
     Once,
+    OpenLoop,
     interleaved,
     percentiles,
     quantile,
