@@ -41,6 +41,7 @@ from services.policy.secrets import device_secret, lock_id, subkey
 from services.policy.settings import Settings
 from services.policy.store import Store
 from services.policy.templates import TemplateKeeping
+from services.policy.tickets import TicketBook
 from services.policy.vault import Vault
 
 # unlocks from outside (manual: the mechanical key)
@@ -66,6 +67,7 @@ class PolicyService(
         self.lock_id = lock_id(secret)
         self._identity(secret)
         self._sessions = {}  # the panel's menu sessions (menu.py)
+        self.tickets = TicketBook(self.clock, self.config["enrol"]["ticket_s"])  # issue 11
         self.store = Store(self.layout.data / "lock.db", chain_key=subkey(secret, "audit-chain"))
         self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
         self.vault = Vault(subkey(secret, "templates"))
@@ -188,6 +190,7 @@ class PolicyService(
         self._reset_gesture_at = None
         self.store.factory_reset(source="keypad", cause=env.trace)
         self._sessions.clear()
+        self.tickets.clear()
         self.lockout = self._restore_lockout()
         self._reload_codes()
         self.publish(Audit(kind="factory-reset"), env.trace)
@@ -257,10 +260,13 @@ class PolicyService(
 
     @accepts(CheckPasscode)
     def on_check(self, env: Envelope, peer: str) -> Done:
-        return self._rule_answer(env.body.code)
+        return self._entry_refused(env, env.body.code) or self._rule_answer(env.body.code)
 
     @accepts(CreateFirstAdmin)
     def on_create_admin(self, env: Envelope, peer: str) -> Done:
+        capped = self._entry_refused(env, env.body.code, env.body.repeat)
+        if capped is not None:
+            return capped
         if not self.initial:
             return refused("not-allowed", "an administrator exists: use the menu (L-13)")
         if self.settings.get("direction") is None:
@@ -279,6 +285,8 @@ class PolicyService(
         except Refusal as r:
             return refused(r.reason, r.detail)
         self._reload_codes()
+        if kind == "person-deleted":  # numbers are reused (L-2): their enrolment goes too
+            self.tickets.void_person(audit["person"])
         self.publish(Audit(kind=kind, **audit), env.trace)
         return OK
 
@@ -303,10 +311,11 @@ class PolicyService(
     @accepts(VerifyPasscode)
     def on_verify(self, env: Envelope, peer: str) -> Decision:
         entry = env.body.entry
+        flaw = passcodes.entry_flaw(entry, self.config["keypad"]["max_digits"])
+        if flaw is not None:  # no panel sends this: a failure, counted (L-19, L-20)
+            return self._judge(rules.Attempt("pin"), env, source="keypad", why=flaw)
         if self.initial:
             return Decision(granted=False, method="pin", reason="initial-state")
-        if not entry.isdigit() or len(entry) > self.config["keypad"]["max_digits"]:
-            return self._judge(rules.Attempt("pin"), env, source="keypad")
         ref = passcodes.find(entry, self.codes, self.lengths, self.hasher)
         return self._judge(self._attempt("pin", ref), env, source="keypad")
 
@@ -319,14 +328,14 @@ class PolicyService(
             return wrong
         if self.initial:
             return Decision(granted=False, method=b.method, reason="initial-state")
-        person = b.person if b.person is not None and self.people.exists(b.person) else None
-        if person is None or not b.live:  # a photo that matches is a failure too (L-20)
+        why = self._match_flaw(b)  # a person without that template, or not live (issue 11)
+        if b.person is None or why is not None:  # a photo that matches fails too (L-20)
             attempt = rules.Attempt(b.method)
         else:
-            attempt = rules.Attempt(b.method, person=person, validity=self.people.validity(person))
+            attempt = rules.Attempt(b.method, person=b.person,
+                                    validity=self.people.validity(b.person))  # fmt: skip
         if self._menu_armed():  # SET was just pressed: this verifies for the menu (L-13)
             return self._menu_match(attempt, env, peer)
-        why = "not-live" if person is not None and not b.live else None
         return self._judge(attempt, env, source=peer, why=why)
 
     def _attempt(self, method: str, ref: CodeRef | None) -> rules.Attempt:
@@ -371,9 +380,11 @@ class PolicyService(
             )
         return decision
 
-    def _verify_only(self, attempt: rules.Attempt, env: Envelope, *, source: str) -> rules.Verdict:
+    def _verify_only(
+        self, attempt: rules.Attempt, env: Envelope, *, source: str, why: str | None = None
+    ) -> rules.Verdict:
         """A verification that opens nothing (the menu's, L-13); failures still count (L-20)."""
-        verdict = self._verify(attempt, env, source=source, success="menu-opened")
+        verdict = self._verify(attempt, env, source=source, success="menu-opened", why=why)
         if verdict.alarm is not None:
             self._alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=env.trace)
         return verdict
