@@ -114,6 +114,12 @@ class Layout:
         reach of policy, the store's owner."""
         return self.data / "work" / "lockmesh-watchdog" / "audit-head.json"
 
+    @property
+    def drive_journal(self) -> Path:
+        """The motor's last accepted drive (services/motor/journal.py): on a Pi, in the
+        motor account's private working folder (ops/deploy.py); only the motor writes it."""
+        return self.data / "work" / "lockmesh-motor" / "motor-state.json"
+
     def pub(self, name: str) -> str:
         return f"ipc://{self.run}/{name}.pub"
 

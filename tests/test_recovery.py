@@ -17,9 +17,8 @@ from proto.control import StatusReply, StatusRequest
 from proto.keypad import Prompt
 from proto.layout import SERVICES
 from proto.policy import ActuationFailed, Alarm, Decision
+from services.motor.journal import Journal
 from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
-
-pytestmark = pytest.mark.slow
 
 RECOVERY_PROMISE_S = 5.0
 # A running process is killed, then each of its next five as supervisord shows it, or
@@ -46,6 +45,33 @@ def kill_half_way(lock: Lock) -> float:
     return bolt_position(lock)
 
 
+# -- the motor's journal ---------------------------------------------------------------------
+def test_issue11_the_journal_holds_an_unfinished_drive_until_it_ends(tmp_path):
+    journal = Journal(tmp_path / "work" / "lockmesh-motor" / "motor-state.json")
+    assert journal.last() is None
+    drive = journal.started("lock", "left", "keypad-1")
+    assert journal.last() == drive and drive.unfinished
+    assert oct(journal.path.stat().st_mode & 0o777) == "0o600"
+    assert oct(journal.path.parent.stat().st_mode & 0o777) == "0o700"
+    done = journal.finished(drive, "locked")
+    assert journal.last() == done and not done.unfinished and done.outcome == "locked"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"action": "lock"}',
+        '{"action": "open", "direction": "right", "cause": null, "started": 1}',
+    ],
+)
+def test_issue11_an_unreadable_journal_is_no_drive_to_resume(tmp_path, text):
+    path = tmp_path / "motor-state.json"
+    path.write_text(text)
+    assert Journal(path).last() is None
+
+
 @pytest.fixture
 def slow_bolt_lock(tmp_path):
     """A set-up lock whose bolt takes 3 s end to end: time to kill the motor mid-drive."""
@@ -53,6 +79,7 @@ def slow_bolt_lock(tmp_path):
         yield lock
 
 
+@pytest.mark.slow
 def test_issue11_a_lock_cut_short_by_a_motor_kill_is_finished_and_alarmed(slow_bolt_lock):
     lock, watch = slow_bolt_lock, slow_bolt_lock.watcher()
     lock.press("touch", *ADMIN_CODE, "ok")
@@ -81,6 +108,7 @@ def test_issue11_a_lock_cut_short_by_a_motor_kill_is_finished_and_alarmed(slow_b
     assert "actuation-failed" not in [e["kind"] for e in events(lock)]
 
 
+@pytest.mark.slow
 def test_issue11_an_unlock_cut_short_is_left_where_it_stopped_alarmed_and_said(slow_bolt_lock):
     lock, watch = slow_bolt_lock, slow_bolt_lock.watcher()
     lock.press("touch", *ADMIN_CODE, "ok")
@@ -140,6 +168,7 @@ def kill_storm(lock: Lock, service: str) -> float:
         return first_answer(bus, service, pid) - killed
 
 
+@pytest.mark.slow
 def test_issue11_each_service_answers_within_5s_of_the_last_of_repeated_kills(ready_lock):
     lock, measured = ready_lock, {}
     for service in SERVICES:

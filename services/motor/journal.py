@@ -1,7 +1,7 @@
 """The motor's memory of its last accepted drive, so a restart knows one was cut short.
 
-Written atomically (a temporary file, fsync, rename) before the motor turns and again
-when the drive ends: a motor killed between the two finds an unfinished drive at start.
+Written whole (proto/files: a temporary file, fsync, rename) before the motor turns and
+again when the drive ends: a motor killed between the two finds an unfinished drive.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from proto import files
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +67,6 @@ class Journal:
         return done
 
     def _write(self, drive: Drive) -> None:
-        """All or nothing, and on disk before the caller goes on (0600: the motor's alone)."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(dataclasses.asdict(drive)).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        """All or nothing, on disk before the caller goes on; 0600 in a 0700 folder."""
+        files.private_dir(self.path.parent)
+        files.write_private(self.path, json.dumps(dataclasses.asdict(drive)).encode())

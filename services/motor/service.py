@@ -27,7 +27,6 @@ from services.motor.journal import Drive, Journal
 log = logging.getLogger(__name__)
 
 SIM_PRESS_S = 0.1
-JOURNAL_FILE = "motor-state.json"
 REPORT_EVERY_S = 1.0  # an unanswered report of an interrupted drive is sent again
 TARGET = {"lock": LOCKED, "unlock": UNLOCKED}
 
@@ -68,7 +67,7 @@ class MotorService(Service):
         self._siren_on = False  # the siren's own state: a chime blinks the same buzzer
         self.chimes = 0
         self.battery: Battery | None = None
-        self.journal = Journal(self.layout.data / JOURNAL_FILE)
+        self.journal = Journal(self.layout.drive_journal)
         self._drive: Drive | None = None  # the drive under way, as journalled
         self._report: tuple[DriveInterrupted, str | None] | None = None  # for policy
         self._next_report = 0.0

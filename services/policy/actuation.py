@@ -80,8 +80,8 @@ class Actuation:
         """A Bolt event: the end of one of our drives, when it names its cause."""
         drive = self._drives.get(env.cause) if env.cause is not None else None
         state = env.body.state
-        if drive is None or state == "moving":
-            return
+        if drive is None or state == "moving" or env.body.interrupted:
+            return  # an interrupted drive is settled by the motor's report (below)
         del self._drives[env.cause]
         self._drive_ended(drive, state, why="jammed" if state == "jammed" else f"bolt {state}")
 
