@@ -299,12 +299,16 @@ def test_the_real_policy_still_drives_the_motor_after_the_attacks(lock) -> None:
 
 def test_drop_counters_outlive_a_restart(lock) -> None:
     """Issue 11: drop counters were reset when a service restarted."""
+    with Bus(lock.layout, "keypad") as keypad:  # one refusal at least, whatever ran before
+        keypad.client("motor").request(Actuate("unlock", "right"), timeout=5)
     counted = drops(lock, "motor")
     assert counted.get("unauthorized", 0) > 0
+    pid = lock.pid("motor")
     rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
     rpc.stopProcess("motor")
     rpc.startProcess("motor")
     lock.wait_healthy(20)
+    assert lock.pid("motor") != pid
     after = drops(lock, "motor")
     assert all(after.get(reason, 0) >= n for reason, n in counted.items()), (counted, after)
 
