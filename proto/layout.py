@@ -24,7 +24,7 @@ PUBLISHERS = SERVICES + ("procevents",)
 IPC_PATH_MAX = 100  # the OS allows ~107 bytes for a socket path; keep a margin
 # The longest socket name in a run folder, "/procevents.pub" or the like.
 LONGEST_SOCKET = f"/{max(IDENTITIES, key=len)}.pub"
-RUN_RECORD = "run.path"  # where a lock whose data path is deep keeps its short run folder's
+RUN_RECORD = "run.path"  # in DATA: the path of the short run folder of a deep data path
 
 
 class NoLock(FileNotFoundError):
