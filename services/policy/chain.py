@@ -54,7 +54,7 @@ def row_hash(prev: bytes, row: dict[str, Any], key: bytes = b"") -> bytes:
     """SHA-256 over the previous hash and the row; keyed (HMAC) with the device secret,
     so that someone who edits the file cannot forge a chain that verifies."""
     values = [row.get(k) for k in EVENT_FIELDS]
-    values[0] = float(values[0])  # SQLite gives REAL back: hash what a re-check will read
+    values[0] = float(row["wall"])  # SQLite gives REAL back: hash what a re-check will read
     return _mac(key, prev + json.dumps(values, separators=(",", ":")).encode())
 
 
