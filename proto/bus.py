@@ -193,7 +193,11 @@ class Bus:
 
     # -- messages ------------------------------------------------------------------------
     def publish(self, sock: zmq.Socket, body: Message, cause: str | None = None) -> Envelope:
-        env = self.events.stamp(body, cause)
+        return self.send_event(sock, self.events.stamp(body, cause))
+
+    def send_event(self, sock: zmq.Socket, env: Envelope) -> Envelope:
+        """Send an event stamped earlier (self.events.stamp): its id could be named as the
+        cause of what was done before it went out."""
         sock.send_multipart(encode(env))
         self.counters.msgs_out += 1
         return env
@@ -232,7 +236,7 @@ class Bus:
         """
         frames = sock.recv_multipart(copy=False)
         route, rest = [frames[0].bytes], [f.bytes for f in frames[1:]]
-        peer = frames[-1].get("User-Id") if len(frames) > 1 else ""
+        peer = str(frames[-1].get("User-Id")) if len(frames) > 1 else ""
         env = self.accept(rest, f"commands from {peer}")
         if env is None:
             return route, peer, None

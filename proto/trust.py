@@ -19,7 +19,7 @@ a test checks it against the services' handlers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from proto.layout import IDENTITIES, SERVICES
 
@@ -173,7 +173,7 @@ def forbidden(sender: str, kind: Kind) -> list[str]:
     return sorted(t for t, r in TRUST.items() if r.kind == kind and sender not in r.senders)
 
 
-def rows() -> list[dict[str, object]]:
+def rows() -> list[dict[str, Any]]:
     """The table as printed by `lockmesh trust`."""
     return [
         {

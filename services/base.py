@@ -191,8 +191,7 @@ class Service:
             self._serve(*self.bus.receive_command(sock))
             return
         env = self.bus.receive_event(sock, self._subs[sock])
-        handler = self._events.get(env.type) if env is not None else None
-        if handler is not None:
+        if env is not None and (handler := self._events.get(env.type)) is not None:
             self._guarded(env.type, handler, self, env)
 
     def _serve(self, route: list[bytes], peer: str, env: Envelope | None) -> None:
@@ -223,6 +222,14 @@ class Service:
     # -- messages -------------------------------------------------------------------------
     def publish(self, body: Message, cause: str | None = None) -> Envelope:
         return self.bus.publish(self._pub, body, cause)
+
+    def stamp_event(self, body: Message, cause: str | None = None) -> Envelope:
+        """An event stamped now, to publish later with publish_stamped(): what is done
+        in between can already name it as its cause."""
+        return self.bus.events.stamp(body, cause)
+
+    def publish_stamped(self, env: Envelope) -> Envelope:
+        return self.bus.send_event(self._pub, env)
 
     def request(
         self, peer: str, body: Message, *, cause: str | None = None, timeout: float | None = None
