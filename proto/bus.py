@@ -282,11 +282,16 @@ class Client:
         timeout: float,
         cause: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sent: Callable[[], object] | None = None,
     ) -> Envelope | None:
+        """The answer, or None; sent() is called as soon as the request has left, to do
+        something while the peer works on it."""
         sock = self._socket()
         env = self.bus.commands.stamp(body, cause, timeout=timeout)
         sock.send_multipart(encode(env))
         self.bus.counters.msgs_out += 1
+        if sent is not None:
+            sent()
         deadline = clock() + timeout
         while (remaining := deadline - clock()) > 0:
             if not sock.poll(math.ceil(remaining * 1000)):

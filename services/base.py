@@ -224,19 +224,26 @@ class Service:
         return self.bus.publish(self._pub, body, cause)
 
     def stamp_event(self, body: Message, cause: str | None = None) -> Envelope:
-        """An event stamped now, to publish later with publish_stamped(): what is done
-        in between can already name it as its cause."""
+        """An event stamped now, to publish later with publish_stamped(): a request sent
+        in between can already name it as its cause. Nothing else may be published in
+        between: receivers drop an event whose sequence number comes late."""
         return self.bus.events.stamp(body, cause)
 
     def publish_stamped(self, env: Envelope) -> Envelope:
         return self.bus.send_event(self._pub, env)
 
     def request(
-        self, peer: str, body: Message, *, cause: str | None = None, timeout: float | None = None
+        self,
+        peer: str,
+        body: Message,
+        *,
+        cause: str | None = None,
+        timeout: float | None = None,
+        sent: Callable[[], object] | None = None,
     ) -> Envelope | None:
         client = self._clients.get(peer) or self._clients.setdefault(peer, self.bus.client(peer))
         wait = self.mesh["request_timeout_s"] if timeout is None else timeout
-        return client.request(body, timeout=wait, cause=cause)
+        return client.request(body, timeout=wait, cause=cause, sent=sent)
 
     def _counters(self) -> dict[str, Any]:
         c = self.bus.counters

@@ -10,7 +10,7 @@ Every row of one drive carries the same cause as the row of the decision behind 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from proto.board import Actuate, DriveInterrupted
 from proto.control import OK, Done
@@ -62,16 +62,22 @@ class Actuation:
         person: str | None = None,
         method: str | None = None,
         detail: str | None = None,
+        ordered: Callable[[], object] = lambda: None,
     ) -> None:
-        """Order a drive; cause goes to the motor, log_cause (default cause) to the log."""
+        """Order a drive; cause goes to the motor, log_cause (default cause) to the log.
+        ordered() is called once the motor has been asked (or could not be), before
+        anything about the drive is published."""
         deadline = self.clock() + self._report_within()
         drive = PendingDrive(action, source, log_cause or cause, deadline, person, method, detail)
         direction = self.settings.get("direction")
         if direction is None:
+            ordered()
             self._not_actuated(drive, "direction-unset")
             return
         self._drives[cause] = drive  # before asking: the motor's events follow its answer
-        answer = self.request("motor", Actuate(action=action, direction=direction), cause=cause)
+        answer = self.request(
+            "motor", Actuate(action=action, direction=direction), cause=cause, sent=ordered
+        )
         if answer is None or not getattr(answer.body, "ok", False):
             self._drives.pop(cause, None)
             self._not_actuated(drive, "no-answer" if answer is None else answer.body.reason)
