@@ -41,6 +41,7 @@ class SimBoard:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-board", daemon=True)
+        self.steps = 0  # physics steps run: a test waits for some to see what did not move
 
     def _load(self) -> dict[str, Any]:
         world = {"bolt": 0.0, "door_open": False, "jammed": False, "tamper_removed": False}
@@ -103,6 +104,7 @@ class SimBoard:
             now = time.monotonic()
             with self._lock:
                 self._step(now - last)
+                self.steps += 1
             last = now
 
     def _step(self, dt: float) -> None:

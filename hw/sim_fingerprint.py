@@ -176,6 +176,7 @@ class FingerprintSimulator:
         self._sample_rng = random.Random(f"samples:{seed}")
         self._fingers: dict[str, list[float]] = {}
         self._placement: list[tuple[str, str]] = []
+        self._lifted_unseen = False  # a finger went since the last image: it must show
         self._world = threading.Lock()
         self._power_on_state()
         self._stop = threading.Event()
@@ -210,16 +211,22 @@ class FingerprintSimulator:
         """Put a finger on the sensor. Each GenImg takes the next quality; the last one stays.
 
         Qualities: good (natural variation), shifted, partial, dry, none (lifted).
+        A finger lifted and put back before the sensor took an image is seen gone for one
+        image first: a hand is never back faster than the host polls (10 Hz), and a host
+        that saw no gap would take the new placement for the old one.
         """
         qualities = qualities or ("good",)
         for q in qualities:
             if q not in self.qualities and q != NONE:
                 raise ValueError(f"quality {q!r}: one of {', '.join([*self.qualities, NONE])}")
         with self._world:
-            self._placement = [(str(finger), q) for q in qualities]
+            gap = [("", NONE)] if self._lifted_unseen else []
+            self._placement = gap + [(str(finger), q) for q in qualities]
+            self._lifted_unseen = False
 
     def lift(self) -> None:
         with self._world:
+            self._lifted_unseen = self._lifted_unseen or bool(self._placement)
             self._placement = []
 
     def identity(self, finger: object) -> list[float]:
@@ -231,6 +238,7 @@ class FingerprintSimulator:
     def _next_image(self) -> Image | None:
         with self._world:
             if not self._placement:
+                self._lifted_unseen = False
                 return None
             finger, quality = self._placement[0]
             if len(self._placement) > 1:

@@ -53,6 +53,12 @@ class Watcher:
             f"not seen within {timeout}s; last: {[e.topic for e in self.seen[-10:]]}"
         )
 
+    def detail(self, service: str) -> dict[str, Any]:
+        """What the service says of itself now (its status reply's detail), asked directly."""
+        reply = mesh.service_status(self.bus, service, timeout=5.0)
+        assert reply is not None, f"{service} did not answer a status request"
+        return reply.detail
+
     def close(self) -> None:
         self.bus.close()
 

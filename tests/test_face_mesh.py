@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -63,8 +62,9 @@ def enrol(lock: Lock, watch, number: str, *photos: str) -> EnrolDone:
 
 
 def show(lock: Lock, watch, *photos: str, still: bool = True) -> Decision:
-    """A new presentation: whoever was at the door left (the gap is 1 s) and they come."""
-    time.sleep(GAP_S + 0.3)
+    """A new presentation: whoever was at the door left (the face service ends the last
+    presentation GAP_S after the last face) and they come."""
+    eventually(lambda: not watch.detail("face")["presenting"], timeout=GAP_S + 10, every=0.2)
     watch.seen.clear()
     lock.cli("sim", "face", *(["--still"] if still else []), *photos)
     return watch.wait_for(is_type(Decision), timeout=20).body

@@ -255,6 +255,18 @@ def test_l15_poor_captures_give_their_reason_and_are_re_asked(sim, sensor):
     sensor.capture(1)  # the placement asked again is good
 
 
+def test_a_finger_lifted_and_put_back_at_once_is_seen_gone_first(sim, sensor):
+    """The host polls; a lift it never saw would make the new placement the old one's."""
+    sim.place("alice-thumb")
+    sensor.gen_img()
+    sim.lift()
+    sim.place("alice-thumb")
+    with pytest.raises(FingerprintAckError, match="no finger"):
+        sensor.gen_img()
+    sensor.gen_img()
+    sensor.gen_img()  # seen once gone, then there to stay
+
+
 def test_capture_waits_for_the_finger(sim, sensor):
     sim.lift()
     threading.Timer(0.15, sim.place, args=("alice-thumb",)).start()

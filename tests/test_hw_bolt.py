@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -13,6 +12,7 @@ from gpiozero.pins.mock import MockFactory
 from hw.bolt import JAMMED, LOCKED, MOVING, UNKNOWN, UNLOCKED, BoltDrive, retract_forward
 from hw.sim_board import SimBoard
 from proto.config import DEFAULTS
+from tests.meshkit import eventually
 
 PINS = DEFAULTS["pins"]
 TRAVEL_S = 0.05  # the simulated bolt's travel end to end
@@ -20,23 +20,9 @@ TIMEOUT_S = 0.5  # the driver's jam timeout: ten times the travel
 DEADLINE_S = 1.5  # how long a test waits for anything
 
 
-def wait_for(condition: Callable[[], bool], deadline_s: float = DEADLINE_S) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
-
-
 def drive_to_end(drive: BoltDrive) -> str:
     """poll() until the drive ends, as the motor service's loop does."""
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        ended = drive.poll(time.monotonic())
-        if ended is not None:
-            return ended
-        time.sleep(0.005)
-    raise AssertionError("the drive did not end in time")
+    return eventually(lambda: drive.poll(time.monotonic()), timeout=DEADLINE_S, every=0.005)
 
 
 class Rig:
@@ -74,6 +60,12 @@ class Rig:
     def position(self) -> float:
         assert self.board is not None
         return self.board.world["bolt"]
+
+    def run_physics(self, steps: int) -> None:
+        """Until the simulated board has run this many more steps of its physics."""
+        assert self.board is not None
+        board, until = self.board, self.board.steps + steps
+        eventually(lambda: board.steps >= until, timeout=DEADLINE_S, every=0.005)
 
     def close(self) -> None:
         if self.closed:
@@ -122,7 +114,7 @@ def test_l27_bolt_stays_where_it_was_at_start(rigs, state_file: Path) -> None:
     put_bolt(state_file, 1.0)
     rig = rigs().with_board()
     assert rig.drive.state == UNLOCKED
-    time.sleep(0.05)  # ten physics steps: nothing moves unless driven
+    rig.run_physics(10)  # nothing moves unless driven
     assert rig.position() == 1.0 and rig.motor_pins() == (False, False)
     assert rig.drive.state == UNLOCKED
 
@@ -140,8 +132,9 @@ def test_l27_closing_the_driver_mid_drive_stops_the_bolt_where_it_is(
     rig.drive.start(UNLOCKED, "right", time.monotonic())
     rig.drive.close()  # the motor service dies mid-drive
     assert rig.motor_pins() == (False, False)
+    rig.run_physics(1)  # a step that read the pins before they went off is over
     stopped = rig.position()
-    time.sleep(0.03)  # six physics steps
+    rig.run_physics(6)
     assert rig.position() == stopped < 1.0
     rig.drive = BoltDrive(
         motor_a=PINS["motor_a"],
@@ -198,7 +191,7 @@ def test_l12_wrong_handing_drives_the_other_way(rigs, state_file: Path) -> None:
     put_bolt(state_file, 0.5)  # half way: either end can be reached
     rig = rigs(handing="right").with_board()
     rig.drive.start(UNLOCKED, "left", time.monotonic())  # the door is right-opening
-    wait_for(lambda: rig.position() == 0.0)  # the bolt went out, not back
+    eventually(lambda: rig.position() == 0.0, timeout=DEADLINE_S, every=0.005)  # out, not back
     assert rig.drive.at_locked.is_active and not rig.drive.at_unlocked.is_active
     assert drive_to_end(rig.drive) == JAMMED  # the unlocked end never came
     assert rig.motor_pins() == (False, False)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from hw.leds import StatusLeds, pattern
+from tests.meshkit import eventually
 
 
 @pytest.mark.parametrize(
@@ -34,9 +33,10 @@ def test_green_is_steady_red_blinks_and_nothing_is_lit_when_locked():
     leds.show("alarm")
     assert not green.state
     changes = len(red.states)
-    time.sleep(0.5)
-    assert len(red.states) - changes >= 3  # a fast blink: several changes in half a second
-    leds.show("off")
-    time.sleep(0.15)
+    eventually(lambda: len(red.states) - changes >= 4, timeout=10, every=0.01)  # it blinks
+    blink = red.states[changes:]
+    gaps = [b.timestamp - a.timestamp for a, b in zip(blink, blink[1:])]
+    assert max(gaps) < 1.5, gaps  # fast (0.1 s each way), not the low battery's 1.8 s dark
+    leds.show("off")  # stops the blink's thread before it returns
     assert not green.state and not red.state
     leds.close()

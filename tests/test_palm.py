@@ -24,6 +24,7 @@ from hw.palm import (
 )
 from hw.sim_fingerprint import z_score
 from hw.sim_palm import PalmSimulator, quality_at
+from tests.meshkit import eventually
 
 TIMEOUT_S = 0.3  # the driver's reply timeout for quick commands in these tests
 STEADY = (0.8, 0.25)  # frame noise for the functional tests: a steady hand, no chance misses
@@ -218,7 +219,7 @@ def test_another_client_speaks_raw_frames_to_the_simulator(sim):
     parser, replies = FrameParser(), []
     with serial.Serial(sim.path, 115200, timeout=0.05) as port:
         port.write(bytes.fromhex("EFAA120002000515"))  # VERIFY, 5 s: parity 12^00^02^00^05
-        time.sleep(0.1)
+        eventually(lambda: sim.stats["VERIFY"], timeout=5, every=0.01)  # under way
         port.write(bytes.fromhex("EFAA10000010"))  # RESET
         deadline = time.monotonic() + 2
         while len(replies) < 2 and time.monotonic() < deadline:

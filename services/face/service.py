@@ -66,6 +66,7 @@ class FaceService(Service):
         return {
             "enrolled": len(w.gallery),
             "busy": w.busy,
+            "presenting": w.presenting,
             **w.stats,
             "frame_ms_p50": round(timing[len(timing) // 2], 1) if timing else None,
         }

@@ -96,6 +96,12 @@ class FaceWorker:
     def ready(self) -> bool:
         return self.pipeline is not None and self.state == "ready"
 
+    @property
+    def presenting(self) -> bool:
+        """A face is at the camera, or was within presentation_gap_s: a face shown now
+        belongs to that presentation, not to a new attempt."""
+        return self._presentation is not None
+
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         try:
