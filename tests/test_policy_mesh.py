@@ -55,7 +55,8 @@ def test_l1_l2_l33_l6_people_are_numbered_listed_renamed_and_deleted(ready_lock)
         == "user; deleted 1 passcode(s), 0 template(s)"
     )
     watch = lock.watcher()
-    assert not enter(lock, watch, BOB_CODE).granted  # his code went with him
+    gone = enter(lock, watch, BOB_CODE)  # his code went with him
+    assert (gone.granted, gone.reason) == (False, "invalid-credential")
     assert owner(lock, "people", "add", "Eve", code=BOB_CODE).stdout.strip() == "ok: 002"
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.policy.rules import Attempt, Lockout, Slot, Validity, Visitor, decide
+from proto import config as configuration
+from proto.layout import Layout
+from services.policy.rules import Attempt, Lockout, Slot, Validity, Verdict, Visitor, decide
+from services.policy.service import PolicyService
 
 UTC = timezone.utc
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC).timestamp()  # a Monday, 09:00
@@ -106,16 +112,27 @@ def test_l9_visitor_code_window_and_uses():
     assert run(Attempt("pin", visitor=visitor), lo, mono=1, wall=late).reason == "outside-validity"
 
 
-# -- the reference model --------------------------------------------------------------------
+# -- the reference model, against the policy service itself ---------------------------------
 class Reference:
-    """L-20 and L-7 read literally: a lockout is 5 failures inside any 300 s, lasting 180 s."""
+    """L-20 and L-7 read literally: a lockout is 5 failures inside any 300 s, lasting 180 s.
+    A restart brings back what policy had on disk at its last verdict: an active lockout
+    at its full length from the restart, and the failures counted from the restart (their
+    times are lost with the monotonic clock; a power cut must not clear them)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.failures: list[float] = []  # since the last success or lockout
         self.locked_until = -1.0
+        self.saved = (False, 0)  # locked, failures: as of the last verdict
 
-    def verdict(self, valid: bool, restricted_ok: bool | None, mono: float) -> str:
+    def verdict(self, valid: bool, window_refusal: str | None, mono: float) -> str:
+        """ "granted", or the reason of the refusal; window_refusal is why the person's
+        validity window refuses them now (None: it does not)."""
+        verdict = self._verdict(valid, window_refusal, mono)
+        self.saved = (mono < self.locked_until, len(self.failures))
+        return verdict
+
+    def _verdict(self, valid: bool, window_refusal: str | None, mono: float) -> str:
         if mono < self.locked_until:
             return "lockout"
         if not valid:
@@ -123,42 +140,131 @@ class Reference:
                 self.failures = [t for t in self.failures if t > mono - 300] + [mono]
                 if len(self.failures) == 5:
                     self.locked_until, self.failures = mono + 180, []
-            return "refused"
-        if restricted_ok is False:
-            return "refused"
+            return "invalid-credential"
+        if window_refusal is not None:
+            return window_refusal
         self.failures = []
         return "granted"
+
+    def restart(self, mono: float) -> None:
+        locked, failures = self.saved
+        self.locked_until = mono + 180 if locked else -1.0
+        self.failures = [mono] * min(failures, 4)
+
+
+class Policy:
+    """The policy service on its own files, in this process and without its sockets.
+    Verdicts go through its _verify (the rules, logged with the lockout's state in one
+    transaction); a restart is a new service on the same files, which restores the
+    lockout there (_restore_lockout). It reads the monotonic and wall clocks set here."""
+
+    def __init__(self, data: Path, enabled: bool) -> None:
+        self.layout = Layout.at(data)
+        self.layout.data.mkdir(parents=True)
+        self.config = configuration.load(None)
+        self.config["lockout"]["enabled"] = enabled
+        self.mono, self.wall = 0.0, MONDAY_9
+        self.service = self._start()
+
+    def _start(self) -> PolicyService:
+        service = PolicyService(self.layout, self.config, clock=lambda: self.mono)
+        service.setup()
+        service.wall = self  # a WallClock: now() is the wall time this test sets
+        return service
+
+    def now(self) -> float | None:
+        return self.wall
+
+    def restart(self) -> None:
+        self.service.teardown()
+        self.service = self._start()
+
+    def verify(self, a: Attempt) -> Verdict:
+        return self.service._verify(a, TRACE, source="keypad", success="unlock")
+
+    def close(self) -> None:
+        self.service.teardown()
+
+
+TRACE = SimpleNamespace(trace=None)  # the envelope that caused a verdict: only its trace is read
+
+
+def test_l20_a_restarted_policy_keeps_the_lockout_at_full_length_and_the_failures(tmp_path):
+    """Restarted mid-lockout, even by a power cut that starts the monotonic clock again,
+    the policy restores the lockout for its full 180 s from the restart; restarted after 4
+    failures, it locks at the next."""
+    policy = Policy(tmp_path / "data", enabled=True)
+    try:
+        for _ in range(5):
+            assert policy.verify(attempt(None)).reason == "invalid-credential"
+        policy.mono = 100.0
+        policy.restart()
+        policy.mono = 5.0  # after the power cut
+        policy.restart()
+        policy.mono = 5.0 + 179.9
+        assert policy.verify(attempt()).reason == "lockout"
+        policy.mono = 5.0 + 180.0
+        assert policy.verify(attempt()).granted
+        for _ in range(4):
+            policy.verify(attempt(None))
+        policy.restart()
+        assert policy.verify(attempt(None)).alarm == "wrong-code-entry-limit"
+        assert policy.verify(attempt()).reason == "lockout"
+    finally:
+        policy.close()
 
 
 steps = st.lists(
     st.tuples(
+        st.sampled_from([False, False, True]),  # valid: failures often enough to lock out
         st.booleans(),
-        st.booleans(),
-        st.floats(0, 400),
-        st.sampled_from(["step", "restart", "clock-lost"]),
+        st.one_of(st.floats(0, 30), st.floats(0, 400)),  # attempts close together, or not
+        st.sampled_from(["step", "restart", "power-cut", "clock-lost"]),
         st.floats(-7200, 7200),
+        st.integers(1, 5),  # tried that many times, a second apart: lockouts come often
     ),
     min_size=1,
     max_size=60,
 )
 
 
-@settings(max_examples=300, deadline=None)
+def window_refusal(restricted: bool, wall: float | None) -> str | None:
+    """Why the step's window ([MONDAY_9 - 1 h, MONDAY_9 + 1 h) when restricted) refuses at
+    wall, if it does."""
+    if not restricted:
+        return None
+    if wall is None:
+        return "time-unknown"
+    return None if -3600 <= wall - MONDAY_9 < 3600 else "outside-validity"
+
+
+@settings(max_examples=200)
 @given(steps, st.booleans())
 def test_rules_match_the_reference_through_clock_jumps_and_restarts(script, enabled):
-    """Never a grant outside the rules, never a refusal of a valid user outside a lockout."""
-    lo, ref = lockout(enabled=enabled), Reference(enabled)
+    """Never a grant outside the rules, never a refusal of a valid user outside a lockout,
+    every refusal for the reason the rules give; the policy restarted (mid-lockout or not,
+    the monotonic clock kept or started again) keeps to all three."""
+    ref = Reference(enabled)
     window = Validity(start=MONDAY_9 - 3600, end=MONDAY_9 + 3600)
-    mono = 0.0
-    for valid, restricted, dt, event, jump in script:
-        mono += dt
-        if event == "restart" and lo.until is not None:  # the service restores it in full
-            lo.until, ref.locked_until = mono + lo.duration_s, mono + lo.duration_s
-        clock = None if event == "clock-lost" else MONDAY_9 + jump  # the wall clock jumps
-        a = attempt(None if not valid else "001", validity=window if restricted else Validity())
-        got = run(a, lo, mono=mono, wall=clock)
-        in_window = None if not restricted else (clock is not None and abs(clock - MONDAY_9) < 3600)
-        expected = ref.verdict(valid, in_window, mono)
-        assert (expected == "granted") == got.granted, (expected, got)
-        if expected == "lockout":
-            assert got.reason == "lockout"
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Policy(Path(tmp) / "data", enabled)
+        try:
+            for valid, restricted, dt, event, jump, tries in script:
+                policy.mono += dt
+                if event in ("restart", "power-cut"):
+                    if event == "power-cut":
+                        policy.mono = dt  # the monotonic clock starts again at boot
+                    policy.restart()
+                    ref.restart(policy.mono)
+                policy.wall = None if event == "clock-lost" else MONDAY_9 + jump  # it jumps
+                a = attempt(
+                    None if not valid else "001", validity=window if restricted else Validity()
+                )
+                for _ in range(tries):
+                    got = policy.verify(a)
+                    why = window_refusal(restricted, policy.wall)
+                    expected = ref.verdict(valid, why, policy.mono)
+                    assert ("granted" if got.granted else got.reason) == expected, (expected, got)
+                    policy.mono += 1.0
+        finally:
+            policy.close()
