@@ -231,22 +231,23 @@ class Bus:
     def receive_command(self, sock: zmq.Socket) -> tuple[list[bytes], str, Envelope | None]:
         """Read one request: (route, authenticated peer, envelope or None if dropped).
 
-        A request the trust table forbids, or one that is late or replayed, is answered
-        here with that refusal; one that lies about its sender gets no answer.
+        A request the trust table forbids, one that is late or replayed, or one whose body
+        does not fit its type is answered here with that refusal, so its sender hears why
+        at once; garbage, and a request that lies about its sender, get no answer.
         """
         frames = sock.recv_multipart(copy=False)
         route, rest = [frames[0].bytes], [f.bytes for f in frames[1:]]
         peer = str(frames[-1].get("User-Id")) if len(frames) > 1 else ""
-        env = self.accept(rest, f"commands from {peer}")
-        if env is None:
-            return route, peer, None
+        env: Envelope | None = None
         try:
+            env = decode(rest, max_bytes=self.max_bytes)
             _authorize(env, peer, "request")
             self.fresh_requests.admit_request(env)
         except WireError as e:
             self.counters.drop(e.reason, e.detail, f"commands from {peer}")
-            if e.reason != "forged":
-                self.reply(sock, route, refused(e.reason, e.detail), env.id)
+            answer_to = env.id if env is not None else e.answer_to
+            if answer_to is not None and e.reason != "forged":
+                self.reply(sock, route, refused(e.reason, e.detail), answer_to)
             return route, peer, None
         self.counters.msgs_in += 1
         return route, peer, env

@@ -54,9 +54,11 @@ _ENVELOPE_FIELDS: dict[str, type | tuple[type, ...]] = {
 class WireError(ValueError):
     """A message that cannot be accepted; reason is one of DROP_REASONS."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, answer_to: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+        # the id of a request whose envelope was sound, so its sender can be told why
+        self.answer_to = answer_to
 
 
 def _boot_id() -> str:
@@ -193,11 +195,11 @@ def decode(frames: list[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelo
     _check_envelope(raw)
     cls = REGISTRY.get(raw["type"])
     if cls is None:
-        raise WireError("unknown-type", repr(raw["type"])[:80])
+        raise WireError("unknown-type", repr(raw["type"])[:80], answer_to=raw["id"])
     try:
         body = cls.from_body(raw["body"])
     except SchemaError as e:
-        raise WireError("bad-field", f"{raw['type']}: {e}") from None
+        raise WireError("bad-field", f"{raw['type']}: {e}", answer_to=raw["id"]) from None
     env = Envelope(
         topic=_topic(topic_b),
         sender=raw["sender"],

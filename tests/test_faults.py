@@ -115,12 +115,34 @@ def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
                     sock.send_multipart(frames)
             status = bus.commands.stamp(StatusRequest(), timeout=5)
             sock.send_multipart(encode(status))  # after, in order
-            assert sock.poll(5000), f"{service} stopped answering"
-            counted = decode(sock.recv_multipart()).body.drops
+            refusals = []  # a sound envelope around a bad body is answered with the reason
+            while True:
+                assert sock.poll(5000), f"{service} stopped answering"
+                reply = decode(sock.recv_multipart())
+                if reply.cause == status.id:
+                    break
+                refusals.append(reply.body.reason)
+            assert sorted(refusals) == ["bad-field", "bad-field", "unknown-type"], refusals
+            counted = reply.body.drops
             for reason, frames_list in BAD_INPUTS.items():
                 assert counted.get(reason) == len(frames_list), (service, reason, counted)
     assert lock.status()["healthy"]
     assert "dropped a message" in (lock.layout.logs / "keypad.log").read_text()
+
+
+def test_a_request_with_a_bad_body_is_refused_with_the_field_named(lock):
+    with Bus(lock.layout, "cli") as bus:  # a mistyped slot, as a buggy app would send it
+        sock = bus._client(zmq.DEALER, "policy", lock.layout.cmd("policy"))
+        env = bus.commands.stamp(PeopleRequest(), timeout=5)  # a sound, fresh envelope
+        raw = msgpack.unpackb(encode(env)[1])
+        raw.update(type="owner.validity", body={"number": "001", "slots": [[1]]})
+        sock.send_multipart([b"owner.cli.validity", msgpack.packb(raw)])
+        assert sock.poll(5000), "policy did not answer"
+        answer = decode(sock.recv_multipart())
+    assert answer.cause == env.id
+    assert not answer.body.ok and answer.body.reason == "bad-field"
+    assert "slots" in answer.body.detail
+    assert drops(lock, "policy").get("bad-field") == 1
 
 
 def test_a_valid_message_of_the_wrong_kind_is_refused_with_a_reason(lock):
