@@ -31,8 +31,8 @@ from ops.benchkit import (
     interleaved,
     rounds_for,
     set_up_if_initial,
+    show_from_send,
     show_line,
-    summary,
 )
 from proto import config as configuration
 from proto.bus import Bus
@@ -42,6 +42,15 @@ from proto.wire import Envelope
 
 WORKERS = 8  # requests in flight at most, per path; more wait in the bench's queue, timed
 BLOCK = 50  # requests per turn of a path
+# Rates when none is given: a service's own request at 100/s; passcode decisions at 20/s
+# (each is eight keys, a decision and a reply through the panel, which takes them one at
+# a time: near 100/s it saturates); keys under face load at 10/s, a fast typist; fingers
+# and palms at 2/s (bench_biometric.MAX_RATE).
+DEFAULT_RATE = {"keypad": 20.0, "policy": 20.0, "keypad --load": 10.0, "biometric": 2.0}
+
+
+def default_rate(service: str, load: bool) -> float:
+    return DEFAULT_RATE.get(f"{service} --load" if load else service, 100.0)
 
 
 class StatusBench:
@@ -128,8 +137,7 @@ MESH_BENCHES: dict[str, Any] = {
 
 
 def _results(report: dict[str, Any], blocks: dict[str, Block], measured: str) -> None:
-    results = {name: summary(b.latencies, b.elapsed) | {"late": b.late}
-               for name, b in blocks.items()}  # fmt: skip
+    results = {name: b.summary() for name, b in blocks.items()}
     report["result"] = results[measured]
     report["baselines"] = {"raw": results["raw"], "transport": results["transport"]}
     report["ratio_p50"] = {
@@ -140,7 +148,8 @@ def _results(report: dict[str, Any], blocks: dict[str, Block], measured: str) ->
 def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
     try:
         report = run(
-            layout, args.service, count=args.count, rate=args.rate, code=args.code,
+            layout, args.service, count=args.count, code=args.code,
+            rate=args.rate or default_rate(args.service, args.load),
             moves=args.moves, load=args.load, faces=Path(args.faces),
         )  # fmt: skip
     except Failed as e:
@@ -169,6 +178,7 @@ def show_mesh(report: dict[str, Any]) -> None:
         f"({m['cores']} cores, load {m['load_before'][0]:.1f} -> {m['load_after'][0]:.1f})"
     )
     print(show_line(report["service"], report["result"]))
+    print(show_from_send(report["result"]))
     for name, r in report["baselines"].items():
         print(show_line(name, r))
     ratio = report["ratio_p50"]
@@ -218,6 +228,7 @@ def show_load(report: dict[str, Any]) -> None:
     for label in ("idle", "face_load_niced", "face_load_not_niced"):
         r = report[label]
         print(show_line(label, r, width=20) + f"  -> {r['verdict']}")
+        print(show_from_send(r))
 
 
 def show_biometric(report: dict[str, Any]) -> None:

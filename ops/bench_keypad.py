@@ -33,7 +33,6 @@ from ops.benchkit import (
     expect,
     percentiles,
     set_up_if_initial,
-    summary,
 )
 from proto import config as configuration
 from proto.board import Bolt
@@ -282,4 +281,4 @@ def run_load(layout: Layout, count: int, rate: float, nice: int, faces: Path) ->
 
 def _measured(keys: OpenLoop, count: int, rate: float) -> dict[str, Any]:
     block = keys.run(count, rate)
-    return {**summary(block.latencies, block.elapsed), "late": block.late}
+    return block.summary()

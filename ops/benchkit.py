@@ -115,8 +115,17 @@ def show_ms(value: float | None, ci: list[float] | None, count: int) -> str:
     """'4.12 ms [4.01, 4.30]', or 'n/a (n=40)' for a percentile left out."""
     if value is None:
         return f"n/a (n={count})"
-    interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else " [n too small for a CI]"
+    interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
     return f"{value:.3f} ms{interval}"
+
+
+def show_from_send(r: dict[str, Any]) -> str:
+    """What the same requests read from their actual sends, as a closed loop would say."""
+    s = r["from_send"]
+    return (
+        f"    from each actual send: p50 {show_ms(s['p50_ms'], None, r['count'])}, "
+        f"p99 {show_ms(s['p99_ms'], None, r['count'])}; {r['late']} sent 1 ms or more late"
+    )
 
 
 def show_line(label: str, r: dict[str, Any], width: int = 12) -> str:
@@ -136,12 +145,24 @@ class Block:
 
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
-    late: int = 0  # sent LATE_S or more after due: queued behind busy workers
+    late: int = 0  # sent LATE_S or more after due: behind busy workers, or the bench starved
+    from_send: list[float] = field(default_factory=list)  # what a closed loop would report
 
     def extend(self, other: "Block") -> None:
         self.latencies += other.latencies
         self.elapsed += other.elapsed
         self.late += other.late
+        self.from_send += other.from_send
+
+    def summary(self) -> dict[str, Any]:
+        """From when each was due (the figures); how many went late, and the p50 and p99
+        from when each was sent, to show what of the wait was the bench's own."""
+        sent = percentiles(self.from_send) if self.from_send else None
+        return {
+            **summary(self.latencies, self.elapsed),
+            "late": self.late,
+            "from_send": sent and {"p50_ms": sent["p50_ms"], "p99_ms": sent["p99_ms"]},
+        }
 
 
 class Runner(Protocol):
@@ -208,6 +229,7 @@ class OpenLoop:
                 errors.append(error)
                 continue
             block.latencies.append(done - due)
+            block.from_send.append(done - sent)
             block.late += sent - due >= LATE_S
             last = max(last, done)
         if errors:

@@ -106,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     c = command("bench", bench.cmd_bench, "time a path of the mesh beside two baselines")
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=1000, help="requests per path (p99 from 1000)")
-    c.add_argument("--rate", type=float, default=100.0, help="requests per second, open loop")
+    c.add_argument("--rate", type=float, help="requests per second, open loop (default: per bench)")
     c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
     c.add_argument("--moves", type=int, default=40, help="keypad: real bolt movements")
     c.add_argument("--faces", default=str(benchkit.SHARED_FACES),
