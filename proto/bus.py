@@ -89,7 +89,9 @@ class Counters:
 class _Keyring(ThreadAuthenticator):
     """Admits only clients whose public key is in the lock's key folder; names them."""
 
-    def __init__(self, ctx: zmq.Context, keyring: dict[bytes, str], counters: Counters) -> None:
+    def __init__(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], keyring: dict[bytes, str], counters: Counters
+    ) -> None:
         super().__init__(ctx, log=logging.getLogger("lockmesh.zap"))
         self.keyring, self.counters = keyring, counters
         self.refused: set[bytes] = set()
@@ -117,7 +119,7 @@ class Bus:
         layout: Layout,
         name: str,
         *,
-        ctx: zmq.Context | None = None,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         max_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.layout, self.name, self.max_bytes = layout, name, max_bytes
@@ -130,10 +132,10 @@ class Bus:
         self.fresh_events = Freshness()  # sessions and sequences heard, per channel:
         self.fresh_requests = Freshness()  # a sender's two Stampers are two series
         self._auth: _Keyring | None = None
-        self._sockets: list[zmq.Socket] = []
+        self._sockets: list[zmq.Socket[bytes]] = []
 
     # -- sockets -------------------------------------------------------------------------
-    def _server(self, kind: int, endpoint: str) -> zmq.Socket:
+    def _server(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
         if self._auth is None:
             self._auth = _Keyring(self.ctx, self.keyring, self.counters)
             self._auth.start()
@@ -145,7 +147,7 @@ class Bus:
         sock.bind(endpoint)
         return sock
 
-    def _client(self, kind: int, peer: str, endpoint: str) -> zmq.Socket:
+    def _client(self, kind: int, peer: str, endpoint: str) -> zmq.Socket[bytes]:
         sock = self._socket(kind)
         sock.curve_secretkey = self.identity.secret
         sock.curve_publickey = self.identity.public
@@ -153,22 +155,22 @@ class Bus:
         sock.connect(endpoint)
         return sock
 
-    def _socket(self, kind: int) -> zmq.Socket:
+    def _socket(self, kind: int) -> zmq.Socket[bytes]:
         sock = self.ctx.socket(kind)
         sock.linger = 0
         sock.maxmsgsize = self.max_bytes * 2  # the transport's own cap; decode() checks ours
         self._sockets.append(sock)
         return sock
 
-    def bind_publisher(self) -> zmq.Socket:
+    def bind_publisher(self) -> zmq.Socket[bytes]:
         sock = self._server(zmq.PUB, self.layout.pub(self.name))
         sock.sndhwm = 10000
         return sock
 
-    def bind_commands(self) -> zmq.Socket:
+    def bind_commands(self) -> zmq.Socket[bytes]:
         return self._server(zmq.ROUTER, self.layout.cmd(self.name))
 
-    def subscribe(self, peer: str) -> zmq.Socket:
+    def subscribe(self, peer: str) -> zmq.Socket[bytes]:
         """All of one peer's events: one socket per peer, so the sender is known by key."""
         sock = self._client(zmq.SUB, peer, self.layout.pub(peer))
         sock.subscribe(b"")
@@ -192,21 +194,23 @@ class Bus:
             self._auth = None
 
     # -- messages ------------------------------------------------------------------------
-    def publish(self, sock: zmq.Socket, body: Message, cause: str | None = None) -> Envelope:
+    def publish(
+        self, sock: zmq.Socket[bytes], body: Message, cause: str | None = None
+    ) -> Envelope[Message]:
         return self.send_event(sock, self.events.stamp(body, cause))
 
-    def send_event(self, sock: zmq.Socket, env: Envelope) -> Envelope:
+    def send_event(self, sock: zmq.Socket[bytes], env: Envelope[Message]) -> Envelope[Message]:
         """Send an event stamped earlier (self.events.stamp): its id could be named as the
         cause of what was done before it went out."""
         sock.send_multipart(encode(env))
         self.counters.msgs_out += 1
         return env
 
-    def receive_event(self, sock: zmq.Socket, peer: str) -> Envelope | None:
+    def receive_event(self, sock: zmq.Socket[bytes], peer: str) -> Envelope[Message] | None:
         """Read one event from a peer's publisher; None (counted, logged) if it is bad."""
         return self.receive_event_frames(sock.recv_multipart(), peer)
 
-    def receive_event_frames(self, frames: list[bytes], peer: str) -> Envelope | None:
+    def receive_event_frames(self, frames: list[bytes], peer: str) -> Envelope[Message] | None:
         """One event, checked: its envelope, its sender, the trust table, its freshness."""
         env = self.accept(frames, f"{peer} events")
         if env is None:
@@ -221,14 +225,16 @@ class Bus:
         self.counters.missed(missed, peer)
         return env
 
-    def accept(self, frames: list[bytes], where: str) -> Envelope | None:
+    def accept(self, frames: list[bytes], where: str) -> Envelope[Message] | None:
         try:
             return decode(frames, max_bytes=self.max_bytes)
         except WireError as e:
             self.counters.drop(e.reason, e.detail, where)
             return None
 
-    def receive_command(self, sock: zmq.Socket) -> tuple[list[bytes], str, Envelope | None]:
+    def receive_command(
+        self, sock: zmq.Socket[bytes]
+    ) -> tuple[list[bytes], str, Envelope[Message] | None]:
         """Read one request: (route, authenticated peer, envelope or None if dropped).
 
         A request the trust table forbids, one that is late or replayed, or one whose body
@@ -238,7 +244,7 @@ class Bus:
         frames = sock.recv_multipart(copy=False)
         route, rest = [frames[0].bytes], [f.bytes for f in frames[1:]]
         peer = str(frames[-1].get("User-Id")) if len(frames) > 1 else ""
-        env: Envelope | None = None
+        env: Envelope[Message] | None = None
         try:
             env = decode(rest, max_bytes=self.max_bytes)
             _authorize(env, peer, "request")
@@ -252,12 +258,12 @@ class Bus:
         self.counters.msgs_in += 1
         return route, peer, env
 
-    def reply(self, sock: zmq.Socket, route: list[bytes], body: Message, cause: str) -> None:
+    def reply(self, sock: zmq.Socket[bytes], route: list[bytes], body: Message, cause: str) -> None:
         sock.send_multipart(route + encode(self.commands.stamp(body, cause)))
         self.counters.msgs_out += 1
 
 
-def _authorize(env: Envelope, peer: str, kind: trust.Kind) -> None:
+def _authorize(env: Envelope[Message], peer: str, kind: trust.Kind) -> None:
     """The authenticated peer is the sender it claims, and the trust table lets it send this."""
     if env.sender != peer:
         raise WireError("forged", f"{peer} sent {env.type} as {env.sender}")
@@ -274,7 +280,7 @@ class Client:
 
     def __init__(self, bus: Bus, peer: str) -> None:
         self.bus, self.peer = bus, peer
-        self._sock: zmq.Socket | None = None
+        self._sock: zmq.Socket[bytes] | None = None
 
     def request(
         self,
@@ -284,7 +290,7 @@ class Client:
         cause: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sent: Callable[[], object] | None = None,
-    ) -> Envelope | None:
+    ) -> Envelope[Message] | None:
         """The answer, or None; sent() is called as soon as the request has left, to do
         something while the peer works on it."""
         sock = self._socket()
@@ -305,7 +311,7 @@ class Client:
         self.close()
         return None
 
-    def _reply(self, frames: list[bytes]) -> Envelope | None:
+    def _reply(self, frames: list[bytes]) -> Envelope[Message] | None:
         """An answer from the peer asked (its CURVE key was pinned), of a type it may answer."""
         where = f"replies from {self.peer}"
         reply = self.bus.accept(frames, where)
@@ -318,7 +324,7 @@ class Client:
             return None
         return reply
 
-    def _socket(self) -> zmq.Socket:
+    def _socket(self) -> zmq.Socket[bytes]:
         if self._sock is None:
             self._sock = self.bus._client(zmq.DEALER, self.peer, self.bus.layout.cmd(self.peer))
         return self._sock

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Callable
 
+from proto.schema import Message
 from proto.trust import MANY
 from proto.wire import BOOT, MAX_REQUEST_LIFE_S, Envelope, Session, WireError
 
@@ -29,7 +30,7 @@ class Freshness:
         self.clock, self.boot = clock, boot
         self._last: dict[str, dict[Session, int]] = {}
 
-    def admit_request(self, env: Envelope) -> None:
+    def admit_request(self, env: Envelope[Message]) -> None:
         """Raise WireError("expired"/"replayed"/"envelope") unless the request is fresh."""
         if env.expires is None:
             raise WireError("envelope", f"{env.type} from {env.sender} carries no expiry")
@@ -42,7 +43,7 @@ class Freshness:
             raise WireError("envelope", f"{env.type} from {env.sender} asks to live too long")
         self.admit(env)
 
-    def admit(self, env: Envelope) -> int:
+    def admit(self, env: Envelope[Message]) -> int:
         """How many of the sender's messages in this session went missing before this one;
         raise WireError("replayed") if it is not newer than what was heard."""
         session = env.session
@@ -57,7 +58,7 @@ class Freshness:
         heard[session] = env.seq
         return env.seq - last - 1
 
-    def _open(self, env: Envelope, heard: dict[Session, int]) -> int:
+    def _open(self, env: Envelope[Message], heard: dict[Session, int]) -> int:
         """Note a session not heard before; how many of its messages went missing."""
         session = env.session
         newest = max((s.start for s in heard), default=None)

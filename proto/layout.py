@@ -44,7 +44,7 @@ class Layout:
     data: Path
 
     @classmethod
-    def at(cls, data: str | os.PathLike | None) -> "Layout":
+    def at(cls, data: str | os.PathLike[str] | None) -> "Layout":
         return cls(Path(data).resolve() if data else default_data_dir().resolve())
 
     @property

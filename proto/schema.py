@@ -114,7 +114,7 @@ def _checks(cls: type) -> dict[str, Check]:
     return cached
 
 
-def _with_meta(check: Check, f: dataclasses.Field) -> Check:
+def _with_meta(check: Check, f: dataclasses.Field[Any]) -> Check:
     choices, bounds = f.metadata.get("choices"), f.metadata.get("range")
     shape = f.metadata.get("check")
     if choices is None and bounds is None and shape is None:

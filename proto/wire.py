@@ -7,7 +7,7 @@ import math
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 import msgpack
 
@@ -101,9 +101,15 @@ class Session:
         return f"{self.boot}.{self.start:x}.{self.nonce}"
 
 
+M = TypeVar("M", bound=Message)
+
+
 @dataclasses.dataclass(frozen=True)
-class Envelope:
-    """One message as it travels: who sent it, when, in answer to what."""
+class Envelope(Generic[M]):
+    """One message as it travels: who sent it, when, in answer to what.
+
+    Generic in its body, so a handler can say `env: Envelope[MenuOpen]` and be checked.
+    """
 
     topic: str
     sender: str
@@ -112,7 +118,7 @@ class Envelope:
     mono: float
     id: str
     cause: str | None
-    body: Message
+    body: M
     v: int = PROTOCOL_VERSION
     session: Session = Session(BOOT, 0, "-")
     expires: float | None = None  # a request's deadline on CLOCK_MONOTONIC; None otherwise
@@ -135,7 +141,12 @@ class Stamper:
     """Stamps outgoing messages of one sender with its session, a sequence and the clocks."""
 
     def __init__(
-        self, sender: str, *, channel: str = "", wall=time.time, mono=time.monotonic
+        self,
+        sender: str,
+        *,
+        channel: str = "",
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sender, self.channel, self._wall, self._mono = sender, channel, wall, mono
         self.seq = 0
@@ -143,7 +154,7 @@ class Stamper:
 
     def stamp(
         self, body: Message, cause: str | None = None, *, timeout: float | None = None
-    ) -> Envelope:
+    ) -> Envelope[Message]:
         """The next envelope; a request gives its timeout, which becomes its expiry."""
         self.seq += 1
         mono = self._mono()
@@ -161,7 +172,7 @@ class Stamper:
         )
 
 
-def fields(env: Envelope, body: dict[str, Any]) -> dict[str, Any]:
+def fields(env: Envelope[Message], body: dict[str, Any]) -> dict[str, Any]:
     """The envelope as a map around a given body (the wire's, or a redacted one)."""
     return {
         "v": env.v,
@@ -178,13 +189,13 @@ def fields(env: Envelope, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def encode(env: Envelope) -> list[bytes]:
+def encode(env: Envelope[Message]) -> list[bytes]:
     """Two frames: the topic (for SUB prefix filters), then the packed envelope."""
     packed = msgpack.packb(fields(env, env.body.to_body()), use_bin_type=True)
     return [env.topic.encode(), packed]
 
 
-def decode(frames: list[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
+def decode(frames: list[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope[Message]:
     """Check and decode two frames; raise WireError with the reason to count."""
     if len(frames) != 2:
         raise WireError("garbage", f"{len(frames)} frames, expected 2")
