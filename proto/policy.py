@@ -93,8 +93,8 @@ class ActuationFailed(Message, family="policy", event="actuation_failed"):
     why. reason: jammed, insufficient-battery, busy, no-answer (the motor did not answer),
     no-report (it never said where the bolt ended), drive-interrupted, direction-unset."""
 
-    reason: str
     action: str = one_of("lock", "unlock")
+    reason: str  # type: ignore[misc]  # one_of() without a default is required too
     source: str = ""
 
 
