@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
 FAILED_EXIT_PAUSE_S = 1.0  # a crash waits this long before its exit, and so its restart
+MAX_FAILED_EXIT_PAUSE_S = 30.0  # ... doubled for each start in a row that failed, up to this
 
 
 def accepts(kind: type[Message]) -> Callable:
@@ -292,8 +293,25 @@ def main(cls: type[Service]) -> None:
     except files.FileRefused as e:  # a missing or unsafe key, a refused secret: one line
         log.critical("%s cannot start: %s", cls.NAME, e)
     except Exception:
-        log.exception("%s failed: exiting in %.0f s", cls.NAME, FAILED_EXIT_PAUSE_S)
-    # supervisord restarts at once (startsecs=0, ops/supervisor_conf.py): a service
-    # that cannot run pauses first, so a broken one does not spin the processor
-    time.sleep(FAILED_EXIT_PAUSE_S)
+        log.exception("%s failed", cls.NAME)
+    pause = _pause_after_failure(service)
+    log.error("%s exiting in %.0f s", cls.NAME, pause)
+    time.sleep(pause)
     raise SystemExit(1)
+
+
+def _pause_after_failure(service: Service) -> float:
+    """supervisord restarts at once (startsecs=0, ops/supervisor_conf.py), as it cannot
+    tell a kill from a crash; the service can, and backs off itself: 1 s after a crash,
+    doubled for each start in a row that failed before running, so a broken one does
+    not spin the processor."""
+    path = service.layout.run / f"{service.NAME}.failed-starts"
+    try:
+        failed = 0 if service.state != "starting" else int(path.read_text() or 0) + 1
+    except (OSError, ValueError):
+        failed = 1
+    try:
+        path.write_text(str(failed))
+    except OSError as e:
+        log.warning("could not count this failed start in %s: %s", path, e)
+    return min(FAILED_EXIT_PAUSE_S * 2 ** max(failed - 1, 0), MAX_FAILED_EXIT_PAUSE_S)

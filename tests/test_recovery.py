@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -70,6 +71,21 @@ def test_issue11_an_unreadable_journal_is_no_drive_to_resume(tmp_path, text):
     path = tmp_path / "motor-state.json"
     path.write_text(text)
     assert Journal(path).last() is None
+
+
+# -- a service that cannot start backs off by itself -------------------------------------------
+def test_issue11_a_service_failing_at_start_backs_off_and_a_crash_after_running_does_not(
+    tmp_path,
+):
+    from services.base import _pause_after_failure
+
+    failing = SimpleNamespace(layout=SimpleNamespace(run=tmp_path), NAME="power", state="starting")
+    pauses = [_pause_after_failure(failing) for _ in range(7)]
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    failing.state = "ready"  # it ran, then crashed: supervisord's restart comes in 1 s
+    assert _pause_after_failure(failing) == 1.0
+    failing.state = "starting"
+    assert _pause_after_failure(failing) == 1.0  # a new streak
 
 
 @pytest.fixture

@@ -191,8 +191,8 @@ class MotorService(Service):
         reason = "no end position in time" if ended == JAMMED else ""
         self.publish(Bolt(state=ended, reason=reason), drive.cause if drive else None)
         self.state = "jammed" if ended == JAMMED else "ready"
-        if self._report is not None:  # a finished lock: policy hears how it ended
-            report, cause = self._report
+        if self._report is not None and drive is not None and self._report[1] == drive.cause:
+            report, cause = self._report  # the interrupted lock, finished: how it ended
             self._report = (dataclasses.replace(report, state=ended), cause)
 
     def _send_report(self, now: float) -> None:
