@@ -143,8 +143,8 @@ def running(data: Path, config: str = "", *, set_up: bool = True) -> Iterator[Lo
     lock.layout.data.mkdir(parents=True, exist_ok=True)
     if config:
         lock.layout.config_file.write_text(config)
-    lock.up()
     try:
+        lock.up()  # inside: a mesh that never became healthy is stopped too
         if set_up:
             lock.set_up()
         yield lock
