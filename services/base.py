@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import zmq
 
@@ -50,8 +50,20 @@ def hears(kind: type[Message]) -> Callable:
     return mark
 
 
+def _marked(klass: type, mark: str) -> Iterator[tuple[str, Handler]]:
+    """(type name, function) of each method of klass (bases first) marked with mark."""
+    for k in reversed(klass.__mro__):
+        for fn in vars(k).values():
+            if hasattr(fn, mark):
+                yield getattr(fn, mark).TYPE, fn
+
+
 class Service:
     """A process of the mesh. Subclasses declare NAME and LISTENS and mark handlers.
+
+    Handlers are methods of the service, or of its PARTS: classes each holding one
+    capability and its state, made in setup() and handed over with route(). A message
+    type has one handler in all of them: two stop the class from being defined.
 
     Lifecycle: run() opens the sockets, calls setup(), loops until stop(), then
     teardown(). stop() only sets a flag, so it is safe from a signal handler and
@@ -61,18 +73,23 @@ class Service:
     NAME: ClassVar[str] = ""
     LISTENS: ClassVar[tuple[str, ...]] = ()
     TICK_S: ClassVar[float] = 0.05
-    _requests: ClassVar[dict[str, Handler]]
+    PARTS: ClassVar[tuple[type, ...]] = ()
+    _requests: ClassVar[dict[str, Handler]]  # type name: the function that handles it
     _events: ClassVar[dict[str, Handler]]
+    _homes: ClassVar[dict[str, type]]  # type name: the class (service or part) declaring it
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls._requests, cls._events = {}, {}
-        for klass in reversed(cls.__mro__):
-            for fn in vars(klass).values():
-                if hasattr(fn, "_accepts"):
-                    cls._requests[fn._accepts.TYPE] = fn
-                if hasattr(fn, "_hears"):
-                    cls._events[fn._hears.TYPE] = fn
+        cls._requests, cls._events, cls._homes = {}, {}, {}
+        for home in (cls, *cls.PARTS):
+            for mark, table in (("_accepts", cls._requests), ("_hears", cls._events)):
+                for type_name, fn in _marked(home, mark):
+                    if cls._homes.get(type_name, home) is not home:
+                        raise TypeError(
+                            f"{cls.__name__}: {type_name} is handled by both "
+                            f"{cls._homes[type_name].__name__} and {home.__name__}"
+                        )
+                    table[type_name], cls._homes[type_name] = fn, home
 
     def __init__(
         self,
@@ -93,6 +110,9 @@ class Service:
         self._lag = 0.0
         self.bus: Bus
         self._clients: dict[str, Any] = {}
+        self._routed: dict[type, object] = {type(self): self}
+        self._on_request: dict[str, Handler] = {}  # bound to their objects at start
+        self._on_event: dict[str, Handler] = {}
 
     # -- hooks for subclasses -------------------------------------------------------------
     def setup(self) -> None:
@@ -111,6 +131,23 @@ class Service:
     def status_detail(self) -> dict[str, Any]:
         return {}
 
+    def route(self, *parts: object) -> None:
+        """Hand the messages PARTS' classes handle to these objects, one of each class;
+        called from setup()."""
+        for part in parts:
+            if type(part) not in self.PARTS or type(part) in self._routed:
+                raise TypeError(f"{self.NAME}: {type(part).__name__} is not a part to route")
+            self._routed[type(part)] = part
+
+    def _bind(self) -> None:
+        """Each handler bound to its object; a part that was not routed stops the start."""
+        missing = sorted(home.__name__ for home in set(self._homes.values()) - set(self._routed))
+        if missing:
+            raise TypeError(f"{self.NAME}: no {', '.join(missing)} was routed")
+        for table, bound in ((self._requests, self._on_request), (self._events, self._on_event)):
+            for type_name, fn in table.items():
+                bound[type_name] = fn.__get__(self._routed[self._homes[type_name]])
+
     # -- lifecycle ------------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping = True
@@ -124,6 +161,7 @@ class Service:
             self._open()
             self._record_start()
             self.setup()
+            self._bind()
             if self.state == "starting":
                 self.state = "ready"
             log.info("%s running (pid %d): %s", self.NAME, os.getpid(), self.state)
@@ -192,8 +230,8 @@ class Service:
             self._serve(*self.bus.receive_command(sock))
             return
         env = self.bus.receive_event(sock, self._subs[sock])
-        if env is not None and (handler := self._events.get(env.type)) is not None:
-            self._guarded(env.type, handler, self, env)
+        if env is not None and (handler := self._on_event.get(env.type)) is not None:
+            self._guarded(env.type, handler, env)
 
     def _serve(self, route: list[bytes], peer: str, env: Envelope | None) -> None:
         if env is None:
@@ -201,12 +239,12 @@ class Service:
         if isinstance(env.body, StatusRequest):
             self.bus.reply(self._cmd, route, self._status(), env.id)
             return
-        handler = self._requests.get(env.type)
+        handler = self._on_request.get(env.type)
         if handler is None:
             self.bus.counters.drop("unexpected", f"{env.type} from {peer}", "commands")
             answer: Message = refused("unexpected", f"{self.NAME} does not take {env.type}")
         else:
-            answer = self._guarded(env.type, handler, self, env, peer)
+            answer = self._guarded(env.type, handler, env, peer)
             if answer is None:
                 answer = refused("internal-error", f"{self.NAME} failed on {env.type}")
         self.bus.reply(self._cmd, route, answer, env.id)

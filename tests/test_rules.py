@@ -154,9 +154,9 @@ class Reference:
 
 class Policy:
     """The policy service on its own files, in this process and without its sockets.
-    Verdicts go through its _verify (the rules, logged with the lockout's state in one
+    Verdicts go through its decider's verify (the rules, logged with the lockout's state in one
     transaction); a restart is a new service on the same files, which restores the
-    lockout there (_restore_lockout). It reads the monotonic and wall clocks set here."""
+    lockout there (Decider.restored_lockout). It reads the monotonic and wall clocks set here."""
 
     def __init__(self, data: Path, enabled: bool) -> None:
         self.layout = Layout.at(data)
@@ -169,7 +169,7 @@ class Policy:
     def _start(self) -> PolicyService:
         service = PolicyService(self.layout, self.config, clock=lambda: self.mono)
         service.setup()
-        service.wall = self  # a WallClock: now() is the wall time this test sets
+        service.lock.wall = self  # a WallClock: now() is the wall time this test sets
         return service
 
     def now(self) -> float | None:
@@ -180,7 +180,7 @@ class Policy:
         self.service = self._start()
 
     def verify(self, a: Attempt) -> Verdict:
-        return self.service._verify(a, TRACE, source="keypad", success="unlock")
+        return self.service.decider.verify(a, TRACE, source="keypad", success="unlock")
 
     def close(self) -> None:
         self.service.teardown()

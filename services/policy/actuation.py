@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from proto.board import Actuate, DriveInterrupted
+from proto.board import Actuate, Bolt, DriveInterrupted
 from proto.control import OK, Done
 from proto.policy import ActuationFailed
 from proto.wire import Envelope
-from services.base import accepts
+from services.base import accepts, hears
+from services.policy.lock import Lock, answered
 
 TARGET = {"lock": "locked", "unlock": "unlocked"}
 REPORT_MARGIN_S = 3.0  # past the motor's own jam timeout: time for a restarted motor's word
@@ -46,13 +47,19 @@ class PendingDrive:
 
 
 class Actuation:
-    """Mixed into PolicyService: its store, settings, clock, alarms and the motor."""
+    """The drives policy orders, and where the motor last said the bolt is."""
 
-    _drives: dict[str, PendingDrive]  # by the cause the Actuate named (the motor echoes it)
-    _interruptions: set[str]  # the drives whose interruption was alarmed, by that cause
-    bolt: str
+    def __init__(self, lock: Lock) -> None:
+        self.lock = lock
+        self.bolt = "unknown"  # as the motor last reported it
+        self._drives: dict[str, PendingDrive] = {}  # by the cause the Actuate named (echoed)
+        self._interruptions: set[str] = set()  # drives whose interruption was alarmed
 
-    def _actuate(
+    def lock_bolt(self, *, source: str, cause: str) -> None:
+        """Logged `lock` when the motor reports the bolt thrown."""
+        self.actuate("lock", source=source, cause=cause)
+
+    def actuate(
         self,
         action: str,
         *,
@@ -67,42 +74,51 @@ class Actuation:
         """Order a drive; cause goes to the motor, log_cause (default cause) to the log.
         ordered() is called once the motor has been asked (or could not be), before
         anything about the drive is published."""
-        deadline = self.clock() + self._report_within()
+        deadline = self.lock.clock() + self._report_within()
         drive = PendingDrive(action, source, log_cause or cause, deadline, person, method, detail)
-        direction = self.settings.get("direction")
+        direction = self.lock.settings.get("direction")
         if direction is None:
             ordered()
             self._not_actuated(drive, "direction-unset")
             return
         self._drives[cause] = drive  # before asking: the motor's events follow its answer
-        answer = self.request(
+        answer = self.lock.request(
             "motor", Actuate(action=action, direction=direction), cause=cause, sent=ordered
         )
-        if answer is None or not getattr(answer.body, "ok", False):
+        done = answered(answer)
+        if done is None or not done.ok:
             self._drives.pop(cause, None)
-            self._not_actuated(drive, "no-answer" if answer is None else answer.body.reason)
+            self._not_actuated(drive, "no-answer" if done is None else done.reason)
 
-    def _bolt_reported(self, env: Envelope) -> None:
+    @hears(Bolt)
+    def on_bolt(self, env: Envelope[Bolt]) -> None:
+        b = env.body
+        self.bolt = b.state
+        if self.bolt == "jammed":
+            self.lock.alarm("lock-jammed", b.reason, cause=env.id)
+        self._bolt_reported(env, b)  # a drive's end is logged only now (issue 11)
+
+    def _bolt_reported(self, env: Envelope, b: Bolt) -> None:
         """A Bolt event: the end of one of our drives, when it names its cause."""
         drive = self._drives.get(env.cause) if env.cause is not None else None
-        state = env.body.state
-        if drive is None or state == "moving" or env.body.interrupted:
+        if env.cause is None or drive is None or b.state == "moving" or b.interrupted:
             return  # an interrupted drive is settled by the motor's report (below)
         del self._drives[env.cause]
-        self._drive_ended(drive, state, why="jammed" if state == "jammed" else f"bolt {state}")
+        why = "jammed" if b.state == "jammed" else f"bolt {b.state}"
+        self._drive_ended(drive, b.state, why=why)
 
     def _drive_ended(self, drive: PendingDrive, state: str, *, why: str) -> None:
         if state == TARGET[drive.action]:
-            self.store.log(drive.action, **drive.row())
+            self.lock.store.log(drive.action, **drive.row())
         else:
             self._not_actuated(drive, why)
 
     def _not_actuated(self, drive: PendingDrive, reason: str) -> None:
         detail = ", ".join(filter(None, (drive.action, drive.detail)))
-        self.store.log("actuation-failed", **drive.row(reason=reason, detail=detail))
-        self.publish(ActuationFailed(drive.action, reason, drive.source), drive.cause)
+        self.lock.store.log("actuation-failed", **drive.row(reason=reason, detail=detail))
+        self.lock.publish(ActuationFailed(drive.action, reason, drive.source), drive.cause)
 
-    def _drives_tick(self, now: float) -> None:
+    def tick(self, now: float) -> None:
         """A drive the motor accepted but never finished reporting is a failure too."""
         for cause, drive in list(self._drives.items()):
             if now >= drive.deadline:
@@ -110,7 +126,7 @@ class Actuation:
                 self._not_actuated(drive, "no-report")
 
     @accepts(DriveInterrupted)
-    def on_drive_interrupted(self, env: Envelope, peer: str) -> Done:
+    def on_drive_interrupted(self, env: Envelope[DriveInterrupted], peer: str) -> Done:
         """The motor restarted in the middle of a drive: an alarm, and the drive's end."""
         b = env.body
         drive = self._drives.get(env.trace)
@@ -118,9 +134,9 @@ class Actuation:
         if b.found != TARGET[b.action] and env.trace not in self._interruptions:
             self._interruptions.add(env.trace)  # a finished lock is reported twice
             detail = f"{b.action} cut short by a motor restart: bolt {b.found}, now {b.state}"
-            self._alarm("drive-interrupted", detail, cause=cause)
+            self.lock.alarm("drive-interrupted", detail, cause=cause)
         if drive is not None and b.state == "moving":  # a lock it finishes: its Bolt event
-            drive.deadline = self.clock() + self._report_within()
+            drive.deadline = self.lock.clock() + self._report_within()
         elif drive is not None:
             del self._drives[env.trace]
             self._drive_ended(drive, b.state, why="drive-interrupted")
@@ -128,4 +144,4 @@ class Actuation:
         return OK
 
     def _report_within(self) -> float:
-        return self.config["motor"]["travel_timeout_s"] + REPORT_MARGIN_S
+        return float(self.lock.config["motor"]["travel_timeout_s"]) + REPORT_MARGIN_S

@@ -6,12 +6,15 @@ A snapshot needs video, which the battery allows only at video_min_percent or mo
 
 from __future__ import annotations
 
+from typing import Callable
+
 from proto.board import Chime
 from proto.control import Done
 from proto.policy import Audit, Doorbell
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import accepts
+from services.policy.lock import Lock, answered
 
 NO_CAMERA = "snapshot: not taken (no camera yet)"
 NO_VIDEO = "snapshot: battery too low for video"
@@ -24,22 +27,24 @@ def snapshot_note(battery: Battery | None, video_min_percent: float) -> str:
     return NO_CAMERA
 
 
-class DoorbellCommands:
-    """Mixed into PolicyService: its store, the battery it heard last, and the motor."""
+class Bell:
+    """The doorbell's answer; battery() is what the power service said last (board.py)."""
 
-    battery: Battery | None = None
+    def __init__(self, lock: Lock, battery: Callable[[], Battery | None]) -> None:
+        self.lock, self.battery = lock, battery
 
     @accepts(Doorbell)
-    def on_doorbell(self, env: Envelope, peer: str) -> Done:
-        note = snapshot_note(self.battery, self.config["power"]["video_min_percent"])
-        answer = self.request("motor", Chime(), cause=env.trace)
+    def on_doorbell(self, env: Envelope[Doorbell], peer: str) -> Done:
+        lock = self.lock
+        note = snapshot_note(self.battery(), lock.config["power"]["video_min_percent"])
+        answer = answered(lock.request("motor", Chime(), cause=env.trace))
         silent = (
             "chime: motor did not answer"
             if answer is None
             else None
-            if answer.body.ok
-            else f"chime: {answer.body.reason}"
+            if answer.ok
+            else f"chime: {answer.reason}"
         )
-        self.store.log("doorbell", source="keypad", reason=silent, detail=note, cause=env.trace)
-        self.publish(Audit(kind="doorbell", detail=note), env.trace)
+        lock.store.log("doorbell", source="keypad", reason=silent, detail=note, cause=env.trace)
+        lock.publish(Audit(kind="doorbell", detail=note), env.trace)
         return Done(ok=True, detail=note)

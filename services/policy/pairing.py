@@ -15,76 +15,81 @@ from proto.owner import PairClaim
 from proto.policy import Audit, Pairing
 from proto.wire import Envelope
 from services.base import accepts
+from services.policy.lock import Lock
+from services.policy.secrets import Identity
 
 
 def same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-class PairingCommands:
-    """Mixed into PolicyService: its store, clocks, serial and verification code are used."""
+class PairingMode:
+    """The pairing window and the wrong claims made in it."""
 
-    _pairing_until: float | None = None
-    _pairing_failures = 0
+    def __init__(self, lock: Lock, identity: Identity) -> None:
+        self.lock, self.identity = lock, identity
+        self._until: float | None = None  # on the monotonic clock; None: closed
+        self._failures = 0
 
-    def _open_pairing(self, cause: str | None) -> None:
-        window = self.config["pairing"]["window_s"]
-        self._pairing_until, self._pairing_failures = self.clock() + window, 0
-        wall = self.wall.now()
+    def open(self, cause: str | None) -> None:
+        """SET held (L-17)."""
+        lock = self.lock
+        window = lock.config["pairing"]["window_s"]
+        self._until, self._failures = lock.clock() + window, 0
+        wall = lock.wall.now()
         until = (
-            datetime.fromtimestamp(wall + window, self.tz).isoformat(timespec="seconds")
+            datetime.fromtimestamp(wall + window, lock.tz).isoformat(timespec="seconds")
             if wall is not None
             else f"{window:.0f} s from now"
         )
-        self.store.log("pairing-opened", source="button", detail=f"open until {until}", cause=cause)
-        self.publish(Pairing(open=True, why="opened", seconds_left=window), cause)
+        lock.store.log("pairing-opened", source="button", detail=f"open until {until}", cause=cause)
+        lock.publish(Pairing(open=True, why="opened", seconds_left=window), cause)
 
-    def _close_pairing(self, why: str, cause: str | None) -> None:
-        self._pairing_until = None
+    def _close(self, why: str, cause: str | None) -> None:
+        self._until = None
         if why != "claimed":  # a claim is logged as "paired" with its own detail
-            self.store.log("pairing-ended", reason=why, cause=cause)
-        self.publish(Pairing(open=False, why=why), cause)
+            self.lock.store.log("pairing-ended", reason=why, cause=cause)
+        self.lock.publish(Pairing(open=False, why=why), cause)
 
-    def _pairing_open(self) -> bool:
-        return self._pairing_until is not None and self.clock() < self._pairing_until
+    def _is_open(self) -> bool:
+        return self._until is not None and self.lock.clock() < self._until
 
-    def _pairing_tick(self, now: float) -> None:
-        if self._pairing_until is not None and now >= self._pairing_until:
-            self._close_pairing("ended", None)
+    def tick(self, now: float) -> None:
+        if self._until is not None and now >= self._until:
+            self._close("ended", None)
 
     @accepts(PairClaim)
-    def on_pair_claim(self, env: Envelope, peer: str) -> Done:
+    def on_pair_claim(self, env: Envelope[PairClaim], peer: str) -> Done:
         b = env.body
-        if not self._pairing_open():
-            self.store.log("pair-refused", source="remote", reason="not-pairing", cause=env.trace)
+        store = self.lock.store
+        if not self._is_open():
+            store.log("pair-refused", source="remote", reason="not-pairing", cause=env.trace)
             return refused("not-pairing", "hold SET on the lock to open pairing mode (L-17)")
         wrong = (
             "wrong-serial"
-            if not same(b.serial, self.serial)
+            if not same(b.serial, self.identity.serial)
             else "wrong-code"
-            if not same(b.code, self.verification_code)
+            if not same(b.code, self.identity.verification_code)
             else None
         )
         if wrong is not None:
-            self._pairing_failures += 1
-            limit = self.config["pairing"]["max_failures"]
-            self.store.log(
+            self._failures += 1
+            limit = self.lock.config["pairing"]["max_failures"]
+            store.log(
                 "pair-refused",
                 source="remote",
                 reason=wrong,
-                detail=f"failure {self._pairing_failures} of {limit}",
+                detail=f"failure {self._failures} of {limit}",
                 cause=env.trace,
             )
-            if self._pairing_failures >= limit:
-                self._close_pairing("too-many-failures", env.trace)
+            if self._failures >= limit:
+                self._close("too-many-failures", env.trace)
             return refused(wrong, "the serial number or the verification code does not match")
-        with self.store.transaction():
-            self.store.db.execute(
-                "INSERT OR REPLACE INTO settings VALUES ('paired', ?)", (str(self.wall.now()),)
+        with store.transaction():
+            store.put_setting("paired", str(self.lock.wall.now()))
+            store.append(
+                "paired", source="remote", detail=f"serial {self.identity.serial}", cause=env.trace
             )
-            self.store.append(
-                "paired", source="remote", detail=f"serial {self.serial}", cause=env.trace
-            )
-        self.publish(Audit(kind="paired"), env.trace)
-        self._close_pairing("claimed", env.trace)
+        self.lock.publish(Audit(kind="paired"), env.trace)
+        self._close("claimed", env.trace)
         return Done(ok=True, detail="paired")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Iterator, TypeVar
+
+Owner = TypeVar("Owner")  # whatever the caller keeps per digest (people.py: a CodeRef)
 
 # Refusal reasons, with what the panel says for each (one prompt per refusal, L-4).
 RULES = {
@@ -53,15 +56,15 @@ class Hasher:
         return hmac.new(self._key, code.encode(), hashlib.sha256).digest()
 
 
-def runs(entry: str, lengths: set[int]):
+def runs(entry: str, lengths: set[int]) -> Iterator[str]:
     """Every contiguous run of the entry with a length some stored code has (L-19)."""
     for length in sorted(lengths):
         for start in range(len(entry) - length + 1):
             yield entry[start : start + length]
 
 
-def find(entry: str, codes: dict[bytes, str], lengths: set[int], hasher: Hasher) -> str | None:
-    """The person whose code stands in the entry as a contiguous run, or None."""
+def find(entry: str, codes: dict[bytes, Owner], lengths: set[int], hasher: Hasher) -> Owner | None:
+    """Whose code stands in the entry as a contiguous run, or None."""
     for run in runs(entry, lengths):
         person = codes.get(hasher.digest(run))
         if person is not None:

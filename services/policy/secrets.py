@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from proto import files
@@ -55,3 +56,17 @@ def lock_id(secret: bytes) -> str:
     """A public name for this lock's secret, so witnesses keep apart the heads of two
     locks (or of one lock reinstalled with a new secret)."""
     return subkey(secret, "lock-id").hex()[:16]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the lock shows of itself (L-16) and a pairing app must name (L-17)."""
+
+    serial: str
+    verification_code: str
+
+
+def identity(secret: bytes) -> Identity:
+    """Serial number and verification code, derived from the device secret: stable."""
+    digest = hmac.new(secret, b"identity", hashlib.sha256).hexdigest()
+    return Identity("LM" + digest[:10].upper(), str(int(digest[10:20], 16) % 1_000_000).zfill(6))

@@ -140,6 +140,11 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
             self._append({"kind": "setting", "detail": f"{key}={value}", **event})
 
+    def put_setting(self, key: str, value: str) -> None:
+        """Keep a value with no row of its own, within a transaction() the caller holds:
+        state written beside the row that explains it (the lockout's, the pairing's)."""
+        self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
+
     # -- the event log --------------------------------------------------------------------
     def log(self, kind: str, **fields: Any) -> int:
         with self.transaction():

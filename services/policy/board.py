@@ -1,0 +1,104 @@
+"""What the board reports beside the bolt: the door, the buttons, the escutcheon, the
+battery; auto-lock (L-26), the door left ajar, and the factory-reset gesture (L-30)."""
+
+from __future__ import annotations
+
+from proto.board import Button, Door, Siren, Tamper
+from proto.control import StatusReply, StatusRequest
+from proto.power import Battery
+from proto.wire import Envelope
+from services.base import hears
+from services.policy.actuation import Actuation
+from services.policy.decider import Decider
+from services.policy.lock import Lock
+from services.policy.pairing import PairingMode
+
+PROBE_EVERY_S = 1.0  # while the bolt is unknown
+
+
+class Board:
+    """The door and battery as last reported, and the timers they start."""
+
+    def __init__(
+        self, lock: Lock, actuation: Actuation, decider: Decider, pairing: PairingMode
+    ) -> None:
+        self.lock, self.actuation, self.decider, self.pairing = lock, actuation, decider, pairing
+        self.door = "unknown"
+        self.battery: Battery | None = None  # whether the doorbell's snapshot may use video
+        self._battery_low = False
+        self._relock_at: tuple[float, str] | None = None  # (when, the door event's id)
+        self._open_since: tuple[float, str] | None = None
+        self._reset_gesture_at: float | None = None
+        self._next_probe = 0.0
+
+    @hears(Door)
+    def on_door(self, env: Envelope[Door]) -> None:
+        lock, now = self.lock, self.lock.clock()
+        self.door = "open" if env.body.open else "closed"
+        self._relock_at = None
+        self._open_since = (now, env.id) if self.door == "open" else None
+        if self.door == "closed" and lock.settings.get("auto_lock"):  # L-26
+            self._relock_at = (now + lock.settings.get("auto_lock_delay_s"), env.id)
+        if self.door == "open" and self.actuation.bolt == "locked":  # opened with it thrown
+            lock.alarm("door-forced-open", "the door opened while locked", cause=env.id)
+        if self.door == "open" and self.decider.mode("leaving-home"):  # no outside unlock (L-22)
+            lock.alarm("inside-opening-while-away", "opened from inside", cause=env.id)
+
+    @hears(Button)
+    def on_button(self, env: Envelope[Button]) -> None:
+        button = env.body.button
+        if button == "lock":  # the inside lock button (L-25)
+            self.actuation.lock_bolt(source="button", cause=env.id)
+        elif button == "key":  # the mechanical key (L-18): logged, nothing to decide
+            self.lock.store.log("unlock", method="mechanical-key", source="manual", cause=env.id)
+            self.decider.outside_success("manual", env.id)
+        elif button == "set-long":  # L-17: pairing mode
+            self.pairing.open(env.id)
+        elif button == "factory-reset":  # L-30: only ✓ on the panel is missing
+            self._reset_gesture_at = self.lock.clock()
+            self.lock.store.log("factory-reset-offered", source="button", cause=env.id)
+
+    def take_reset_gesture(self) -> bool:
+        """Whether the reset gesture was just made (and so is used up now)."""
+        seen = self._reset_gesture_at
+        if seen is None or self.lock.clock() - seen > self.lock.config["motor"]["reset_confirm_s"]:
+            return False
+        self._reset_gesture_at = None
+        return True
+
+    @hears(Tamper)
+    def on_tamper(self, env: Envelope[Tamper]) -> None:
+        if env.body.removed:  # L-29: the siren for about a minute, and the owner told
+            self.lock.alarm("front-escutcheon-removed", "the front panel was removed",
+                            cause=env.id)  # fmt: skip
+            seconds = self.lock.config["alarms"]["tamper_siren_s"]
+            self.lock.request("motor", Siren(seconds=seconds), cause=env.id)
+
+    @hears(Battery)
+    def on_battery(self, env: Envelope[Battery]) -> None:
+        """Low battery is an alarm once per crossing of the threshold (L-28, L-29)."""
+        b = env.body
+        if b.low and not self._battery_low:
+            self.lock.alarm("low-battery", f"{b.percent:.0f} %", cause=env.id)
+        self._battery_low = b.low
+        self.battery = b
+
+    def tick(self, now: float) -> None:
+        if self.actuation.bolt == "unknown" and now >= self._next_probe:
+            self._probe_motor(now)
+        if self._relock_at is not None and now >= self._relock_at[0]:
+            cause, self._relock_at = self._relock_at[1], None
+            if self.door == "closed" and self.actuation.bolt == "unlocked":
+                self.actuation.lock_bolt(source="auto", cause=cause)
+        ajar = self.lock.config["alarms"]["door_ajar_s"]
+        if self._open_since is not None and now - self._open_since[0] >= ajar:
+            self.lock.alarm("door-ajar", f"open for {ajar:.0f} s", cause=self._open_since[1])
+            self._open_since = None  # once per opening
+
+    def _probe_motor(self, now: float) -> None:
+        """Ask the motor where bolt and door are: its events at start may have been missed."""
+        self._next_probe = now + PROBE_EVERY_S
+        answer = self.lock.request("motor", StatusRequest(), timeout=0.3)
+        if answer is not None and isinstance(answer.body, StatusReply):
+            self.actuation.bolt = answer.body.detail.get("bolt", "unknown")
+            self.door = answer.body.detail.get("door", "unknown")
