@@ -8,13 +8,13 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator, TypeVar
 
 import zmq
 
 from proto import config as configuration
 from proto import files
-from proto.bus import Bus
+from proto.bus import Bus, Client
 from proto.control import StatusReply, StatusRequest, refused
 from proto.health import Heartbeat
 from proto.layout import Layout
@@ -25,25 +25,26 @@ from proto.wire import Envelope
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
 FAILED_EXIT_PAUSE_S = 1.0  # a crash waits this long before its exit, and so its restart
 MAX_FAILED_EXIT_PAUSE_S = 30.0  # ... doubled for each start in a row that failed, up to this
 
 
-def accepts(kind: type[Message]) -> Callable:
+def accepts(kind: type[Message]) -> Callable[[H], H]:
     """Marks a method as the handler of a request type. Who may send it is the trust
     table's business (proto/trust.py), checked by the bus before any handler runs."""
 
-    def mark(fn: Handler) -> Handler:
+    def mark(fn: H) -> H:
         fn._accepts = kind  # type: ignore[attr-defined]
         return fn
 
     return mark
 
 
-def hears(kind: type[Message]) -> Callable:
+def hears(kind: type[Message]) -> Callable[[H], H]:
     """Marks a method as the handler of an event type (publishers: the trust table's)."""
 
-    def mark(fn: Handler) -> Handler:
+    def mark(fn: H) -> H:
         fn._hears = kind  # type: ignore[attr-defined]
         return fn
 
@@ -96,7 +97,7 @@ class Service:
         layout: Layout,
         config: dict[str, dict[str, Any]] | None = None,
         *,
-        ctx: zmq.Context | None = None,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.layout = layout
@@ -109,7 +110,7 @@ class Service:
         self._started = clock()
         self._lag = 0.0
         self.bus: Bus
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, Client] = {}
         self._routed: dict[type, object] = {type(self): self}
         self._on_request: dict[str, Handler] = {}  # bound to their objects at start
         self._on_event: dict[str, Handler] = {}
@@ -184,7 +185,7 @@ class Service:
         self._cmd = self.bus.bind_commands()
         self._poller = zmq.Poller()
         self._poller.register(self._cmd, zmq.POLLIN)
-        self._subs: dict[zmq.Socket, str] = {}
+        self._subs: dict[zmq.Socket[bytes], str] = {}
         self._watched: dict[int, Callable[[], None]] = {}
         for peer in self.LISTENS:
             sock = self.bus.subscribe(peer)
@@ -222,7 +223,7 @@ class Service:
         self._watched[fd] = on_ready
         self._poller.register(fd, zmq.POLLIN)
 
-    def _dispatch(self, sock: zmq.Socket | int) -> None:
+    def _dispatch(self, sock: zmq.Socket[bytes] | int) -> None:
         if isinstance(sock, int):
             self._guarded("watched", self._watched[sock])
             return
@@ -233,7 +234,7 @@ class Service:
         if env is not None and (handler := self._on_event.get(env.type)) is not None:
             self._guarded(env.type, handler, env)
 
-    def _serve(self, route: list[bytes], peer: str, env: Envelope | None) -> None:
+    def _serve(self, route: list[bytes], peer: str, env: Envelope[Message] | None) -> None:
         if env is None:
             return  # the bus counted, logged and (if it deserved one) answered it
         if isinstance(env.body, StatusRequest):
@@ -259,16 +260,16 @@ class Service:
             return None
 
     # -- messages -------------------------------------------------------------------------
-    def publish(self, body: Message, cause: str | None = None) -> Envelope:
+    def publish(self, body: Message, cause: str | None = None) -> Envelope[Message]:
         return self.bus.publish(self._pub, body, cause)
 
-    def stamp_event(self, body: Message, cause: str | None = None) -> Envelope:
+    def stamp_event(self, body: Message, cause: str | None = None) -> Envelope[Message]:
         """An event stamped now, to publish later with publish_stamped(): a request sent
         in between can already name it as its cause. Nothing else may be published in
         between: receivers drop an event whose sequence number comes late."""
         return self.bus.events.stamp(body, cause)
 
-    def publish_stamped(self, env: Envelope) -> Envelope:
+    def publish_stamped(self, env: Envelope[Message]) -> Envelope[Message]:
         return self.bus.send_event(self._pub, env)
 
     def request(
@@ -279,7 +280,7 @@ class Service:
         cause: str | None = None,
         timeout: float | None = None,
         sent: Callable[[], object] | None = None,
-    ) -> Envelope | None:
+    ) -> Envelope[Message] | None:
         client = self._clients.get(peer) or self._clients.setdefault(peer, self.bus.client(peer))
         wait = self.mesh["request_timeout_s"] if timeout is None else timeout
         return client.request(body, timeout=wait, cause=cause, sent=sent)
@@ -352,4 +353,4 @@ def _pause_after_failure(service: Service) -> float:
         path.write_text(str(failed))
     except OSError as e:
         log.warning("could not count this failed start in %s: %s", path, e)
-    return min(FAILED_EXIT_PAUSE_S * 2 ** max(failed - 1, 0), MAX_FAILED_EXIT_PAUSE_S)
+    return min(FAILED_EXIT_PAUSE_S * 2.0 ** max(failed - 1, 0), MAX_FAILED_EXIT_PAUSE_S)
