@@ -18,7 +18,8 @@ from proto.policy import (
     SetDirection,
     VerifyPasscode,
 )
-from services.keypad.menu import ENTRY_KEYS, Ask, Light, Menu, Say
+from services.keypad.effects import ENTRY_KEYS, Ask, Light, Say
+from services.keypad.menu import Menu
 from services.keypad.prompts import PROMPTS, text
 
 SLEEP_S = DEFAULTS["keypad"]["sleep_after_s"]  # 20 s (L-11)

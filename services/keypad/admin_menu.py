@@ -19,14 +19,15 @@ from proto.policy import (
     MenuOpenBiometric,
 )
 from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
+from services.keypad.panel_state import PanelState
 
 MENU_KEYS = ["1", "2", "3", "4", "5", "back"]
 CREDENTIAL_KEYS = ["1", "2", "3", "4", "back"]
 ENROLMENTS = {"1": ("face", "face"), "2": ("biometric", "palm"), "3": ("biometric", "finger")}
 
 
-class AdminMenu:
-    """Needs the Menu's _to, _ask, _sleep, _typing and its buffer; keeps the token."""
+class AdminMenu(PanelState):
+    """The menu's modes; keeps the administrator's token."""
 
     token = ""
     role = "user"
@@ -138,7 +139,7 @@ class AdminMenu:
     def _answer_menu_check(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:
             return self._to("menu-new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
-        self.new_code = self._pending.code
+        self.new_code = self._asked(CheckPasscode).code
         return self._to("menu-repeat-code", "repeat-code", ENTRY_KEYS)
 
     def _in_menu_repeat_code(self, key: str) -> list[Effect]:
@@ -167,7 +168,7 @@ class AdminMenu:
         )
 
     def _answer_menu_delete(self, ok: bool, reason: str, detail: str) -> list[Effect]:
-        number = self._pending.number
+        number = self._asked(MenuDelete).number
         if ok:
             return self._menu(Say("person-deleted", {"number": number}))
         # L-6: the failure beep and the flashing digits; retry, or back
@@ -186,7 +187,8 @@ class AdminMenu:
     def _answer_menu_direction(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:
             return self._menu(Say("failed", {"why": detail or reason}))
-        return self._menu(Say("direction-set", {"direction": f"{self._pending.direction}-opening"}))
+        direction = self._asked(MenuDirection).direction
+        return self._menu(Say("direction-set", {"direction": f"{direction}-opening"}))
 
     def _answer_menu_info(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         """L-16: announced, then back to the menu by itself."""

@@ -17,9 +17,8 @@ from proto.policy import (
     SetDirection,
     VerifyPasscode,
 )
-from proto.schema import Message
 from services.keypad.admin_menu import AdminMenu
-from services.keypad.effects import DIGITS, ENTRY_KEYS, Ask, Effect, Light, Say
+from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
 from services.keypad.prompts import not_actuated_why
 
 # Where the panel rests, by what the lock knows of itself (L-12).
@@ -36,16 +35,7 @@ HOME_KEYS = {
 
 
 class Menu(AdminMenu):
-    def __init__(self, *, sleep_after_s: float, max_digits: int) -> None:
-        self.sleep_after_s, self.max_digits = sleep_after_s, max_digits
-        self.home = "entry"
-        self.mode = "asleep"
-        self.buffer = ""
-        self.new_code = ""
-        self.waiting: str | None = None
-        self._pending: Message | None = None  # the request whose answer is awaited
-        self._last_key = 0.0
-        self.battery_low = False  # the service keeps it from power's reports (L-28)
+    """The panel's modes outside the administrator's menu; its state is PanelState's."""
 
     # -- inputs ---------------------------------------------------------------------------
     def start(self, *, initial: bool, direction: str | None, now: float) -> list[Effect]:
@@ -121,20 +111,6 @@ class Menu(AdminMenu):
         self.mode, self.buffer = self.home, ""
         return [Say(HOME_PROMPT[self.home]), Light(HOME_KEYS[self.home])]
 
-    def _sleep(self) -> list[Effect]:
-        self.mode, self.buffer, self.new_code = "asleep", "", ""
-        return [Light([])]
-
-    def _to(self, mode: str, prompt: str, keys: list[str], **params: str) -> list[Effect]:
-        self.mode, self.buffer = mode, ""
-        return [Say(prompt, params), Light(keys)]
-
-    def _ask(
-        self, purpose: str, request: Message, digits: int = 0, to: str = "policy"
-    ) -> list[Effect]:
-        self.waiting, self._pending = purpose, request
-        return [Ask(purpose, request, digits, to)]
-
     def _in_direction_intro(self, key: str) -> list[Effect]:
         if key == "ok":
             return self._to("direction-choose", "direction-choose", ["1", "2", "back"])
@@ -201,29 +177,18 @@ class Menu(AdminMenu):
             key, lambda code: self._ask("verify", VerifyPasscode(entry=code), len(code))
         )
 
-    def _typing(self, key: str, submit) -> list[Effect]:
-        if key in DIGITS:
-            if len(self.buffer) >= self.max_digits:
-                return [Say("too-many-digits", {"max": str(self.max_digits)})]
-            self.buffer += key
-            return []
-        if key == "ok" and self.buffer:
-            code, self.buffer = self.buffer, ""
-            return submit(code)
-        return []
-
     # -- answers --------------------------------------------------------------------------
     def _answer_direction(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:
             return [Say("failed", {"why": detail or reason})] + self._sleep()
         self.home = "first-admin-intro"
-        direction = f"{self._pending.direction}-opening"
+        direction = f"{self._asked(SetDirection).direction}-opening"
         return [Say("direction-set", {"direction": direction})] + self._sleep()
 
     def _answer_check(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:
             return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
-        self.new_code = self._pending.code
+        self.new_code = self._asked(CheckPasscode).code
         return self._to("repeat-code", "repeat-code", ENTRY_KEYS)
 
     def _answer_create(self, ok: bool, reason: str, detail: str) -> list[Effect]:

@@ -22,7 +22,8 @@ from proto.wire import Envelope
 from services.base import Service, accepts, hears
 from services.keypad import prompts
 from services.keypad.battery import is_low, with_battery
-from services.keypad.menu import DIGITS, Ask, Effect, Light, Menu, Say
+from services.keypad.effects import DIGITS, Ask, Effect, Light, Say
+from services.keypad.menu import Menu
 from services.keypad.touch_reader import TouchReader
 from services.keypad.voice import Voice
 
@@ -77,32 +78,33 @@ class KeypadService(Service):
             hold_s=hw["hold_s"],
             idle_s=self.config["keypad"]["sleep_after_s"],
         )
-        self.touch = TouchReader(panel, scanner, hw["poll_s"])
-        self.watch(self.touch.fd, self._on_touch_inputs)
-        self.touch.start()
+        touch = self.touch = TouchReader(panel, scanner, hw["poll_s"])
+        self.watch(touch.fd, lambda: self._on_touch_inputs(touch))
+        touch.start()
 
     def teardown(self) -> None:
-        if getattr(self, "touch", None) is not None:
-            self.touch.close()
+        touch: TouchReader | None = getattr(self, "touch", None)  # None before setup()
+        if touch is not None:
+            touch.close()
         if hasattr(self, "voice"):
             self.voice.close()
 
-    def _on_touch_inputs(self) -> None:
-        for key in self.touch.take():
+    def _on_touch_inputs(self, touch: TouchReader) -> None:
+        for key in touch.take():
             if self._started_menu:
                 self.press(key, None)
 
     def tick(self, now: float) -> None:
         self.voice.pump()
         if self.touch is not None:
-            self._touch_health()
+            self._touch_health(self.touch)
         if not self._started_menu:
             self._start_menu(now)
             return
         self._run(self.menu.tick(now), None)
 
-    def _touch_health(self) -> None:
-        fault = self.touch.fault
+    def _touch_health(self, touch: TouchReader) -> None:
+        fault = touch.fault
         if fault is not None and fault != "not started":
             self.state = f"degraded: keypad {fault}"[:200]
         elif self.state.startswith("degraded: keypad"):
