@@ -90,7 +90,6 @@ class Uart:
 
 
 # -- framing ----------------------------------------------------------------------------
-_WAIT, _BAD, _OK = "wait", "bad", "ok"
 INTER_BYTE_GAP_S = 0.1  # a frame's bytes come back to back: a longer silence ends a half frame
 
 
@@ -192,19 +191,19 @@ class FrameScanner(Generic[T]):
                 self._drop_garbage(len(buf) - keep)
                 break
             self._drop_garbage(start)
-            status, value = self._probe(0)
-            if status == _WAIT:
+            probe = self._probe(0)
+            if probe is None:
                 later = self._next_valid(1)
                 if later is None:
                     break
                 self.rejected["truncated frame"] += 1
                 del buf[:later]
                 continue
-            if status == _BAD:
-                self.rejected[str(value)] += 1
+            if isinstance(probe, str):
+                self.rejected[probe] += 1
                 del buf[:1]
                 continue
-            end = int(value)
+            end = probe
             overlapping = self._next_valid(1, before=end, min_end=end)
             if overlapping is not None:
                 # a half frame whose length ran into the next whole one, and whose weak
@@ -223,25 +222,26 @@ class FrameScanner(Generic[T]):
             self.garbage_bytes += n
             self.rejected["garbage"] += 1
 
-    def _probe(self, at: int) -> tuple[str, int | str | None]:
+    def _probe(self, at: int) -> int | str | None:
+        """The frame at `at`: its end if whole and valid, why it is bad, or None while it
+        is not all here."""
         buf = self._buf
         if len(buf) - at < self.header_len:
-            return _WAIT, None
+            return None
         length = self.frame_length(bytes(buf[at : at + self.header_len]))
         if isinstance(length, str):
-            return _BAD, length
+            return length
         end = at + length
         if end > len(buf):
-            return _WAIT, None
-        reason = self.check(bytes(buf[at:end]))
-        return (_BAD, reason) if reason else (_OK, end)
+            return None
+        return self.check(bytes(buf[at:end])) or end
 
     def _next_valid(self, start: int, *, before: int | None = None, min_end: int = 0) -> int | None:
         """Where the next complete, valid frame starts (at or after start), if any."""
         at = self._buf.find(self.sync, start)
         while at >= 0 and (before is None or at < before):
-            status, end = self._probe(at)
-            if status == _OK and int(end) >= min_end:  # type: ignore[arg-type]
+            end = self._probe(at)
+            if isinstance(end, int) and end >= min_end:
                 return at
             at = self._buf.find(self.sync, at + 1)
         return None

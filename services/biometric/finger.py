@@ -3,9 +3,12 @@ two good placements merged (L-15), duplicates refused (L-5)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hw import fingerprint as fp
 from proto.biometric import Unreadable
 from services.biometric.station import EnrolFailed, Station
+from services.mailbox import Mailbox
 
 POOR_IMAGE = {
     fp.CAPTURE_FAILED: "finger-poor",
@@ -18,7 +21,7 @@ class FingerStation(Station):
     MODALITY = "finger"
     LINK_ERRORS = (fp.FingerprintLinkError,)
 
-    def __init__(self, port: str, mail, settings) -> None:
+    def __init__(self, port: str, mail: Mailbox, settings: dict[str, Any]) -> None:
         super().__init__(mail, settings)
         self.port = port
         self.module: fp.Fingerprint | None = None
@@ -34,31 +37,38 @@ class FingerStation(Station):
         self.module.verify_password(self.settings["finger_password"])
         self.module.sys_params(refresh=True)
 
+    @property
+    def link(self) -> fp.Fingerprint:
+        """The open module: jobs run only after connect() has opened it."""
+        if self.module is None:
+            raise fp.FingerprintLinkError("the module is not open")
+        return self.module
+
     def close(self) -> None:
         if self.module is not None:
             self.module.close()
 
     def load_templates(self, kept: dict[int, tuple[str, bytes]]) -> None:
-        used = self.module.used_slots()
+        used = self.link.used_slots()
         for slot in sorted(set(kept) - used):
-            self.module.write_template(slot, kept[slot][1])
+            self.link.write_template(slot, kept[slot][1])
         strays = sorted(used - set(kept))
         if strays:
             self.remove_slots(strays)
 
     def remove_all(self) -> None:
-        self.module.empty()
+        self.link.empty()
 
     def remove_slots(self, slots: list[int]) -> None:
         for slot in slots:
-            self.module.delete(slot)
+            self.link.delete(slot)
 
     # -- at the door --------------------------------------------------------------------
     def _finger_on(self) -> bool:
         """One image taken if a finger is on the sensor (the R503's touch-sense would
         interrupt instead; polling keeps the wiring to the UART alone)."""
         try:
-            self.module.gen_img()
+            self.link.gen_img()
         except fp.FingerprintAckError as e:
             if e.code == fp.NO_FINGER:
                 return False
@@ -72,14 +82,14 @@ class FingerStation(Station):
         if self._lift_first:
             return
         try:
-            self.module.img2tz(1)
+            self.link.img2tz(1)
         except fp.FingerprintAckError as e:
             if e.code not in POOR_IMAGE:
                 raise
             self.mail.publish(Unreadable(modality="finger", step=POOR_IMAGE[e.code]))
             self._wait_lifted(None)  # too poor to judge: not an attempt; try again
             return
-        hit = self.module.search(1)
+        hit = self.link.search(1)
         person = self.person_at(hit.page_id) if hit is not None else None
         self.decide(person, float(hit.score) if hit else 0.0, None)
         self._wait_lifted(None)  # one placement, one attempt
@@ -104,14 +114,14 @@ class FingerStation(Station):
                 self._wait_lifted(person, cause)
         slot = self._free_slot()
         try:
-            self.module.enroll_buffers(slot, check_duplicate=True)
+            self.link.enroll_buffers(slot, check_duplicate=True)
         except fp.FingerprintDuplicate as e:
             raise EnrolFailed("already-added", "that finger is already enrolled") from e
         except fp.FingerprintAckError as e:
             if e.code == fp.MERGE_MISMATCH:
                 raise EnrolFailed("mismatch", "the two placements were not one finger") from e
             raise
-        return slot, self.module.read_template(slot)
+        return slot, self.link.read_template(slot)
 
     def after_enrol(self) -> None:
         self._lift_first = True
@@ -126,7 +136,7 @@ class FingerStation(Station):
                     raise EnrolFailed("timeout", "no finger was placed")
                 self.wait(self.settings["idle_poll_s"])
             try:
-                self.module.img2tz(buffer_id)
+                self.link.img2tz(buffer_id)
                 return
             except fp.FingerprintAckError as e:
                 if e.code not in POOR_IMAGE:
@@ -136,8 +146,8 @@ class FingerStation(Station):
         raise EnrolFailed("poor-captures", "no usable placement after several tries")
 
     def _free_slot(self) -> int:
-        used = self.module.used_slots()
-        size = self.module.sys_params().library_size
+        used = self.link.used_slots()
+        size = self.link.sys_params().library_size
         free = next((s for s in range(size) if s not in used), None)
         if free is None:
             raise EnrolFailed("full", "the fingerprint module is full")

@@ -3,8 +3,11 @@ person at the door), enrolment with the module's own guided capture (L-15)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hw import palm as pm
 from services.biometric.station import EnrolFailed, Station
+from services.mailbox import Mailbox
 
 # The module's palm states, as the panel's prompt ids (L-15: about 20 cm, a child 10 cm)
 STEPS = {
@@ -26,7 +29,7 @@ class PalmStation(Station):
     MODALITY = "palm"
     LINK_ERRORS = (pm.PalmLinkError,)
 
-    def __init__(self, port: str, mail, settings) -> None:
+    def __init__(self, port: str, mail: Mailbox, settings: dict[str, Any]) -> None:
         super().__init__(mail, settings)
         self.port = port
         self.module: pm.Palm | None = None
@@ -40,6 +43,13 @@ class PalmStation(Station):
                 raise pm.PalmLinkError(f"cannot open {self.port}: {e}") from e
         self.module.status()
 
+    @property
+    def link(self) -> pm.Palm:
+        """The open module: jobs run only after connect() has opened it."""
+        if self.module is None:
+            raise pm.PalmLinkError("the module is not open")
+        return self.module
+
     def close(self) -> None:
         if self.module is not None:
             self.module.close()
@@ -49,21 +59,21 @@ class PalmStation(Station):
         missing. A user policy does not know is found (and removed) when it matches."""
         for uid, (_, feature) in sorted(kept.items()):
             try:
-                if self.module.get_feature(uid) == feature:
+                if self.link.get_feature(uid) == feature:
                     continue
-                self.module.delete_user(uid)
+                self.link.delete_user(uid)
             except pm.PalmResultError as e:
                 if e.code != pm.MR_FAILED4_UNKNOWNUSER:
                     raise
-            self.module.enroll_feature(feature, uid)
+            self.link.enroll_feature(feature, uid)
 
     def remove_all(self) -> None:
-        self.module.delete_all()
+        self.link.delete_all()
 
     def remove_slots(self, slots: list[int]) -> None:
         for uid in slots:
             try:
-                self.module.delete_user(uid)
+                self.link.delete_user(uid)
             except pm.PalmResultError as e:
                 if e.code != pm.MR_FAILED4_UNKNOWNUSER:
                     raise
@@ -79,7 +89,7 @@ class PalmStation(Station):
         if left <= 0:
             return
         try:
-            user = self.module.verify(timeout_s=max(1, min(int(left), 5)))
+            user = self.link.verify(timeout_s=max(1, min(int(left), 5)))
         except pm.PalmResultError as e:
             if e.code == pm.MR_FAILED4_TIMEOUT:
                 return  # no palm shown yet
@@ -103,7 +113,7 @@ class PalmStation(Station):
                 self.step(person, step, cause)
 
         try:
-            uid = self.module.enroll(
+            uid = self.link.enroll(
                 name=person,
                 timeout_s=int(self.settings["enrol_timeout_s"]),
                 on_note=on_note,
@@ -114,7 +124,7 @@ class PalmStation(Station):
                 raise EnrolFailed(*REFUSALS[e.code]) from e
             raise EnrolFailed("module-refused", pm.result_reason(e.code)) from e
         self.check_cancel()
-        return uid, self.module.get_feature(uid)
+        return uid, self.link.get_feature(uid)
 
     def after_enrol(self) -> None:
         self.awake_until = 0.0  # the next attempt needs a new wake

@@ -8,6 +8,7 @@ on them.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from hw.sim_fingerprint import FingerprintSimulator
@@ -95,7 +96,7 @@ class BiometricService(Service):
 
     # -- enrolment ----------------------------------------------------------------------
     @accepts(BioEnrol)
-    def on_enrol(self, env: Envelope, peer: str) -> Done:
+    def on_enrol(self, env: Envelope[BioEnrol], peer: str) -> Done:
         """Policy opened an enrolment (issue 11): capture, and save under its ticket."""
         b = env.body
         station = self.stations.get(b.modality)
@@ -110,41 +111,47 @@ class BiometricService(Service):
         return Done(ok=True, detail="started")
 
     @accepts(EnrolCancel)
-    def on_cancel(self, env: Envelope, peer: str) -> Done:
+    def on_cancel(self, env: Envelope[EnrolCancel], peer: str) -> Done:
         for station in self.stations.values():
             if station.busy:
                 station.cancel.set()
         return OK
 
     @hears(Audit)
-    def on_audit(self, env: Envelope) -> None:
+    def on_audit(self, env: Envelope[Audit]) -> None:
         """A person deleted in policy (L-6): their templates leave the modules too."""
         if env.body.kind == "person-deleted" and env.body.person:
             person = env.body.person
             for station in self.stations.values():
-                station.submit(lambda s=station: s.forget(person))
+                station.submit(partial(station.forget, person))
         elif env.body.kind == "factory-reset":  # L-30: the modules are emptied too
             for station in self.stations.values():
                 station.submit(station.wipe)
 
     # -- verification -------------------------------------------------------------------
     @hears(Key)
-    def on_key(self, env: Envelope) -> None:
-        if env.body.key == "touch" and "palm" in self.stations:
-            self.stations["palm"].wake()
+    def on_key(self, env: Envelope[Key]) -> None:
+        if env.body.key == "touch":
+            self._wake_palm()
+
+    def _wake_palm(self) -> None:
+        """A touch or a person at the door: the palm module looks for a palm for a while."""
+        palm = self.stations.get("palm")
+        if isinstance(palm, PalmStation):
+            palm.wake()
 
     @accepts(BioVerify)
-    def on_verify(self, env: Envelope, peer: str) -> Done:
-        station = self.stations.get(env.body.modality)
-        if station is None:
-            return refused("not-available", f"this lock has no {env.body.modality} module")
-        if isinstance(station, PalmStation):
-            station.wake()
+    def on_verify(self, env: Envelope[BioVerify], peer: str) -> Done:
+        modality = env.body.modality
+        if modality not in self.stations:
+            return refused("not-available", f"this lock has no {modality} module")
+        if modality == "palm":
+            self._wake_palm()
         return OK  # the fingerprint sensor is always looked at
 
     # -- the simulated modules ----------------------------------------------------------
     @accepts(SimPresent)
-    def on_sim_present(self, env: Envelope, peer: str) -> Done:
+    def on_sim_present(self, env: Envelope[SimPresent], peer: str) -> Done:
         b = env.body
         sim = self.sims.get(b.modality)
         if sim is None:
@@ -156,7 +163,7 @@ class BiometricService(Service):
             if b.modality == "palm":
                 distance = b.distance_cm or None
                 sim.place(b.who, *b.qualities, distance_cm=distance, child=b.child)
-                self.stations["palm"].wake()  # a person at the door wakes the lock
+                self._wake_palm()  # a person at the door wakes the lock
             else:
                 sim.place(b.who, *b.qualities)
         except ValueError as e:
@@ -169,7 +176,7 @@ class BiometricService(Service):
         return refused("not-simulated", f"the {modality} module here is not simulated")
 
     @accepts(SimModule)
-    def on_sim_module(self, env: Envelope, peer: str) -> Done:
+    def on_sim_module(self, env: Envelope[SimModule], peer: str) -> Done:
         b = env.body
         sim = self.sims.get(b.modality)
         if sim is None:
