@@ -53,7 +53,7 @@ def held(rgb: np.ndarray, frames: int, seed: str) -> list[np.ndarray]:
         d = HAND_JITTER * min(w, h)
         corners = [(0, 0), (w, 0), (w, h), (0, h)]
         moved = [(x + rng.uniform(-d, d), y + rng.uniform(-d, d)) for x, y in corners]
-        out.append(np.asarray(image.transform(image.size, Image.PERSPECTIVE,
+        out.append(np.asarray(image.transform(image.size, Image.Transform.PERSPECTIVE,
                                               _coefficients(moved, corners),
                                               Image.Resampling.BILINEAR)))  # fmt: skip
     return out

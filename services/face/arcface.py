@@ -39,7 +39,7 @@ def aligned(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     forward = np.vstack([similarity(landmarks, REFERENCE), [0, 0, 1]])
     inverse = np.linalg.inv(forward)[:2].reshape(-1)  # PIL maps output pixels to input
     crop = Image.fromarray(rgb).transform(
-        (SIZE, SIZE), Image.AFFINE, tuple(inverse), Image.Resampling.BILINEAR
+        (SIZE, SIZE), Image.Transform.AFFINE, tuple(inverse), Image.Resampling.BILINEAR
     )
     return np.asarray(crop)
 

@@ -180,11 +180,12 @@ def pyramid_down(image: np.ndarray) -> np.ndarray:
     out_rows, out_cols = (rows - 3) // 2, (cols - 3) // 2
     wide = image.astype(np.int32)
     taps = (1, 4, 6, 4, 1)
+    zero = np.zeros((), np.int32)  # sum()'s start: an array, so the sum is one too
     across = sum(
-        weight * wide[:, k : k + 2 * out_cols : 2] for k, weight in enumerate(taps)
+        (weight * wide[:, k : k + 2 * out_cols : 2] for k, weight in enumerate(taps)), zero
     )  # (rows, out_cols)
     down = sum(
-        weight * across[k : k + 2 * out_rows : 2] for k, weight in enumerate(taps)
+        (weight * across[k : k + 2 * out_rows : 2] for k, weight in enumerate(taps)), zero
     )  # (out_rows, out_cols)
     return (down // 256).astype(np.uint8)
 

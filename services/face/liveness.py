@@ -62,12 +62,16 @@ class Parallax:
         return self.frames_off_plane() >= self.confirmations
 
     def frames_off_plane(self) -> int:
-        first, *later = self.frames or [None]
+        if not self.frames:
+            return 0
+        first, *later = self.frames
         return sum(parallax(first, frame) >= self.threshold for frame in later)
 
     def best(self) -> float:
         """The largest parallax from the reference seen so far (for the log)."""
-        first, *later = self.frames or [None]
+        if not self.frames:
+            return 0.0
+        first, *later = self.frames
         return max((parallax(first, frame) for frame in later), default=0.0)
 
 

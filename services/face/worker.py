@@ -97,6 +97,13 @@ class FaceWorker:
         return self.pipeline is not None and self.state == "ready"
 
     @property
+    def _loaded(self) -> Pipeline:
+        """The pipeline: frames and jobs run on the thread only after _load() has made it."""
+        if self.pipeline is None:
+            raise RuntimeError("the face models are not loaded")
+        return self.pipeline
+
+    @property
     def presenting(self) -> bool:
         """A face is at the camera, or was within presentation_gap_s: a face shown now
         belongs to that presentation, not to a new attempt."""
@@ -159,7 +166,7 @@ class FaceWorker:
         self.gallery = fresh
 
     def _empty_gallery(self) -> g.Gallery:
-        return g.Gallery(self.pipeline.dims)
+        return g.Gallery(self._loaded.dims)
 
     def _frame(self, timeout: float) -> Frame | None:
         if self.camera is None:
@@ -181,7 +188,7 @@ class FaceWorker:
         if frame is None:
             return
         started = time.perf_counter()
-        faces = self.pipeline.detect(frame.rgb)
+        faces = self._loaded.detect(frame.rgb)
         self.stats["frames"] += 1
         face = largest(faces)
         if face is None:
@@ -196,7 +203,7 @@ class FaceWorker:
         p.last_face = now
         if p.decided:
             return
-        described = self.pipeline.describe(frame.rgb, [face])[0]
+        described = self._loaded.describe(frame.rgb, [face])[0]
         near = self.gallery.nearest(described.descriptor)
         self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
         if near.distance < p.best.distance:
@@ -233,7 +240,7 @@ class FaceWorker:
             return False
         ir = np.repeat(frame.ir[:, :, None], 3, axis=2)
         x1, y1, x2, y2 = described.face.box
-        for f in self.pipeline.detect(ir):
+        for f in self._loaded.detect(ir):
             cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
             if x1 <= cx <= x2 and y1 <= cy <= y2:
                 return True
@@ -310,7 +317,7 @@ class FaceWorker:
             frame = self._frame(0.2)
             if frame is None:
                 continue
-            faces = self.pipeline.detect(frame.rgb)
+            faces = self._loaded.detect(frame.rgb)
             if not faces:
                 last = None
                 say("face-none")
@@ -333,7 +340,7 @@ class FaceWorker:
             if not shows(face.landmarks, pose):
                 say(f"face-{pose}")
                 continue
-            return self.pipeline.describe(frame.rgb, [face])[0].descriptor
+            return self._loaded.describe(frame.rgb, [face])[0].descriptor
 
     def _save(self, person: str, ticket: str, descriptor: np.ndarray, cause: str | None) -> None:
         save = TemplateSave(kind="face", ticket=ticket, template=g.to_template(descriptor))

@@ -7,6 +7,8 @@ mantissa *then* a signed 16-bit exponent; tensors are float32 raw.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 INF_EXPONENTS = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
@@ -17,6 +19,9 @@ class FormatError(ValueError):
 
 
 class DlibReader:
+    """Reads a .dat file's primitives in order. Its methods int(), bool() and float() hide
+    the builtins in this class's annotations, which therefore say builtins.int and .bool."""
+
     def __init__(self, data: bytes):
         self.data = memoryview(data)
         self.pos = 0
@@ -36,7 +41,7 @@ class DlibReader:
         value = int.from_bytes(self._take(size), "little")
         return -value if control & 0x80 else value
 
-    def uint(self) -> int:
+    def uint(self) -> builtins.int:
         control = self._take(1)[0]
         if control & 0x80:
             raise FormatError(f"negative value where an unsigned one belongs at {self.pos - 1}")
@@ -58,7 +63,7 @@ class DlibReader:
     def string(self) -> str:
         return bytes(self._take(self.uint())).decode("latin-1")
 
-    def expect_int(self, expected: int, what: str) -> None:
+    def expect_int(self, expected: builtins.int, what: str) -> None:
         got = self.int()
         if got != expected:
             raise FormatError(f"{what}: expected {expected}, found {got} at {self.pos}")
@@ -73,7 +78,7 @@ class DlibReader:
         raw = self._take(4 * count)
         return np.frombuffer(raw, dtype="<f4").reshape(shape).copy()
 
-    def at_end(self) -> bool:
+    def at_end(self) -> builtins.bool:
         return self.pos == len(self.data)
 
     def finish(self) -> None:
@@ -83,7 +88,7 @@ class DlibReader:
     # Bulk readers: a model is mostly long runs of numbers, and reading them one call at a
     # time costs seconds; these decode a run in one tight loop.
 
-    def ints(self, count: int) -> np.ndarray:
+    def ints(self, count: builtins.int) -> np.ndarray:
         """`count` integers in a row, as int64."""
         data, pos, end_of_data = self.data, self.pos, len(self.data)
         values = [0] * count
@@ -107,11 +112,13 @@ class DlibReader:
         except OverflowError as error:
             raise FormatError(f"integer beyond 64 bits before byte {pos}") from error
 
-    def floats(self, count: int) -> np.ndarray:
+    def floats(self, count: builtins.int) -> np.ndarray:
         """`count` floats in a row (each a mantissa then an exponent), as float64."""
         return decode_floats(self.ints(2 * count))
 
-    def float_matrix(self, rows: int | None, cols: int | None, what: str) -> np.ndarray:
+    def float_matrix(
+        self, rows: builtins.int | None, cols: builtins.int | None, what: str
+    ) -> np.ndarray:
         """A dlib matrix of floats, as float32; a size given here must match the file's.
 
         dlib writes the sizes negated (its newer format); older files wrote them as they are.

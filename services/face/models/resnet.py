@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -372,8 +373,9 @@ class _GraphBuilder:
         return name
 
     def _node(
-        self, op: str, inputs: list[str], stem: str, output: str = "", **attributes: object
+        self, op: str, inputs: list[str], stem: str, output: str = "", **attributes: Any
     ) -> str:
+        """attributes: ints, floats or lists of them, as onnx.helper.make_attribute takes."""
         output = output or self._fresh(stem)
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
         return output
@@ -436,7 +438,8 @@ class _GraphBuilder:
     def add_padded(self, a: _Value, b: _Value) -> _Value:
         """dlib's add_prev: the larger shape in each dimension, the smaller input zero-padded
         at the end of its channels, rows and columns."""
-        shape = tuple(max(m, n) for m, n in zip(a.shape, b.shape, strict=True))
+        channels, rows, cols = (max(m, n) for m, n in zip(a.shape, b.shape, strict=True))
+        shape = (channels, rows, cols)
         return _Value(self._node("Add", [self._pad(a, shape), self._pad(b, shape)], "sum"), shape)
 
     def _pad(self, x: _Value, shape: tuple[int, ...]) -> str:
