@@ -98,7 +98,7 @@ class Actuation:
             self.lock.alarm("lock-jammed", b.reason, cause=env.id)
         self._bolt_reported(env, b)  # a drive's end is logged only now (issue 11)
 
-    def _bolt_reported(self, env: Envelope, b: Bolt) -> None:
+    def _bolt_reported(self, env: Envelope[Any], b: Bolt) -> None:
         """A Bolt event: the end of one of our drives, when it names its cause."""
         drive = self._drives.get(env.cause) if env.cause is not None else None
         if env.cause is None or drive is None or b.state == "moving" or b.interrupted:

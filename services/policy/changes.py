@@ -21,7 +21,13 @@ class Changes:
         self.lock, self.tickets = lock, tickets
 
     def apply(
-        self, env: Envelope, change: Change, kind: str, *, source: str = "remote", **audit: Any
+        self,
+        env: Envelope[Any],
+        change: Change,
+        kind: str,
+        *,
+        source: str = "remote",
+        **audit: Any,
     ) -> Done:
         """Run a change; a refusal becomes the answer, a success is published and logged."""
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from proto.control import Done, refused
 from proto.policy import Audit, Decision
+from proto.schema import Message
 from proto.wire import Envelope
 from services.policy import passcodes, rules
 from services.policy.actuation import Actuation
@@ -79,7 +81,7 @@ class Decider:
             duress=ref.kind == "duress",
         )
 
-    def entry_refused(self, env: Envelope, *entries: str) -> Done | None:
+    def entry_refused(self, env: Envelope[Any], *entries: str) -> Done | None:
         """L-19's cap on every passcode entry the panel sends, None when all are within it.
         The panel stops typing at the cap, so an entry beyond it is a forgery, refused as
         a failed verification that counts toward the lockout (L-20): a long entry would
@@ -93,7 +95,7 @@ class Decider:
 
     # -- deciding -------------------------------------------------------------------------
     def judge(
-        self, attempt: rules.Attempt, env: Envelope, *, source: str, why: str | None = None
+        self, attempt: rules.Attempt, env: Envelope[Any], *, source: str, why: str | None = None
     ) -> Decision:
         """Decide, then write it down, then act, then say it: what is acted on is on disk.
         The decision, stamped first, is the drive's cause; it is published as soon as the
@@ -109,7 +111,7 @@ class Decider:
             person=attempt.person,
         )
         sent = self.lock.stamp_event(decision, env.trace)
-        said: list[Envelope] = []
+        said: list[Envelope[Message]] = []
 
         def say() -> None:  # once, and before anything else is published (its sequence)
             if not said:
@@ -134,7 +136,7 @@ class Decider:
         return decision
 
     def verify_only(
-        self, attempt: rules.Attempt, env: Envelope, *, source: str, why: str | None = None
+        self, attempt: rules.Attempt, env: Envelope[Any], *, source: str, why: str | None = None
     ) -> rules.Verdict:
         """A verification that opens nothing (the menu's, L-13); failures still count (L-20)."""
         verdict = self.verify(attempt, env, source=source, success="menu-opened", why=why)
@@ -145,7 +147,7 @@ class Decider:
     def verify(
         self,
         attempt: rules.Attempt,
-        env: Envelope,
+        env: Envelope[Any],
         *,
         source: str,
         success: str,

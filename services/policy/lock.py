@@ -23,11 +23,11 @@ from services.policy.vault import Vault
 class Outlet(Protocol):
     """The service's way onto the bus (services/base.py's Service, and a drop counted)."""
 
-    def publish(self, body: Message, cause: str | None = None) -> Envelope: ...
+    def publish(self, body: Message, cause: str | None = None) -> Envelope[Message]: ...
 
-    def stamp_event(self, body: Message, cause: str | None = None) -> Envelope: ...
+    def stamp_event(self, body: Message, cause: str | None = None) -> Envelope[Message]: ...
 
-    def publish_stamped(self, env: Envelope) -> Envelope: ...
+    def publish_stamped(self, env: Envelope[Message]) -> Envelope[Message]: ...
 
     def request(
         self,
@@ -37,12 +37,12 @@ class Outlet(Protocol):
         cause: str | None = None,
         timeout: float | None = None,
         sent: Callable[[], object] | None = None,
-    ) -> Envelope | None: ...
+    ) -> Envelope[Message] | None: ...
 
     def counted_drop(self, reason: str, detail: str, where: str) -> None: ...
 
 
-def answered(answer: Envelope | None) -> Done | None:
+def answered(answer: Envelope[Message] | None) -> Done | None:
     """A peer's plain answer; None when it gave none (it did not answer in time)."""
     return answer.body if answer is not None and isinstance(answer.body, Done) else None
 

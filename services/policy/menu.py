@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from proto.control import OK, Done, refused
 from proto.policy import (
@@ -65,7 +66,7 @@ class Menu:
     def close_all(self) -> None:
         self._sessions.clear()
 
-    def _in_session(self, env: Envelope, token: str, change: Change, kind: str,
+    def _in_session(self, env: Envelope[Any], token: str, change: Change, kind: str,
                     **audit: str) -> Done:  # fmt: skip
         if self.session(token) is None:
             return refused("no-session", "open the menu with SET and an administrator's code")
@@ -106,7 +107,7 @@ class Menu:
     def armed(self) -> bool:
         return self.lock.clock() < self._armed_until
 
-    def match(self, attempt: rules.Attempt, env: Envelope, peer: str) -> Decision:
+    def match(self, attempt: rules.Attempt, env: Envelope[Any], peer: str) -> Decision:
         """A recogniser's match while SET is armed: it verifies for the menu, never unlocks;
         a failure counts toward the lockout as any other (L-20)."""
         self._armed_until = 0.0

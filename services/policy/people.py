@@ -56,8 +56,9 @@ class People:
     # -- reading --------------------------------------------------------------------------
     def count(self, role: str | None = None) -> int:
         if role is None:
-            return self.db.execute("SELECT count(*) FROM people").fetchone()[0]
-        return self.db.execute("SELECT count(*) FROM people WHERE role=?", (role,)).fetchone()[0]
+            return int(self.db.execute("SELECT count(*) FROM people").fetchone()[0])
+        row = self.db.execute("SELECT count(*) FROM people WHERE role=?", (role,)).fetchone()
+        return int(row[0])
 
     def exists(self, number: str) -> bool:
         return (

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from proto import files
 from services.policy.chain import (
@@ -106,7 +106,9 @@ HEAD_MIGRATION = next(n for n, m in enumerate(MIGRATIONS, 1) if "TABLE chain_hea
 
 
 class Store:
-    def __init__(self, path: Path, *, wall=time.time, chain_key: bytes = b"") -> None:
+    def __init__(
+        self, path: Path, *, wall: Callable[[], float] = time.time, chain_key: bytes = b""
+    ) -> None:
         _private(path)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")

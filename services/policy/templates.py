@@ -13,6 +13,8 @@ replaced fingerprint module or to match faces.
 
 from __future__ import annotations
 
+from typing import Any
+
 from proto.biometric import (
     KIND_OF,
     BioEnrol,
@@ -79,7 +81,7 @@ class Biometrics:
             return refused("no-session", "the menu session has ended: enter the menu again")
         return refused("unauthorized", f"{peer} may not open an enrolment")
 
-    def _start_capture(self, ticket: Ticket, modality: str, peer: str, env: Envelope) -> Done:
+    def _start_capture(self, ticket: Ticket, modality: str, peer: str, env: Envelope[Any]) -> Done:
         start = (
             FaceEnrol(ticket=ticket.id, person=ticket.person)
             if modality == "face"
@@ -133,7 +135,7 @@ class Biometrics:
             self.lock.publish(added, env.trace)
         return Done(ok=True, detail=f"{person}:{slot}")
 
-    def _template_refused(self, r: Refusal, kind: str, peer: str, env: Envelope) -> Done:
+    def _template_refused(self, r: Refusal, kind: str, peer: str, env: Envelope[Any]) -> Done:
         """A template without a good ticket: a recogniser acting on its own, on record."""
         self.lock.drop("unauthorized", f"a {kind} template from {peer}: {r.reason}", "commands")
         self.lock.store.log("template-refused", method=kind, source=peer, reason=r.reason,
