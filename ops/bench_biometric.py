@@ -18,6 +18,7 @@ from hw.sim_palm import PalmSimulator
 from ops.benchkit import Failed, closed_loop, set_up_if_initial
 from proto.biometric import EnrolDone, EnrolOpen, EnrolStep, SimPresent, Unreadable
 from proto.bus import Bus
+from proto.control import Done
 from proto.layout import Layout
 from proto.policy import Decision
 
@@ -60,7 +61,7 @@ def enrol(layout: Layout, bench: Bus, modality: str, who: str) -> str:
         answer = owner.client("policy").request(
             EnrolOpen(person="001", modality=modality), timeout=5
         )
-    if answer is None or not answer.body.ok:
+    if answer is None or not isinstance(answer.body, Done) or not answer.body.ok:
         raise Failed(f"enrolment refused: {answer.body if answer else 'no answer'}")
     sim = bench.client("biometric")
     for _ in range(2 if modality == "finger" else 1):

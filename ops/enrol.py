@@ -15,6 +15,7 @@ import zmq
 
 from proto.biometric import ENROLMENTS, EnrolCancel, EnrolDone, EnrolOpen, EnrolStep
 from proto.bus import Bus
+from proto.control import Done
 from proto.layout import Layout
 
 
@@ -33,6 +34,9 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
         answer = bus.client("policy").request(request, timeout=5.0)
         if answer is None:
             print("lockmesh: policy did not answer (is the lock up?)", file=sys.stderr)
+            return 1
+        if not isinstance(answer.body, Done):
+            print(f"lockmesh: policy answered {answer.type}, not done", file=sys.stderr)
             return 1
         if not answer.body.ok:
             print(f"refused: {answer.body.reason}: {answer.body.detail}", file=sys.stderr)

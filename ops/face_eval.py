@@ -114,7 +114,9 @@ def roc_auc(genuine: list[float], impostor: list[float]) -> float | None:
 
 def compare(root: Path, models_dir: Path, threshold: float) -> dict[str, Any]:
     people = photos(root)
-    report = {"ours": evaluate(ours(models_dir), people, threshold)}
+    report: dict[str, dict[str, Any] | str] = {
+        "ours": evaluate(ours(models_dir), people, threshold)
+    }
     reference = dlib_reference()
     report["dlib"] = (
         evaluate(reference, people, threshold) if reference else "dlib is not installed"

@@ -14,10 +14,10 @@ from proto.messages import REGISTRY
 from proto.policy import VerifyPasscode
 from proto.schema import MAX_TEXT, Message
 from proto.wire import (
+    BOOT,
     DROP_REASONS,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
-    BOOT,
     Envelope,
     Session,
     Stamper,

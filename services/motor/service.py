@@ -117,8 +117,9 @@ class MotorService(Service):
         self.set_button.when_released = on_released
 
     def teardown(self) -> None:
-        if getattr(self, "sim", None) is not None:
-            self.sim.close()
+        sim: SimBoard | None = getattr(self, "sim", None)  # None before setup()
+        if sim is not None:
+            sim.close()
         for part in (
             "bolt",
             "door",
