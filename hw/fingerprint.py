@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from hw.uart import FrameScanner, Uart, UartError
 
@@ -228,6 +229,14 @@ class SysParams:
     baudrate: int
 
 
+class FingerprintOptions(TypedDict, total=False):
+    """Fingerprint's keyword arguments, as open() passes them on."""
+
+    address: int
+    timeout_s: float
+    packet_size: int
+
+
 class Fingerprint:
     """Commands to one fingerprint module; each waits at most its timeout for the answer.
 
@@ -252,8 +261,10 @@ class Fingerprint:
         self._queue: list[Packet] = []
 
     @classmethod
-    def open(cls, port: str, baudrate: int = DEFAULT_BAUD, **kwargs: object) -> Fingerprint:
-        return cls(Uart(port, baudrate), **kwargs)  # type: ignore[arg-type]
+    def open(
+        cls, port: str, baudrate: int = DEFAULT_BAUD, **options: Unpack[FingerprintOptions]
+    ) -> Fingerprint:
+        return cls(Uart(port, baudrate), **options)
 
     def close(self) -> None:
         self.uart.close()
