@@ -158,7 +158,9 @@ def test_issue11_a_recogniser_cannot_make_a_person_nor_store_a_template_unasked(
     try:
         old_attack = face.ask(RawTemplateSave(kind="face", person="", role="admin",
                                               template=TEMPLATE), timeout=2)  # fmt: skip
-        assert old_attack is None  # a person or a role in a template: not even a message
+        # a person or a role in a template: not even a message, refused at the bus
+        assert (old_attack.body.ok, old_attack.body.reason) == (False, "bad-field")
+        assert "unknown fields ['person', 'role']" in old_attack.body.detail
         for impostor, kind in ((face, "face"), (bio, "fingerprint"), (bio, "palm-vein")):
             for ticket in ("", "0" * 32):  # none, or made up
                 answer = impostor.ask(TemplateSave(kind=kind, ticket=ticket, template=TEMPLATE))
