@@ -111,7 +111,7 @@ class OpenCvCamera:
 
     def __init__(self, device: str) -> None:
         try:
-            import cv2  # type: ignore[import-not-found]
+            import cv2
         except ImportError as e:
             raise CameraError("OpenCV is not installed: pip install opencv-python-headless") from e
         self._cv2 = cv2
@@ -135,7 +135,7 @@ class PiCamera:
 
     def __init__(self) -> None:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError as e:
             raise CameraError("picamera2 is not installed (apt install python3-picamera2)") from e
         self._camera = Picamera2()

@@ -45,7 +45,7 @@ def ours(models_dir: Path, min_face: int = 40) -> Describer:
 
 def dlib_reference() -> Describer | None:
     try:
-        import dlib  # type: ignore[import-not-found]
+        import dlib
     except ImportError:
         return None
     folder = weights_path().parent
