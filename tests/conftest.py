@@ -31,10 +31,13 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 @pytest.fixture(scope="session", autouse=True)
 def face_models_once(tmp_path_factory: pytest.TempPathFactory):
-    """Every test mesh builds its face models from one converted copy, not from scratch."""
+    """Every test mesh builds its face models from one converted copy, not from scratch:
+    one for the whole run, which xdist's workers share (build.ensure locks it)."""
     from services.face.models.build import CACHE_ENV
 
-    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("face-models"))
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's
+    os.environ[CACHE_ENV] = str(shared / "face-models")
 
 
 @pytest.fixture(scope="session", autouse=True)

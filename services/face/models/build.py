@@ -8,13 +8,15 @@ noticed and rebuilt rather than run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -85,7 +87,8 @@ def ensure(directory: Path) -> Models:
     directory.mkdir(parents=True, exist_ok=True)
     cache = os.environ.get(CACHE_ENV)
     if cache and Path(cache).resolve() != directory.resolve():
-        ensure(Path(cache))  # built there once; linked here, then checked like any other
+        with _exclusive(Path(cache)):  # meshes started in parallel: one builds, others wait
+            ensure(Path(cache))  # built there once; linked here, then checked like any other
         for f in Path(cache).iterdir():
             target = directory / f.name
             if f.suffix != ".tmp" and not target.exists():
@@ -120,6 +123,18 @@ def ensure(directory: Path) -> Models:
     with np.load(directory / BUILDERS["predictor"][0]) as arrays:
         predictor = ShapePredictor(**{f.name: arrays[f.name] for f in fields(ShapePredictor)})
     return Models(built["pnet"], built["rnet"], built["onet"], built["resnet"], predictor)
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Holds an exclusive lock on directory (a lock file beside it) across processes."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(directory.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _write(path: Path, data: bytes) -> None:
