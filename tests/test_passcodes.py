@@ -95,8 +95,9 @@ def test_l4_every_refusal_has_a_prompt() -> None:
 @settings(max_examples=300)
 @given(st.text("0123456789", min_size=6, max_size=10))
 def test_l4_rules_agree_with_their_definition(code: str) -> None:
-    steps = {int(b) - int(a) for a, b in zip(code, code[1:])}
-    expected = "all-same" if steps == {0} else "sequence" if steps in ({1}, {-1}) else None
+    # a run steps by one, up or down, all the way; 0 follows 9 on the keypad (…8 9 0)
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(code, code[1:])}
+    expected = "all-same" if steps == {0} else "sequence" if steps in ({1}, {9}) else None
     assert broken(code) == expected
 
 

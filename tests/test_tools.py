@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.conftest import SHARED
+
 pytestmark = pytest.mark.slow
 
 
@@ -154,6 +156,9 @@ def test_bench_biometric_times_finger_and_palm_to_the_decision(lock):
         assert m["comparisons"] == 20000 and m["far_per_comparison"] < 0.001 and m["frr"] < 0.05
 
 
+@pytest.mark.skipif(
+    not (SHARED / "faces" / "dev").is_dir(), reason=f"no face photos at {SHARED}/faces (../shared)"
+)
 def test_bench_keypad_times_each_key_idle_and_under_niced_and_unniced_face_load(lock):
     """Issue 4's measurement runs end to end: every key timed to its feedback, idle and
     beside face pipelines on every core. Whether the panel stays instant is the bench's
