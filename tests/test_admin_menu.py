@@ -32,6 +32,7 @@ def test_l13_l14_l16_the_menu_adds_deletes_turns_and_tells(ready_lock):
     prompt(watch, "verify-failed")
     watch.seen.clear()
     lock.cli("sim", "button", "set")
+    prompt(watch, "menu-verify")  # SET reaches the panel through the motor: wait for it
     lock.press(*ADMIN_CODE, "ok")
     prompt(watch, "menu")
     lock.press("2", "4", "1", "3", "5", "7", "9", "2", "ok")  # a user with a passcode

@@ -103,7 +103,7 @@ def snapshot(lock: Lock) -> dict[str, Any]:
     """What a forged message could change: the bolt, the door, people and their templates,
     settings, visitor codes, the lockout; and the event log (a forged key turn, reset
     gesture, pairing, alarm or decision would leave a row there)."""
-    status = lock.status()
+    status = eventually(lambda: answered(lock.status()), timeout=10)
     detail = status["services"]["policy"]["detail"]
     events = json.loads(lock.cli("events", "--json", "--limit", "1000").stdout)["items"]
     return {
@@ -115,6 +115,13 @@ def snapshot(lock: Lock) -> dict[str, Any]:
         "codes": json.loads(lock.cli("codes", "--json").stdout)["items"],
         "events": events,
     }
+
+
+def answered(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The status, if policy and the motor both answered it (a busy machine can make one
+    miss its 1 s): a state not read is no state to compare."""
+    heard = status["services"]["policy"]["detail"] and status["lock"]["bolt"] != "unknown"
+    return status if heard else None
 
 
 def unauthorized(lock: Lock) -> dict[str, int]:

@@ -8,6 +8,7 @@ import pytest
 
 from proto.board import Bolt, Tamper
 from proto.policy import Alarm, Decision
+from proto.power import Battery
 from tests.meshkit import ADMIN_CODE, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
@@ -74,6 +75,7 @@ def test_l28_low_battery_alarms_once_and_an_empty_one_cannot_drive(quick_lock):
     lock.cli("sim", "battery", "10")
     watch.wait_for(is_type(Alarm, code="low-battery"))
     lock.cli("sim", "battery", "1")
+    watch.wait_for(lambda e: is_type(Battery)(e) and e.body.percent <= 3)  # the motor heard it
     watch.seen.clear()
     lock.press("touch", *ADMIN_CODE, "ok")
     assert watch.wait_for(is_type(Decision)).body.granted

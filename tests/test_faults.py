@@ -212,11 +212,12 @@ def test_up_fails_in_time_naming_the_service_that_is_not_healthy(tmp_path):
     lock = Lock(tmp_path / "data")
     lock.layout.data.mkdir(parents=True)
     # A Pi board without lgpio: the motor cannot open its pins and keeps failing.
-    lock.layout.config_file.write_text('[board]\nkind = "pi"\n[mesh]\nup_timeout_s = 6.0\n')
+    # 15 s: time enough for the healthy services to start beside other tests' meshes
+    lock.layout.config_file.write_text('[board]\nkind = "pi"\n[mesh]\nup_timeout_s = 15.0\n')
     try:
         result = lock.cli("up", check=False)
         assert result.returncode == 1
-        assert "not healthy after 6s: motor" in result.stderr
+        assert "not healthy after 15s: motor" in result.stderr
         assert "lgpio" in (lock.layout.logs / "motor.log").read_text()
     finally:
         mesh.down(lock.layout)

@@ -54,7 +54,7 @@ def test_implausible_answers_are_refused():
 @pytest.mark.slow
 def test_l28_power_reports_through_the_driver_and_survives_a_loose_gauge(lock):
     from proto.power import Battery
-    from tests.meshkit import is_type
+    from tests.meshkit import eventually, is_type
 
     watch = lock.watcher()
     lock.cli("sim", "battery", "15")
@@ -62,7 +62,11 @@ def test_l28_power_reports_through_the_driver_and_survives_a_loose_gauge(lock):
     assert report.low and not report.video_allowed  # L-28: below 20 % no live video
     (lock.layout.data / "sim-power.json").write_text(json.dumps({"gauge": "unplugged"}))
     lock.wait_healthy()
-    deadline_state = lock.status()["services"]["power"]
-    assert deadline_state["state"].startswith("degraded") and deadline_state["verdict"] == "healthy"
+
+    def power() -> dict:
+        return lock.status()["services"]["power"]
+
+    eventually(lambda: power()["state"].startswith("degraded"))  # once it reads the gauge
+    assert power()["verdict"] == "healthy"
     lock.cli("sim", "battery", "90", "--usb-c")
     assert watch.wait_for(is_type(Battery, percent=90.0)).body.external
