@@ -83,6 +83,7 @@ def test_l28_low_battery_alarms_once_and_an_empty_one_cannot_drive(quick_lock):
     assert failed["reason"] == "insufficient-battery"
     assert lock.status()["lock"]["bolt"] == "locked"
     lock.cli("sim", "battery", "1", "--usb-c")  # L-28: the emergency supply drives it
+    watch.wait_for(is_type(Battery, external=True))  # heard before the code is typed
     watch.seen.clear()
     lock.press("touch", *ADMIN_CODE, "ok")
     watch.wait_for(is_type(Bolt, state="unlocked"))

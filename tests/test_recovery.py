@@ -35,8 +35,10 @@ def events(lock) -> list[dict]:
 
 
 def bolt_position(lock: Lock) -> float:
-    """The simulated bolt: 0.0 thrown (locked), 1.0 drawn back."""
-    return json.loads((lock.layout.data / "sim-board.json").read_text())["bolt"]
+    """The simulated bolt: 0.0 thrown (locked), 1.0 drawn back; -1.0 before the motor has
+    written the board's file at all."""
+    path = lock.layout.data / "sim-board.json"
+    return json.loads(path.read_text())["bolt"] if path.exists() else -1.0
 
 
 def kill_half_way(lock: Lock) -> float:

@@ -239,6 +239,7 @@ class MotorService(Service):
             "chimes": self.chimes,
             "bolt": self.bolt.state,
             "door": "open" if not self.door.is_pressed else "closed",
+            "set_button": "pressed" if self.set_button.is_pressed else "released",
             "board": self.config["board"]["kind"],
         }
 
@@ -294,7 +295,9 @@ class MotorService(Service):
         if action == "button" and arg in ("set", "lock"):
             self.sim.press(f"{arg}_button", SIM_PRESS_S)
         elif action == "button" and arg == "set-long":
-            self.sim.press("set_button", self.config["motor"]["long_press_s"] + 0.3)
+            # held well past the hold time: gpiozero's hold thread may run late on a busy
+            # machine, and a release before it fires would read as a short press
+            self.sim.press("set_button", self.config["motor"]["long_press_s"] + 1.0)
         elif action == "door" and arg in ("open", "close"):
             self.sim.set_door(arg == "open")
         elif action == "state" and arg in ("jam", "free"):
