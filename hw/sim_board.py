@@ -42,6 +42,7 @@ class SimBoard:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-board", daemon=True)
         self.steps = 0  # physics steps run: a test waits for some to see what did not move
+        self._releases: dict[str, threading.Timer] = {}  # buttons held: when they are let go
 
     def _load(self) -> dict[str, Any]:
         world = {"bolt": 0.0, "door_open": False, "jammed": False, "tamper_removed": False}
@@ -92,10 +93,17 @@ class SimBoard:
             self._save()
 
     def press(self, button: str, hold_s: float) -> None:
-        """Press a button (active low) and let it go after hold_s, without blocking."""
+        """Press a button (active low) and let it go after hold_s, without blocking. A
+        button still held from an earlier press is let go first: a finger lifts before it
+        presses again, and without the edge the second press would not be seen at all."""
         pin = self.pins[button]
+        held = self._releases.pop(button, None)
+        if held is not None and held.is_alive():
+            held.cancel()
+            pin.drive_high()
         pin.drive_low()
-        threading.Timer(hold_s, pin.drive_high).start()
+        release = self._releases[button] = threading.Timer(hold_s, pin.drive_high)
+        release.start()
 
     # -- physics --------------------------------------------------------------------------
     def _run(self) -> None:
