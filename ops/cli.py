@@ -13,7 +13,7 @@ from typing import Any
 from ops import bench, benchkit, enrol, mesh, owner, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import files, supervisor_rpc
-from proto.bus import Bus
+from proto.bus import Bus, Counters
 from proto.layout import SERVICES, Layout, NoLock
 
 
@@ -170,7 +170,10 @@ def status(layout: Layout) -> dict[str, Any]:
 def _service_row(
     layout: Layout, name: str, proc: dict | None, beat: dict, reply: Any
 ) -> dict[str, Any]:
-    counters = reply.to_body() if reply is not None else beat
+    counters = reply.to_body() if reply is not None else dict(beat)
+    saved = Counters.saved(layout.counters_file(name)) if reply is None else None
+    if saved is not None:  # a stopped service's own last word, newer than its last beat
+        counters["drops"], counters["gaps"] = saved
     verdict = beat.get("verdict", "down" if proc is None else "unknown")
     if reply is None and verdict == "healthy":
         verdict = "not answering"

@@ -55,17 +55,25 @@ class Counters:
         with self._lock:
             return dict(self.drops), self.gaps
 
-    def load(self, path: Path) -> None:
-        """Take up the counts a previous run of this service left; a bad file is ignored."""
+    @staticmethod
+    def saved(path: Path) -> tuple[dict[str, int], int] | None:
+        """The drops and gaps a service last saved; None if there are none, or (logged) if
+        the file is bad."""
         try:
             saved = json.loads(path.read_text())
-            drops = {str(k): int(v) for k, v in saved["drops"].items()}
-            gaps = int(saved["gaps"])
+            return {str(k): int(v) for k, v in saved["drops"].items()}, int(saved["gaps"])
         except FileNotFoundError:
-            return
+            return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             log.warning("ignored the counters in %s: %s", path, e)
+            return None
+
+    def load(self, path: Path) -> None:
+        """Take up the counts a previous run of this service left; a bad file is ignored."""
+        saved = Counters.saved(path)
+        if saved is None:
             return
+        drops, gaps = saved
         with self._lock:
             self.drops.update(drops)
             self.gaps += gaps

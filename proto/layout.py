@@ -129,6 +129,11 @@ class Layout:
     def starts_file(self, name: str) -> Path:
         return self.run / f"{name}.starts"
 
+    def counters_file(self, name: str) -> Path:
+        """A service's drops and gaps, kept across restarts (issue 11): an attack must not
+        reset them. Saved on every beat that changed them and when the service stops."""
+        return self.logs / f"{name}.counters.json"
+
 
 def fits(run: Path) -> bool:
     """Whether every socket of a run folder at this path stays under the OS's limit."""

@@ -177,8 +177,7 @@ class Service:
 
     @property
     def _counters_file(self) -> Path:
-        """Drops and gaps kept across restarts (issue 11): an attack must not reset them."""
-        return self.layout.logs / f"{self.NAME}.counters.json"
+        return self.layout.counters_file(self.NAME)
 
     def _open(self) -> None:
         self._pub = self.bus.bind_publisher()
