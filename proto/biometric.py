@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from proto.schema import Message, between, one_of, secret
+from proto.schema import Message, between, checked, one_of, secret
 
 NEW_PERSON_ROLES = ("", "admin", "user")  # person "" with a role: create them with it (L-14)
 MODALITIES = ("finger", "palm")
@@ -28,6 +28,15 @@ class EnrolOpen(Message, family="policy", event="enrol_open"):
     token: str = secret("")  # the panel's live menu session (L-13); the owner needs none
 
 
+def snapshot_name(name: str) -> str | None:
+    """A snapshot's name is a file name and nothing more: no path, no dot-dot."""
+    if not (0 < len(name) <= 64 and name[0].isascii() and name[0].isalnum()):
+        return "a snapshot name starts with a letter or digit and has 1 to 64 characters"
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in name):
+        return "a snapshot name has only letters, digits, '-' and '_'"
+    return None
+
+
 @dataclass(frozen=True)
 class FaceEnrol(Message, family="face", event="enrol"):
     """From policy only: capture a face under this ticket, and save it with the ticket."""
@@ -39,6 +48,16 @@ class FaceEnrol(Message, family="face", event="enrol"):
 @dataclass(frozen=True)
 class FaceVerify(Message, family="face", event="verify"):
     """Look for a face now (the manual trigger after a keypad touch, L-18)."""
+
+
+@dataclass(frozen=True)
+class Snapshot(Message, family="face", event="snapshot"):
+    """From policy only, for the doorbell (L-23): keep the camera's frame now as a JPEG
+    named `name` (a letter or digit, then letters, digits, '-' or '_') in the face
+    service's snapshot folder, where the gateway reads it. The pixels never travel on the
+    bus; the answer says done or why not (battery too low for video, no camera)."""
+
+    name: str = checked(snapshot_name)
 
 
 @dataclass(frozen=True)

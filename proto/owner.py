@@ -1,4 +1,6 @@
-"""The owner's commands (from the CLI until the app exists) and their answers."""
+"""The owner's commands, from the CLI (`cli`) or the app's gateway (`gateway`), and their
+answers. Policy checks what an action needs beyond the sender's word: the app PIN for a
+remote unlock, the password for a login (issue 13)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,26 @@ def weekly_slots(slots: list[list[int]]) -> str | None:
             return f"slot {i}: days mask {mask} is not 1..127"
         if not 0 <= start < end <= MINUTES_A_DAY:
             return f"slot {i}: {start}-{end} is not start < end within 0..{MINUTES_A_DAY}"
+    return None
+
+
+PASSWORD_CHARS = (8, 128)
+PIN_DIGITS = (4, 8)
+
+
+def password_shape(password: str) -> str | None:
+    """What is wrong with a new app password, or None."""
+    low, high = PASSWORD_CHARS
+    if not low <= len(password) <= high:
+        return f"a password has {low} to {high} characters, not {len(password)}"
+    return None
+
+
+def pin_shape(pin: str) -> str | None:
+    """What is wrong with an app PIN, or None: 4 to 8 ASCII digits."""
+    low, high = PIN_DIGITS
+    if not (pin.isascii() and pin.isdigit() and low <= len(pin) <= high):
+        return f"an app PIN is {low} to {high} digits"
     return None
 
 
@@ -110,7 +132,49 @@ class LockoutRelease(Message, family="owner", event="lockout_release"):
 
 @dataclass(frozen=True)
 class RemoteUnlock(Message, family="owner", event="remote_unlock"):
-    """Unlock from the app, when remote unlock is enabled (L-18, L-32)."""
+    """Unlock from the app, when remote unlock is enabled (L-18, L-32), confirmed with the
+    app PIN set at the claim: policy checks it, so a hijacked gateway cannot unlock."""
+
+    pin: str = secret(check=pin_shape)
+
+
+@dataclass(frozen=True)
+class RemoteLock(Message, family="owner", event="remote_lock"):
+    """Lock from the app (L-32): never needs the PIN, locking is always safe."""
+
+
+@dataclass(frozen=True)
+class AppLogin(Message, family="owner", event="app_login"):
+    """The gateway asks policy whether a login's password is the owner's (issue 13).
+    Policy keeps the password's hash, counts wrong ones toward a lockout like L-20's and
+    logs every attempt; the gateway only mints the session."""
+
+    password: str = secret(check=password_shape)
+
+
+@dataclass(frozen=True)
+class HomeRequest(Message, family="owner", event="home"):
+    """What the app's Home screen shows (L-31)."""
+
+
+@dataclass(frozen=True)
+class Home(Message, family="owner", event="home_reply"):
+    """The lock as policy knows it now (L-31). bolt: locked, unlocked, moving, jammed or
+    unknown; door: open, closed or unknown; battery from the power service's last word
+    (None until it spoke); alarms: the names of the ones active now."""
+
+    bolt: str
+    door: str
+    battery_percent: float | None
+    battery_volts: float | None
+    external_power: bool
+    video_allowed: bool
+    wifi: bool
+    bluetooth: str  # "off", "on", or "absent": no Bluetooth service yet
+    alarms: list[str]
+    locked_out: bool
+    remote_unlock: bool
+    claimed: bool
 
 
 @dataclass(frozen=True)
@@ -121,6 +185,7 @@ class EventsRequest(Message, family="owner", event="events"):
     person: str | None = None
     kind: str | None = None
     limit: int = between(1, 1000, default=100)
+    before: int | None = None  # a seq: the page that ends just before it (paging back)
 
 
 @dataclass(frozen=True)
@@ -138,7 +203,11 @@ class AuditReport(Message, family="owner", event="audit_report"):
 
 @dataclass(frozen=True)
 class PairClaim(Message, family="owner", event="pair"):
-    """The owner's app claims the lock while pairing is open (L-17): serial and code."""
+    """The owner's app claims the lock while pairing is open (L-17): serial and code, and
+    the owner's new password (app logins) and app PIN (remote unlock), which policy keeps
+    only as hashes. A new claim, again at the door in pairing mode, replaces both."""
 
     serial: str
     code: str = secret()
+    password: str = secret(check=password_shape)
+    pin: str = secret(check=pin_shape)

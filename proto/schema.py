@@ -22,9 +22,15 @@ class _WrongType(SchemaError):
     """A value of another type than the field's: a union tries its next arm."""
 
 
-def secret(default: Any = dataclasses.MISSING) -> Any:
-    """A field the tap and the logs must never show in clear (passcodes)."""
-    return dataclasses.field(default=default, repr=False, metadata={"secret": True})
+def secret(
+    default: Any = dataclasses.MISSING, check: Callable[[Any], str | None] | None = None
+) -> Any:
+    """A field the tap and the logs must never show in clear (passcodes); check as for
+    checked()."""
+    metadata: dict[str, Any] = {"secret": True}
+    if check is not None:
+        metadata["check"] = check
+    return dataclasses.field(default=default, repr=False, metadata=metadata)
 
 
 def one_of(*choices: Any, default: Any = dataclasses.MISSING) -> Any:
