@@ -38,7 +38,11 @@ GROUP = "lockmesh"
 ROOT = "root"
 # The supervised processes, each with its account: the services and the event listener.
 ACCOUNTS = {name: f"lockmesh-{name}" for name in (*SERVICES, "procevents")}
-PI_CONFIG = '# Written by ops.deploy; see ops/pi/README.md for the pins.\n[board]\nkind = "pi"\n'
+PI_CONFIG = (
+    "# Written by ops.deploy; see ops/pi/README.md for the pins.\n"
+    '[board]\nkind = "pi"\n'
+    '[gateway]\nhost = "0.0.0.0"\ntls = true\n'  # the app on the LAN, pinned certificate
+)
 # Files a service makes itself; when deploy finds one (a redeploy, or a lock first run as
 # root), it gives it back to its owner. Which service, and for which board kind.
 POLICY_FILES = ("device.secret", "lock.db", "lock.db-wal", "lock.db-shm")

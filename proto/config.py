@@ -111,6 +111,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "window_s": 180.0,
         "max_failures": 5,  # wrong serial or code this often: the window closes
     },
+    "gateway": {  # issue 13: the owner's app, served over HTTP (TLS on the Pi)
+        "host": "127.0.0.1",  # the Pi deploy listens on the LAN: "0.0.0.0"
+        "port": 8470,  # 0: any free port (tests); the URL served is in `lockmesh status`
+        "tls": False,  # a self-signed device certificate made at first start, pinned by the app
+    },
     "keypad_hw": {  # the Pi board's keypad: MPR121 touch controllers (hw/mpr121.py)
         "i2c_bus": 1,
         "addresses": [0x5A, 0x5B],  # ADDR to ground, ADDR to VDD

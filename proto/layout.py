@@ -14,7 +14,7 @@ from typing import Iterator
 from proto import files
 
 # The processes of the mesh, in the order supervisord starts them.
-SERVICES = ("policy", "motor", "power", "biometric", "face", "keypad", "watchdog")
+SERVICES = ("policy", "motor", "power", "biometric", "face", "keypad", "gateway", "watchdog")
 # Identities that hold a CURVE key but are not supervised services.
 CLIENTS = ("procevents", "cli", "bench")
 IDENTITIES = SERVICES + CLIENTS

@@ -25,7 +25,8 @@ from proto.layout import IDENTITIES, SERVICES
 
 Kind = Literal["event", "request", "reply"]
 
-OWNER = ("cli",)  # the owner's credential until the app exists
+OWNER = ("cli", "gateway")  # the owner: the CLI and the app's gateway (issue 13)
+APP = ("gateway",)  # hears what the app shows live
 PANEL = ("keypad",)
 RECOGNISERS = ("face", "biometric")
 TOOLS = ("cli", "bench")  # the simulator's and the bench's controls
@@ -73,12 +74,12 @@ TRUST: dict[str, Rule] = {
     "motor.chime": request("policy", to="motor"),
     "motor.sim": request(*TOOLS, to="motor"),
     "motor.interrupted": request("motor", to="policy"),  # a drive cut short by a restart
-    "motor.bolt": event("motor", to=("policy", "keypad")),
-    "motor.door": event("motor", to=("policy", "keypad")),
+    "motor.bolt": event("motor", to=("policy", "keypad", *APP)),
+    "motor.door": event("motor", to=("policy", "keypad", *APP)),
     "motor.button": event("motor", to=("policy", "keypad")),
     "motor.tamper": event("motor", to=("policy",)),
     # -- power -------------------------------------------------------------------------------
-    "power.battery": event("power", to=("policy", "motor", "keypad", "face")),
+    "power.battery": event("power", to=("policy", "motor", "keypad", "face", *APP)),
     # -- keypad: the panel ---------------------------------------------------------------
     "keypad.sim_keys": request(*TOOLS, to="keypad"),
     "keypad.key": event("keypad", to=("biometric",)),
@@ -95,9 +96,9 @@ TRUST: dict[str, Rule] = {
     "biometric.cancel": request(*PANEL, *OWNER, to=RECOGNISERS),
     "biometric.sim": request(*TOOLS, to="biometric"),
     "biometric.sim_module": request(*TOOLS, to="biometric"),
-    "biometric.enrol_step": event(*RECOGNISERS, to=("keypad",)),
-    "biometric.unreadable": event(*RECOGNISERS, to=("keypad",)),
-    "biometric.enrolled": event(*RECOGNISERS, to=("keypad",)),
+    "biometric.enrol_step": event(*RECOGNISERS, to=("keypad", *APP)),
+    "biometric.unreadable": event(*RECOGNISERS, to=("keypad", *APP)),
+    "biometric.enrolled": event(*RECOGNISERS, to=("keypad", *APP)),
     "biometric.template_save": request(*RECOGNISERS, to="policy"),
     "biometric.templates": request(*RECOGNISERS, to="policy"),
     "biometric.templates_reply": reply("policy"),
@@ -126,11 +127,11 @@ TRUST: dict[str, Rule] = {
     "policy.match": request(*RECOGNISERS, to="policy"),
     # -- policy: what it says ------------------------------------------------------------------
     "policy.decision": event("policy", answer=True),  # also the answer to a credential
-    "policy.alarm": event("policy"),
+    "policy.alarm": event("policy", to=APP),
     "policy.actuation_failed": event("policy", to=("keypad",)),
-    "policy.audit": event("policy", to=("keypad", "face", "biometric")),
+    "policy.audit": event("policy", to=("keypad", "face", "biometric", *APP)),
     "policy.menu_verified": event("policy", to=("keypad",)),
-    "policy.pairing": event("policy", to=("keypad",)),
+    "policy.pairing": event("policy", to=("keypad", *APP)),
     # -- the owner's commands --------------------------------------------------------------
     "owner.people": request(*OWNER, to="policy"),
     "owner.person_add": request(*OWNER, to="policy"),
