@@ -45,7 +45,9 @@ def test_a_queue_shows_up_in_open_loop_latencies_and_throughput_is_what_was_done
     result = summary(block.latencies, block.elapsed)
     assert max(block.latencies) > 0.3  # the last one waited for 39 others: about 0.41 s
     assert result["p50_ms"] > 100
-    assert 40 <= result["throughput_per_s"] <= 55
+    # what was done, never what was offered: at most the one worker's 50 a second (a
+    # loaded machine only lowers it, so there is no floor to race)
+    assert result["throughput_per_s"] == 40 / block.elapsed <= 55
     assert block.late >= 30  # sent late: queued behind the busy worker
 
 
@@ -56,7 +58,8 @@ def test_enough_workers_keep_up_and_the_offered_rate_is_then_done():
     finally:
         path.close()
     result = summary(block.latencies, block.elapsed)
-    assert result["p50_ms"] < 50 and 80 <= result["throughput_per_s"] <= 100
+    # four workers have 8x the capacity asked for: the margins are for a loaded machine
+    assert result["p50_ms"] < 100 and 70 <= result["throughput_per_s"] <= 105
 
 
 def test_p99_only_from_1000_samples_and_p50_always_with_an_interval():
