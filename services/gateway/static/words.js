@@ -1,0 +1,22 @@
+// The lock's codes in words for people.
+
+/** "door-forced-open" → "Door forced open". */
+export const spoken = (code) => {
+  const text = String(code ?? "").replace(/[-_]/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+};
+
+export const BOLT = {
+  locked: "Locked",
+  unlocked: "Unlocked",
+  moving: "Moving",
+  jammed: "Jammed",
+  unknown: "Unknown",
+};
+
+export const DOOR = { open: "Open", closed: "Closed", unknown: "Unknown" };
+
+export const BLUETOOTH = { on: "On", off: "Off", absent: "Not fitted" };
+
+/** "2 passcodes" / "1 passcode"; plural given when not just an "s". */
+export const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
