@@ -2,21 +2,29 @@
 The first two are optional: neither package is a dependency, and neither ran here.
 
 A frame is an HxWx3 uint8 RGB array, with an optional HxW IR frame from an IR camera.
-Frames stay in the face process: nothing here publishes them.
+Frames stay in the face process: nothing here publishes them. Each camera has two kinds
+of reader: the recogniser takes frames one after another (read), the live view and the
+doorbell's snapshot take whatever the camera shows now (view), at their own pace.
 """
 
 from __future__ import annotations
 
 import hashlib
 import queue
+import threading
+import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 LONG_SIDE = 640  # the lock's camera: 640x480
+FRAME_SIZE = (640, 480)  # width, height of the simulated camera's own frames
 HAND_JITTER = 0.02  # a photo held up moves its corners by up to this much of its size
+RETRY_S = 1.0  # a real camera that failed is read again after this
 
 
 class CameraError(OSError):
@@ -69,12 +77,51 @@ def _coefficients(dst: list, src: list) -> list[float]:
     return list(np.linalg.solve(np.asarray(rows, float), np.asarray(rhs, float)))
 
 
-class SimCamera:
-    """Shows what `lockmesh sim face` was given, frame by frame; nothing otherwise."""
+class Camera(Protocol):
+    def read(self, timeout: float) -> Frame | None: ...
 
-    def __init__(self, hold_frames: int) -> None:
+    def view(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+
+@lru_cache(maxsize=1)
+def _doorstep() -> np.ndarray:
+    """The simulated camera's empty scene: light above, a dark doorstep below, and a
+    little sensor noise, so a JPEG of it costs what a real frame's does."""
+    w, h = FRAME_SIZE
+    y = np.linspace(0.0, 1.0, h)[:, None, None]
+    x = np.linspace(0.0, 1.0, w)[None, :, None]
+    scene = np.array([150, 160, 175]) * (1 - y) + np.array([70, 60, 50]) * y + 20 * x
+    noise = np.random.default_rng(0).normal(0.0, 4.0, (h, w, 3))
+    return np.clip(scene + noise, 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=24)
+
+
+def idle_frame(now: float) -> Frame:
+    """The empty doorstep with the time on it, as a camera's overlay: a live view of it is
+    seen to be live, and each frame is a new picture to encode."""
+    image = Image.fromarray(_doorstep())
+    stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 10) % 10}"
+    ImageDraw.Draw(image).text((16, 12), f"sim camera {stamp}", fill=(255, 255, 255), font=_font())
+    return Frame(np.asarray(image), source="idle")
+
+
+class SimCamera:
+    """Shows what `lockmesh sim face` was given, frame by frame; nothing otherwise.
+
+    What it shows now (view) is the photo the recogniser last read, until the next read
+    finds nothing more to show: then the empty doorstep again. There is always a frame."""
+
+    def __init__(self, hold_frames: int, clock: Callable[[], float] = time.time) -> None:
         self.hold_frames = hold_frames
+        self.clock = clock
         self._frames: queue.Queue[Frame] = queue.Queue()
+        self._showing: Frame | None = None  # None: nobody at the door
 
     def show(self, images: list[str], ir: list[str], hold: bool) -> int:
         """Queue the photos (read now, so a bad path is refused at once); the frame count."""
@@ -98,12 +145,70 @@ class SimCamera:
 
     def read(self, timeout: float) -> Frame | None:
         try:
-            return self._frames.get(timeout=timeout)
+            frame: Frame | None = self._frames.get(timeout=timeout)
         except queue.Empty:
-            return None
+            frame = None
+        self._showing = frame
+        return frame
+
+    def view(self) -> Frame:
+        showing = self._showing
+        return showing if showing is not None else idle_frame(self.clock())
 
     def close(self) -> None:
         pass
+
+
+class Grabbed:
+    """A real camera read by a thread of its own, at the camera's pace, keeping the newest
+    frame: the recogniser takes the newest it has not had yet (waiting for one), the live
+    view and snapshots take the newest at once. One reader of the device, so a slow
+    recogniser (a face takes ~200 ms) never slows the live view, nor the reverse."""
+
+    def __init__(self, camera: Camera) -> None:
+        self.camera = camera
+        self._newest: Frame | None = None
+        self._taken: Frame | None = None
+        self._error: CameraError | None = None
+        self._fresh = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._grab, name="camera", daemon=True)
+        self._thread.start()
+
+    def _grab(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame, error = self.camera.read(0.5), None
+            except CameraError as e:
+                frame, error = None, e
+            with self._fresh:
+                self._error = error
+                if frame is not None:
+                    self._newest = frame
+                self._fresh.notify_all()
+            if error is not None:
+                self._stop.wait(RETRY_S)
+
+    def read(self, timeout: float) -> Frame | None:
+        """The newest frame not read yet; None after timeout; the camera's error raised."""
+        with self._fresh:
+            self._fresh.wait_for(
+                lambda: self._error is not None or self._newest is not self._taken, timeout
+            )
+            if self._error is not None:
+                raise self._error
+            if self._newest is self._taken:
+                return None
+            self._taken = self._newest
+            return self._taken
+
+    def view(self) -> Frame | None:
+        return None if self._error is not None else self._newest
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.camera.close()
 
 
 class OpenCvCamera:
@@ -124,6 +229,9 @@ class OpenCvCamera:
         if not ok:
             raise CameraError("the camera gave no frame")
         return Frame(np.ascontiguousarray(bgr[:, :, ::-1]))
+
+    def view(self) -> Frame | None:
+        return None  # read only through Grabbed
 
     def close(self) -> None:
         self._capture.release()
@@ -149,18 +257,22 @@ class PiCamera:
         # picamera2's "RGB888" is laid out B, G, R in memory: turned round to RGB
         return Frame(np.ascontiguousarray(self._camera.capture_array()[:, :, ::-1]))
 
+    def view(self) -> Frame | None:
+        return None  # read only through Grabbed
+
     def close(self) -> None:
         self._camera.stop()
         self._camera.close()
 
 
-def open_camera(kind: str, hold_frames: int) -> SimCamera | OpenCvCamera | PiCamera | None:
+def open_camera(kind: str, hold_frames: int) -> SimCamera | Grabbed | None:
+    """The configured camera; a real one behind its grabbing thread."""
     if kind == "sim":
         return SimCamera(hold_frames)
     if kind == "none":
         return None
     if kind == "picamera2":
-        return PiCamera()
+        return Grabbed(PiCamera())
     if kind.startswith("v4l2:"):
-        return OpenCvCamera(kind.removeprefix("v4l2:"))
+        return Grabbed(OpenCvCamera(kind.removeprefix("v4l2:")))
     raise CameraError(f"camera {kind!r}: one of sim, none, picamera2, v4l2:/dev/videoN")

@@ -103,14 +103,22 @@ class _Keyring(ThreadAuthenticator):
         super().__init__(ctx, log=logging.getLogger("lockmesh.zap"))
         self.keyring, self.counters = keyring, counters
         self.refused: set[bytes] = set()
+        self.only: dict[str, frozenset[str]] = {}  # ZAP domain: the identities it admits
 
     def callback(self, domain: str, key: bytes) -> bool:
-        if key in self.keyring:
+        name = self.keyring.get(key)
+        admitted = self.only.get(domain)
+        if name is not None and (admitted is None or name in admitted):
             return True
         # counted at every attempt, logged once: a refused client retries ten times a second
         first = key not in self.refused
         self.refused.add(key)
-        self.counters.drop("unknown-key", f"CURVE key {key.decode()[:12]}…", "connect", first)
+        reason, who = (
+            ("unknown-key", f"CURVE key {key.decode()[:12]}…")
+            if name is None
+            else ("unauthorized", f"{name} may not connect to {domain}")
+        )
+        self.counters.drop(reason, who, "connect", first)
         return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
@@ -143,17 +151,34 @@ class Bus:
         self._sockets: list[zmq.Socket[bytes]] = []
 
     # -- sockets -------------------------------------------------------------------------
-    def _server(self, kind: int, endpoint: str) -> zmq.Socket[bytes]:
+    def _authenticator(self) -> _Keyring:
         if self._auth is None:
             self._auth = _Keyring(self.ctx, self.keyring, self.counters)
             self._auth.start()
             self._auth.configure_curve_callback("*", credentials_provider=self._auth)
+        return self._auth
+
+    def _server(self, kind: int, endpoint: str, domain: str = "") -> zmq.Socket[bytes]:
+        self._authenticator()
         sock = self._socket(kind)
         sock.curve_server = True
         sock.curve_secretkey = self.identity.secret
         sock.curve_publickey = self.identity.public
+        if domain:
+            sock.zap_domain = domain.encode()
         sock.bind(endpoint)
         return sock
+
+    def bind_restricted(
+        self, kind: int, endpoint: str, domain: str, admit: tuple[str, ...]
+    ) -> zmq.Socket[bytes]:
+        """A server socket off the bus (the face service's live video) that only the
+        identities in admit may connect to: the same CURVE keys and ZAP handler, under a ZAP
+        domain of its own; any other key is refused at the handshake and counted."""
+        auth = self._authenticator()
+        auth.only[domain] = frozenset(admit)  # before the bind: no client comes in unchecked
+        auth.configure_curve_callback(domain, credentials_provider=auth)
+        return self._server(kind, endpoint, domain)
 
     def _client(self, kind: int, peer: str, endpoint: str) -> zmq.Socket[bytes]:
         sock = self._socket(kind)

@@ -83,6 +83,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "enrol_min_px": 100,  # a narrower face is too far for a good template: come closer
         "presentation_gap_s": 2.0,  # frames further apart are two presentations
         "sim_hold_frames": 4,  # frames of one photo held up to the simulated camera
+        "live_fps": 12.0,  # the app's live view (issue 13): frames a second while watched
+        "live_quality": 70,  # its JPEG quality (a 640x480 frame: about 30-60 KB)
+        "snapshots_kept": 200,  # the doorbell's snapshots (L-23): the newest kept, older deleted
     },
     "enrol": {  # issue 11: policy's ticket for one capture, from the owner or the menu
         "ticket_s": 300.0,  # long enough for five face poses of enrol_timeout_s each

@@ -120,8 +120,23 @@ class Layout:
         motor account's private working folder (ops/deploy.py); only the motor writes it."""
         return self.data / "work" / "lockmesh-motor" / "motor-state.json"
 
+    @property
+    def snapshots(self) -> Path:
+        """The doorbell's snapshots (L-23): the face service writes them, the gateway reads
+        them; on a Pi the face account's folder, readable by the gateway's group
+        (ops/deploy.py)."""
+        return self.data / "work" / "lockmesh-face" / "snapshots"
+
+    def snapshot(self, name: str) -> Path:
+        """The file of the snapshot name, once proto.biometric.snapshot_name passed it."""
+        return self.snapshots / f"{name}.jpg"
+
     def pub(self, name: str) -> str:
         return f"ipc://{self.run}/{name}.pub"
+
+    def video(self, name: str) -> str:
+        """A service's live video socket, apart from the bus (services/face/video.py)."""
+        return f"ipc://{self.run}/{name}.video"
 
     def cmd(self, name: str) -> str:
         return f"ipc://{self.run}/{name}.cmd"

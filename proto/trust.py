@@ -27,6 +27,8 @@ Kind = Literal["event", "request", "reply"]
 
 OWNER = ("cli", "gateway")  # the owner: the CLI and the app's gateway (issue 13)
 APP = ("gateway",)  # hears what the app shows live
+# Who may connect to the face service's live video socket, off the bus (services/face/video.py)
+VIEWERS = APP
 PANEL = ("keypad",)
 RECOGNISERS = ("face", "biometric")
 TOOLS = ("cli", "bench")  # the simulator's and the bench's controls

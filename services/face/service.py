@@ -1,7 +1,9 @@
-"""Face unlock and enrolment (issue 6, L-15, L-18): the camera, the models, the matching.
+"""Face unlock and enrolment (issue 6, L-15, L-18): the camera, the models, the matching;
+the doorbell's snapshot (L-23) and the app's live view (issue 13).
 
 The work happens in a worker thread (services/face/worker.py); the loop answers
-requests, relays the worker's messages, and hears the panel, policy and power.
+requests, relays the worker's messages, and hears the panel, policy and power. The live
+view has a thread and a socket of its own (services/face/video.py).
 """
 
 from __future__ import annotations
@@ -9,13 +11,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hw.camera import CameraError, SimCamera, open_camera
-from proto.biometric import EnrolCancel, FaceEnrol, FaceVerify, SimFace
+import zmq
+
+from hw.camera import CameraError, Frame, SimCamera, open_camera
+from proto.biometric import EnrolCancel, FaceEnrol, FaceVerify, SimFace, Snapshot
 from proto.control import OK, Done, refused
 from proto.policy import Audit
-from proto.power import Battery
+from proto.power import Battery, video_off
+from proto.trust import VIEWERS
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
+from services.face import video
+from services.face.snapshots import SnapshotFolder
 from services.face.worker import FaceWorker
 from services.mailbox import Mailbox
 
@@ -36,12 +43,23 @@ class FaceService(Service):
             camera, self.camera_error = None, str(e)
         self.worker = FaceWorker(self.mail, self.settings, self.layout.data / "models", camera)
         self.worker.start()
+        self.battery: Battery | None = None
+        self.snapshots = SnapshotFolder(self.layout, self.settings["snapshots_kept"])
+        sock = self.bus.bind_restricted(
+            zmq.XPUB, self.layout.video(self.NAME), video.DOMAIN, VIEWERS
+        )
+        self.live = video.LiveVideo(sock, self._view, self._why_no_video,
+                                    fps=self.settings["live_fps"],
+                                    quality=self.settings["live_quality"])  # fmt: skip
+        self.live.start()
         self._update_state()
 
     def _ask(self, peer: str, body: Any, cause: str | None) -> Envelope | None:
         return self.request(peer, body, cause=cause)
 
     def teardown(self) -> None:
+        if hasattr(self, "live"):
+            self.live.stop()  # before the bus closes its socket
         if hasattr(self, "worker"):
             self.worker.stop()
             if self.worker.camera is not None:
@@ -69,6 +87,8 @@ class FaceService(Service):
             "presenting": w.presenting,
             **w.stats,
             "frame_ms_p50": round(timing[len(timing) // 2], 1) if timing else None,
+            "live": self.live.status(),
+            "video_off": self._why_no_video(),
         }
 
     def _refusal(self) -> Done | None:
@@ -108,7 +128,34 @@ class FaceService(Service):
 
     @hears(Battery)
     def on_battery(self, env: Envelope) -> None:
-        self.worker.video_allowed = env.body.video_allowed or env.body.external
+        self.battery = env.body
+        self.worker.video_allowed = not video_off(
+            env.body, self.config["power"]["video_min_percent"]
+        )
+
+    # -- the camera for the app: live view and the doorbell's snapshot (issue 13) ---------
+    def _view(self) -> Frame | None:
+        camera = self.worker.camera
+        return None if camera is None else camera.view()
+
+    def _why_no_video(self) -> str:
+        """Why the live view and snapshots may not use the camera now; "" when they may."""
+        if self.worker.camera is None:
+            return f"no camera ({self.camera_error or 'face.camera is none'})"
+        return video_off(self.battery, self.config["power"]["video_min_percent"])
+
+    @accepts(Snapshot)
+    def on_snapshot(self, env: Envelope[Snapshot], peer: str) -> Done:
+        """The doorbell's picture (L-23), from policy: the camera's frame now, kept as a
+        JPEG the gateway serves; or why not."""
+        why = self._why_no_video()
+        if why:
+            reason = "no-camera" if self.worker.camera is None else "battery-low"
+            return refused(reason, why)
+        frame = self._view()
+        if frame is None:
+            return refused("no-frame", "the camera has given no frame yet")
+        return self.snapshots.take(env.body.name, frame.rgb)
 
     # -- at the door ----------------------------------------------------------------------
     @accepts(FaceVerify)
