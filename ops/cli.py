@@ -208,6 +208,10 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
         f"lock: bolt {lock['bolt']}, door {lock['door']}{initial}, "
         f"direction {lock['direction'] or 'unset'}"
     )
+    app = report["services"].get("gateway", {}).get("detail", {})
+    if app.get("url"):  # the owner's app (issue 13); the certificate the phone pins on TLS
+        pin = f" (certificate SHA-256 {app['cert_sha256']})" if app.get("cert_sha256") else ""
+        print(f"app: {app['url']}{pin}")
     print(
         f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
         f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state"

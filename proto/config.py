@@ -114,10 +114,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "window_s": 180.0,
         "max_failures": 5,  # wrong serial or code this often: the window closes
     },
+    "account": {  # issue 13: the owner app's password and PIN, as policy keeps them
+        "failures": 5,  # wrong passwords (or, counted apart, wrong PINs) within window_s
+        "window_s": 300.0,
+        "duration_s": 180.0,  # ... lock app logins (or remote unlock) for this long
+        # argon2id (RFC 9106) at OWASP's minimum: 19 MiB, 2 passes, 1 lane (a Pi's budget)
+        "argon2_memory_kib": 19456,
+        "argon2_time_cost": 2,
+    },
+    "doorbell": {"snapshot_timeout_s": 1.0},  # L-23: the face service's picture, or none
     "gateway": {  # issue 13: the owner's app, served over HTTP (TLS on the Pi)
         "host": "127.0.0.1",  # the Pi deploy listens on the LAN: "0.0.0.0"
         "port": 8470,  # 0: any free port (tests); the URL served is in `lockmesh status`
         "tls": False,  # a self-signed device certificate made at first start, pinned by the app
+        "names": [],  # host names the app is reached by, besides addresses and NAME.local
+        "session_idle_s": 1800.0,  # a session unused this long ends
+        "session_max_s": 43200.0,  # ... and any session this long after its login
+        "login_attempts": 10,  # logins and claims from one address per login_window_s
+        "login_window_s": 60.0,
     },
     "keypad_hw": {  # the Pi board's keypad: MPR121 touch controllers (hw/mpr121.py)
         "i2c_bus": 1,

@@ -123,13 +123,19 @@ class Layout:
     @property
     def snapshots(self) -> Path:
         """The doorbell's snapshots (L-23): the face service writes them, the gateway reads
-        them; on a Pi the face account's folder, readable by the gateway's group
-        (ops/deploy.py)."""
-        return self.data / "work" / "lockmesh-face" / "snapshots"
+        them. On a Pi deploy makes it, the face account's with the gateway's group
+        (ops/deploy.py), outside both accounts' private folders."""
+        return self.data / "snapshots"
 
     def snapshot(self, name: str) -> Path:
         """The file of the snapshot name, once proto.biometric.snapshot_name passed it."""
         return self.snapshots / f"{name}.jpg"
+
+    @property
+    def gateway_dir(self) -> Path:
+        """The gateway's private folder (issue 13): its TLS device certificate and key; on
+        a Pi, the gateway account's private working folder (ops/deploy.py)."""
+        return self.data / "work" / "lockmesh-gateway"
 
     def pub(self, name: str) -> str:
         return f"ipc://{self.run}/{name}.pub"
