@@ -1,8 +1,10 @@
-"""`lockmesh people|codes|settings|lockout|unlock|events|audit|pair`: the owner's commands.
+"""`lockmesh people|codes|settings|lockout|unlock|lock|home|events|audit|pair`: the owner's
+commands.
 
-They travel as the CLI's CURVE identity, which policy takes for the owner until the app
-exists. Passcodes are asked for twice on the terminal (or read from stdin with
---code-stdin), never taken as arguments, so that they stay out of the shell history.
+They travel as the CLI's CURVE identity, one of the owner's (the app's gateway is the
+other). Passcodes, the app password and the app PIN are asked for on the terminal (or
+read from stdin with --code-stdin, the password from --password-file), never taken as
+arguments by default, so that they stay out of the shell history.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from proto.layout import Layout
 from proto.owner import (
     DuressSet,
     EventsRequest,
+    Home,
+    HomeRequest,
     Listing,
     LockoutRelease,
     PairClaim,
@@ -30,6 +34,7 @@ from proto.owner import (
     PersonAdd,
     PersonDelete,
     PersonRename,
+    RemoteLock,
     RemoteUnlock,
     SettingSet,
     SettingsRequest,
@@ -37,6 +42,8 @@ from proto.owner import (
     VisitorAdd,
     VisitorDelete,
     VisitorsRequest,
+    password_shape,
+    pin_shape,
     weekly_slots,
 )
 from proto.policy import Decision
@@ -45,6 +52,7 @@ from proto.schema import Message
 _json = argparse.ArgumentParser(add_help=False)
 _json.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
+SWITCHES = ("wifi", "remote_unlock")  # Home's settings, shown on or off
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # Matter's DaysMask bit order
 
 
@@ -109,6 +117,53 @@ def read_verification_code(args: argparse.Namespace) -> str:
     return getpass.getpass("verification code: ")
 
 
+def read_new_secret(label: str, args: argparse.Namespace) -> str:
+    """A new app password or PIN: from stdin's next line, or typed twice."""
+    if args.code_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"{label}: ")
+    if getpass.getpass(f"{label} again: ") != first:
+        raise UsageError(f"the two {label}s do not match")
+    return first
+
+
+def read_password_file(path: Path) -> str:
+    """The first line of a file (a password manager's export, a test's fixture)."""
+    try:
+        return next(iter(path.read_text().splitlines()), "")
+    except OSError as e:
+        raise UsageError(f"cannot read the password file: {e.strerror}: {path}") from None
+
+
+def claim(args: argparse.Namespace) -> PairClaim:
+    """L-17, issue 13: stdin's lines, with --code-stdin, are the verification code, then
+    the password (unless --password-file), then the PIN (unless --pin)."""
+    code = read_verification_code(args)
+    if args.password_file is not None:
+        password = read_password_file(args.password_file)
+    else:
+        password = read_new_secret("app password", args)
+    pin = args.pin if args.pin is not None else read_new_secret("app PIN", args)
+    for why in (password_shape(password), pin_shape(pin)):
+        if why:
+            raise UsageError(why)
+    return PairClaim(serial=args.serial, code=code, password=password, pin=pin)
+
+
+def read_pin(args: argparse.Namespace) -> str:
+    """The app PIN for a remote unlock: --pin PIN, stdin's line, or typed once."""
+    if args.pin:
+        pin = str(args.pin)
+    elif args.code_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("app PIN: ")
+    why = pin_shape(pin)
+    if why:
+        raise UsageError(why)
+    return pin
+
+
 def add_parsers(
     command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
@@ -147,12 +202,19 @@ def add_parsers(
     setting.add_argument("name", nargs="?")
     setting.add_argument("value", nargs="?")
     command("lockout", "release a lockout (L-20)").add_argument("action", choices=("release",))
-    command("unlock", "remote unlock, when enabled in the settings (L-18)")
+    unlock = command("unlock", "remote unlock with the app PIN, when enabled (L-18, L-32)")
+    unlock.add_argument(
+        "--pin", nargs="?", const="", default="", help="asked for unless given (it shows in ps)"
+    )
+    unlock.add_argument("--code-stdin", action="store_true", help="read the PIN from stdin")
+    command("lock", "throw the bolt (L-32)")
+    command("home", "the lock now: bolt, door, battery, alarms (L-31)")
     events = command("events", "the event log, newest first (L-35)")
     events.add_argument("--since")
     events.add_argument("--person")
     events.add_argument("--kind")
     events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--before", type=int, metavar="SEQ", help="older rows than SEQ only")
     audit_parser = command("audit", "re-check the event log from the database, running or not")
     audit_parser.add_argument("action", choices=("verify",))
     audit_parser.add_argument("--db", type=Path, metavar="FILE", help="a copy of lock.db")
@@ -160,7 +222,15 @@ def add_parsers(
     audit_parser.set_defaults(run=audit.cmd_verify)
     pair = command("pair", "claim the lock while its pairing mode is open (L-17)")
     pair.add_argument("--serial", required=True, help="the serial number system info announces")
-    pair.add_argument("--code-stdin", action="store_true", help="read the verification code")
+    pair.add_argument(
+        "--code-stdin",
+        action="store_true",
+        help="read the verification code, then the app password and PIN, from stdin",
+    )
+    pair.add_argument(
+        "--password-file", type=Path, metavar="FILE", help="the new app password's file"
+    )
+    pair.add_argument("--pin", help="the new app PIN, 4 to 8 digits (else asked for)")
 
 
 def message_for(args: argparse.Namespace) -> Message:
@@ -206,11 +276,19 @@ def message_for(args: argparse.Namespace) -> Message:
     if cmd == "lockout":
         return LockoutRelease()
     if cmd == "unlock":
-        return RemoteUnlock()
+        return RemoteUnlock(pin=read_pin(args))
+    if cmd == "lock":
+        return RemoteLock()
+    if cmd == "home":
+        return HomeRequest()
     if cmd == "pair":
-        return PairClaim(serial=args.serial, code=read_verification_code(args))
+        return claim(args)
     return EventsRequest(  # `audit` reads the store itself (ops/audit.py)
-        since=parse_time(args.since), person=args.person, kind=args.kind, limit=args.limit
+        since=parse_time(args.since),
+        person=args.person,
+        kind=args.kind,
+        limit=args.limit,
+        before=args.before,
     )
 
 
@@ -238,6 +316,9 @@ def show(body: Any, as_json: bool) -> int:
     elif isinstance(body, Listing):
         for item in body.items:
             print("  ".join(f"{k}={_shown(v)}" for k, v in item.items() if v not in (None, [], "")))
+    elif isinstance(body, Home):
+        for name, value in body.to_body().items():
+            print(f"{name}: {_home_value(name, value)}")
     elif isinstance(body, Decision):
         print("unlocked" if body.granted else f"refused: {body.reason}")
     elif isinstance(body, Done):
@@ -254,3 +335,11 @@ def _shown(value: Any) -> str:
     if isinstance(value, float) and value > 1e9:
         return datetime.fromtimestamp(value).isoformat(timespec="seconds")
     return str(value)
+
+
+def _home_value(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return ("on" if value else "off") if name in SWITCHES else ("yes" if value else "no")
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "unknown" if value is None else str(value)

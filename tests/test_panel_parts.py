@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from proto.config import DEFAULTS
+from proto.control import Done
 from proto.keypad import INDICATORS, INPUTS
 from proto.policy import Doorbell
 from proto.power import Battery
 from services.keypad.battery import BATTERY_KEY, is_low, with_battery
 from services.keypad.effects import ENTRY_KEYS, Ask, Light, Say
 from services.keypad.menu import Menu
-from services.policy.doorbell import NO_CAMERA, NO_VIDEO, snapshot_note
+from services.policy.doorbell import NO_ANSWER, NO_VIDEO, snapshot_note, video_allowed
 
 LOW = DEFAULTS["power"]["low_percent"]  # 25 %
 VIDEO = DEFAULTS["power"]["video_min_percent"]  # 20 %
@@ -72,7 +73,7 @@ def test_l23_bell_with_nothing_typed_asks_policy_then_says_doorbell():
     menu.key("touch", 1.0)
     [ask] = menu.key("bell", 2.0)
     assert isinstance(ask, Ask) and ask.request == Doorbell() and ask.to == "policy"
-    assert menu.answer("bell", True, detail=NO_CAMERA) == [Say("doorbell")]
+    assert menu.answer("bell", True, detail=NO_VIDEO) == [Say("doorbell")]
     assert menu.mode == "entry"  # the visitor may still type a code
 
 
@@ -84,17 +85,33 @@ def test_l23_bell_in_the_middle_of_a_code_is_not_a_ring():
 
 
 @pytest.mark.parametrize(
-    "report, note",
+    "report, allowed",
     [
-        (None, NO_CAMERA),
-        (battery(80), NO_CAMERA),
-        (battery(VIDEO), NO_CAMERA),  # at the threshold video is allowed (L-28)
-        (battery(VIDEO - 1), NO_VIDEO),
-        (battery(90, video_allowed=False), NO_VIDEO),
+        (None, True),  # the power service has not spoken yet: video is not forbidden
+        (battery(80), True),
+        (battery(VIDEO), True),  # at the threshold video is allowed (L-28)
+        (battery(VIDEO - 1), False),
+        (battery(90, video_allowed=False), False),
     ],
 )
-def test_l23_the_snapshot_note_follows_the_battery(report, note):
-    assert snapshot_note(report, VIDEO) == note
+def test_l23_the_snapshot_is_asked_for_only_when_the_battery_allows_video(report, allowed):
+    assert video_allowed(report, VIDEO) is allowed
+
+
+@pytest.mark.parametrize(
+    "answer, note",
+    [
+        (Done(ok=True, detail="bell-1-7.jpg"), "snapshot=bell-1-7"),
+        (Done(ok=False, reason="no-camera"), "snapshot: no-camera"),
+        (
+            Done(ok=False, reason="no-frame", detail="no frame yet"),
+            "snapshot: no-frame (no frame yet)",
+        ),
+        (None, NO_ANSWER),  # the face service did not answer within snapshot_timeout_s
+    ],
+)
+def test_l23_issue_13_the_doorbell_row_names_the_snapshot_or_why_there_is_none(answer, note):
+    assert snapshot_note(answer, "bell-1-7") == note
 
 
 def test_l17_pairing_flashes_0_stays_awake_and_ends_by_the_windows_word():

@@ -142,13 +142,18 @@ def test_l20_lockout_refuses_even_the_right_code_survives_a_crash_and_can_be_rel
 
 
 def test_l18_remote_unlock_only_when_enabled(ready_lock):
+    """Enabled, it also needs the app PIN set at the claim (issue 13): the granted path is
+    in test_owner_app_mesh.py."""
     lock = ready_lock
-    refused = lock.cli("unlock", check=False)
-    assert refused.returncode == 1 and "remote-disabled" in refused.stdout
+    refused = owner(lock, "unlock", code="4711", check=False)
+    assert refused.returncode == 1 and "remote-unlock-off" in refused.stdout
     owner(lock, "settings", "remote_unlock", "on")
-    watch = lock.watcher()
-    assert lock.cli("unlock").stdout.strip() == "unlocked"
-    watch.wait_for(is_type(Bolt, state="unlocked"))
+    assert "not-claimed" in owner(lock, "unlock", code="4711", check=False).stdout
+    assert [e["reason"] for e in events(lock, kind="refused")[:2]] == [
+        "not-claimed",
+        "remote-unlock-off",
+    ]
+    assert lock.status()["lock"]["bolt"] == "locked"
     assert "bad-value" in lock.cli("settings", "volume", "9", check=False).stdout
 
 

@@ -55,9 +55,10 @@ class Actuation:
         self._drives: dict[str, PendingDrive] = {}  # by the cause the Actuate named (echoed)
         self._interruptions: set[str] = set()  # drives whose interruption was alarmed
 
-    def lock_bolt(self, *, source: str, cause: str) -> None:
-        """Logged `lock` when the motor reports the bolt thrown."""
-        self.actuate("lock", source=source, cause=cause)
+    def lock_bolt(self, *, source: str, cause: str) -> str | None:
+        """Logged `lock` when the motor reports the bolt thrown; the reason when the motor
+        did not take the drive."""
+        return self.actuate("lock", source=source, cause=cause)
 
     def actuate(
         self,
@@ -70,17 +71,18 @@ class Actuation:
         method: str | None = None,
         detail: str | None = None,
         ordered: Callable[[], object] = lambda: None,
-    ) -> None:
+    ) -> str | None:
         """Order a drive; cause goes to the motor, log_cause (default cause) to the log.
         ordered() is called once the motor has been asked (or could not be), before
-        anything about the drive is published."""
+        anything about the drive is published. None once the motor took the drive, else
+        why it was not taken (logged `actuation-failed`)."""
         deadline = self.lock.clock() + self._report_within()
         drive = PendingDrive(action, source, log_cause or cause, deadline, person, method, detail)
         direction = self.lock.settings.get("direction")
         if direction is None:
             ordered()
             self._not_actuated(drive, "direction-unset")
-            return
+            return "direction-unset"
         self._drives[cause] = drive  # before asking: the motor's events follow its answer
         answer = self.lock.request(
             "motor", Actuate(action=action, direction=direction), cause=cause, sent=ordered
@@ -88,7 +90,10 @@ class Actuation:
         done = answered(answer)
         if done is None or not done.ok:
             self._drives.pop(cause, None)
-            self._not_actuated(drive, "no-answer" if done is None else done.reason)
+            reason = "no-answer" if done is None else done.reason
+            self._not_actuated(drive, reason)
+            return reason
+        return None
 
     @hears(Bolt)
     def on_bolt(self, env: Envelope[Bolt]) -> None:

@@ -25,6 +25,8 @@ class Board:
         self.lock, self.actuation, self.decider, self.pairing = lock, actuation, decider, pairing
         self.door = "unknown"
         self.battery: Battery | None = None  # whether the doorbell's snapshot may use video
+        self.tampered = False  # the front escutcheon is off (L-29), as the motor last said
+        self.ajar = False  # the door-ajar alarm was raised and the door is still open
         self._battery_low = False
         self._relock_at: tuple[float, str] | None = None  # (when, the door event's id)
         self._open_since: tuple[float, str] | None = None
@@ -35,7 +37,7 @@ class Board:
     def on_door(self, env: Envelope[Door]) -> None:
         lock, now = self.lock, self.lock.clock()
         self.door = "open" if env.body.open else "closed"
-        self._relock_at = None
+        self._relock_at, self.ajar = None, False
         self._open_since = (now, env.id) if self.door == "open" else None
         if self.door == "closed" and lock.settings.get("auto_lock"):  # L-26
             self._relock_at = (now + lock.settings.get("auto_lock_delay_s"), env.id)
@@ -68,6 +70,7 @@ class Board:
 
     @hears(Tamper)
     def on_tamper(self, env: Envelope[Tamper]) -> None:
+        self.tampered = env.body.removed
         if env.body.removed:  # L-29: the siren for about a minute, and the owner told
             self.lock.alarm("front-escutcheon-removed", "the front panel was removed",
                             cause=env.id)  # fmt: skip
@@ -93,7 +96,7 @@ class Board:
         ajar = self.lock.config["alarms"]["door_ajar_s"]
         if self._open_since is not None and now - self._open_since[0] >= ajar:
             self.lock.alarm("door-ajar", f"open for {ajar:.0f} s", cause=self._open_since[1])
-            self._open_since = None  # once per opening
+            self._open_since, self.ajar = None, True  # once per opening
 
     def _probe_motor(self, now: float) -> None:
         """Ask the motor where bolt and door are: its events at start may have been missed."""

@@ -26,7 +26,7 @@ class Changes:
         change: Change,
         kind: str,
         *,
-        source: str = "remote",
+        source: str,
         **audit: Any,
     ) -> Done:
         """Run a change; a refusal becomes the answer, a success is published and logged."""

@@ -4,20 +4,19 @@ then acted on and announced; and the modes the next unlock from outside ends (L-
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from proto.control import Done, refused
 from proto.policy import Audit, Decision
 from proto.schema import Message
 from proto.wire import Envelope
-from services.policy import passcodes, rules
+from services.policy import lockouts, passcodes, rules
 from services.policy.actuation import Actuation
 from services.policy.lock import Lock
 from services.policy.people import CodeRef
 
-# unlocks from outside (manual: the mechanical key)
-OUTSIDE = ("keypad", "remote", "biometric", "face", "manual")
+# unlocks from outside (manual: the mechanical key; app: the owner's app, issue 13)
+OUTSIDE = ("keypad", "remote", "app", "biometric", "face", "manual")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
@@ -30,19 +29,11 @@ class Decider:
 
     # -- the lockout survives restarts (L-20) ---------------------------------------------
     def restored_lockout(self) -> rules.Lockout:
-        c = self.lock.config["lockout"]
-        lockout = rules.Lockout(
-            limit=c["failures"],
-            window_s=c["window_s"],
-            duration_s=c["duration_s"],
-            enabled=self.lock.settings.get("lockout_protection"),
-        )
-        saved = json.loads(self.lock.store.setting("lockout_state") or "{}")
-        now = self.lock.clock()
-        if saved.get("active"):  # restored at full length: pulling the power never shortens it
-            lockout.until = now + lockout.duration_s
-        lockout.failures = [now] * min(int(saved.get("failures", 0)), lockout.limit - 1)
-        return lockout
+        """Restored at full length: pulling the power never shortens it."""
+        enabled = self.lock.settings.get("lockout_protection")
+        lockout = lockouts.made(self.lock.config["lockout"], enabled=enabled)
+        saved = self.lock.store.setting("lockout_state")
+        return lockouts.restored(lockout, saved, self.lock.clock())
 
     def forget(self) -> None:
         """After a factory reset: the lockout as the erased store has it."""
@@ -52,7 +43,7 @@ class Decider:
         return self.lockout.active(self.lock.clock())
 
     def _lockout_state(self) -> str:
-        return json.dumps({"active": self.locked_out(), "failures": len(self.lockout.failures)})
+        return lockouts.saved(self.lockout, self.lock.clock())
 
     def release_lockout(self, *, source: str, cause: str) -> None:
         """The owner lifts the lockout; logged with the state it leaves."""
@@ -133,6 +124,29 @@ class Decider:
             self.lock.alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
         if verdict.granted:
             self.outside_success(source, sent.id)
+        return decision
+
+    def refuse(
+        self,
+        method: str,
+        reason: str,
+        env: Envelope[Any],
+        *,
+        source: str,
+        detail: str = "",
+        keep: dict[str, str] | None = None,
+    ) -> Decision:
+        """A refusal decided before the rules are asked (the app's PIN, issue 13): logged
+        and announced as the rules' refusals are, with keep (state that counted it, such
+        as a lockout's) in the same transaction; nothing counts toward L-20's lockout."""
+        store = self.lock.store
+        with store.transaction():
+            store.append("refused", method=method, source=source, reason=reason,
+                         cause=env.trace, detail=detail or None)  # fmt: skip
+            for key, value in (keep or {}).items():
+                store.put_setting(key, value)
+        decision = Decision(granted=False, method=method, reason=reason)
+        self.lock.publish(decision, env.trace)
         return decision
 
     def verify_only(

@@ -42,6 +42,12 @@ class Outlet(Protocol):
     def counted_drop(self, reason: str, detail: str, where: str) -> None: ...
 
 
+def owner_source(peer: str) -> str:
+    """How the log names who acted for the owner (issue 13): "app" for the app's gateway,
+    "remote" for the CLI (the owner's key); any other sender by its own name."""
+    return {"gateway": "app", "cli": "remote"}.get(peer, peer)
+
+
 def answered(answer: Envelope[Message] | None) -> Done | None:
     """A peer's plain answer; None when it gave none (it did not answer in time)."""
     return answer.body if answer is not None and isinstance(answer.body, Done) else None

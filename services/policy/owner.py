@@ -1,6 +1,8 @@
-"""The owner's commands: people, codes, settings, lockout, events, audit (L-33 to L-36).
+"""The owner's commands: people, codes, settings, lockout, remote unlock and lock, events,
+audit (L-18, L-32 to L-36).
 
-They come from the CLI's identity ("cli") until the app exists; nobody else may send them.
+They come from the owner's identities only (the trust table's OWNER: the CLI and the
+app's gateway); each is logged with owner_source(peer): "app" or "remote" (issue 13).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from proto.owner import (
     PersonAdd,
     PersonDelete,
     PersonRename,
+    RemoteLock,
     RemoteUnlock,
     SettingSet,
     SettingsRequest,
@@ -29,17 +32,27 @@ from proto.policy import Audit, Decision
 from proto.wire import Envelope
 from services.base import accepts
 from services.policy import rules, settings
+from services.policy.account import PIN_LIMIT_ALARM, Account
+from services.policy.actuation import Actuation
 from services.policy.changes import Changes
 from services.policy.decider import Decider
-from services.policy.lock import Lock
+from services.policy.lock import Lock, owner_source
 from services.policy.people import Refusal
 
 
 class Owner:
     """The owner's commands, answered from the store or applied as Changes."""
 
-    def __init__(self, lock: Lock, decider: Decider, changes: Changes) -> None:
+    def __init__(
+        self,
+        lock: Lock,
+        decider: Decider,
+        changes: Changes,
+        actuation: Actuation,
+        account: Account,
+    ) -> None:
         self.lock, self.decider, self.changes = lock, decider, changes
+        self.actuation, self.account = actuation, account
 
     @accepts(PeopleRequest)
     def on_people(self, env: Envelope[PeopleRequest], peer: str) -> Listing:
@@ -48,7 +61,8 @@ class Owner:
     @accepts(PersonAdd)
     def on_person_add(self, env: Envelope[PersonAdd], peer: str) -> Done:
         b = env.body
-        return self.changes.add_person(b.role, b.name, b.code, source="remote", cause=env.trace)
+        source = owner_source(peer)
+        return self.changes.add_person(b.role, b.name, b.code, source=source, cause=env.trace)
 
     @accepts(PersonRename)
     def on_person_rename(self, env: Envelope[PersonRename], peer: str) -> Done:
@@ -57,6 +71,7 @@ class Owner:
             env,
             lambda **e: self.lock.people.rename(b.number, b.name, **e),
             "person-renamed",
+            source=owner_source(peer),
             person=b.number,
             detail=b.name,
         )
@@ -68,6 +83,7 @@ class Owner:
             env,
             lambda **e: self.lock.people.delete(b.number, **e),
             "person-deleted",
+            source=owner_source(peer),
             person=b.number,
         )
 
@@ -78,6 +94,7 @@ class Owner:
             env,
             lambda **e: self.lock.people.set_validity(b.number, b.start, b.end, b.slots, **e),
             "validity-set",
+            source=owner_source(peer),
             person=b.number,
         )
 
@@ -93,6 +110,7 @@ class Owner:
                 b.number, self.lock.hasher.digest(b.code), len(b.code), **e
             ),
             "duress-set",
+            source=owner_source(peer),
             person=b.number,
         )
 
@@ -108,6 +126,7 @@ class Owner:
                 b.label, self.lock.hasher.digest(b.code), len(b.code), b.start, b.end, b.uses, **e
             ),
             "visitor-added",
+            source=owner_source(peer),
             detail=b.label,
         )
 
@@ -118,6 +137,7 @@ class Owner:
             env,
             lambda **e: self.lock.people.delete_visitor(b.label, **e),
             "visitor-deleted",
+            source=owner_source(peer),
             detail=b.label,
         )
 
@@ -136,7 +156,7 @@ class Owner:
             value = settings.parse(b.name, b.value)
         except Refusal as r:
             return refused(r.reason, r.detail)
-        self.lock.settings.set(b.name, value, source="remote", cause=env.trace)
+        self.lock.settings.set(b.name, value, source=owner_source(peer), cause=env.trace)
         if b.name == "lockout_protection":
             self.decider.lockout.enabled = value
         self.lock.publish(Audit(kind="setting", detail=f"{b.name}={value}"), env.trace)
@@ -144,18 +164,46 @@ class Owner:
 
     @accepts(LockoutRelease)
     def on_lockout_release(self, env: Envelope[LockoutRelease], peer: str) -> Done:
-        self.decider.release_lockout(source="remote", cause=env.trace)
+        self.decider.release_lockout(source=owner_source(peer), cause=env.trace)
         self.lock.publish(Audit(kind="lockout-released"), env.trace)
         return OK
 
     @accepts(RemoteUnlock)
     def on_remote_unlock(self, env: Envelope[RemoteUnlock], peer: str) -> Decision:
-        return self.decider.judge(rules.Attempt("remote", person="owner"), env, source="remote")
+        """L-18, L-32: remote unlock on, the lock claimed, the app PIN right and not locked
+        out (issue 13), then the rules' verdict as for any unlock."""
+        source = owner_source(peer)
+        refusal = self._remote_refusal(env.body.pin)
+        if refusal is None:
+            self.account.save()
+            return self.decider.judge(rules.Attempt("remote", person="owner"), env, source=source)
+        reason, detail = refusal
+        decision = self.decider.refuse(
+            "remote", reason, env, source=source, detail=detail, keep=self.account.states()
+        )
+        if reason == "wrong-pin" and self.account.pin_locked():  # this one started it
+            detail = "remote unlock locked: too many wrong app PINs"
+            self.lock.alarm(PIN_LIMIT_ALARM, detail, cause=env.trace)
+        return decision
+
+    def _remote_refusal(self, pin: str) -> tuple[str, str] | None:
+        if not self.lock.settings.get("remote_unlock"):  # before the PIN: nothing to count
+            return "remote-unlock-off", "remote unlock is off in the settings (L-18)"
+        return self.account.pin_refusal(pin)
+
+    @accepts(RemoteLock)
+    def on_remote_lock(self, env: Envelope[RemoteLock], peer: str) -> Done:
+        """L-32: the bolt thrown, as by the lock button; logged `lock` on the motor's word,
+        or `actuation-failed` with the reason, which is also the answer."""
+        failed = self.actuation.lock_bolt(source=owner_source(peer), cause=env.trace)
+        return refused(failed, f"the motor did not lock: {failed}") if failed else OK
 
     @accepts(EventsRequest)
     def on_events(self, env: Envelope[EventsRequest], peer: str) -> Listing:
         b = env.body
-        rows = self.lock.store.events(b.limit, since=b.since, person=b.person, kind=b.kind)
+        rows = self.lock.store.events(
+            b.limit, since=b.since, person=b.person, kind=b.kind, before=b.before
+        )
         return Listing(items=rows)
 
     @accepts(AuditVerify)

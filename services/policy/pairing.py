@@ -1,8 +1,10 @@
 """Pairing mode (L-17): SET held opens a window in which the owner's app claims the lock.
 
 The claim names the lock's serial number and verification code (the ones system
-information announces, L-16). Outside the window every claim is refused; wrong ones are
-counted, and max_failures of them close the window early.
+information announces, L-16), and sets the owner's app password and app PIN (issue 13),
+kept as hashes by the account (account.py); a new claim replaces both. Outside the window
+every claim is refused; wrong ones are counted, and max_failures of them close the window
+early.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from proto.owner import PairClaim
 from proto.policy import Audit, Pairing
 from proto.wire import Envelope
 from services.base import accepts
-from services.policy.lock import Lock
+from services.policy.account import Account
+from services.policy.lock import Lock, owner_source
 from services.policy.secrets import Identity
 
 
@@ -26,8 +29,8 @@ def same(given: str, expected: str) -> bool:
 class PairingMode:
     """The pairing window and the wrong claims made in it."""
 
-    def __init__(self, lock: Lock, identity: Identity) -> None:
-        self.lock, self.identity = lock, identity
+    def __init__(self, lock: Lock, identity: Identity, account: Account) -> None:
+        self.lock, self.identity, self.account = lock, identity, account
         self._until: float | None = None  # on the monotonic clock; None: closed
         self._failures = 0
 
@@ -61,9 +64,9 @@ class PairingMode:
     @accepts(PairClaim)
     def on_pair_claim(self, env: Envelope[PairClaim], peer: str) -> Done:
         b = env.body
-        store = self.lock.store
+        store, source = self.lock.store, owner_source(peer)
         if not self._is_open():
-            store.log("pair-refused", source="remote", reason="not-pairing", cause=env.trace)
+            store.log("pair-refused", source=source, reason="not-pairing", cause=env.trace)
             return refused("not-pairing", "hold SET on the lock to open pairing mode (L-17)")
         wrong = (
             "wrong-serial"
@@ -77,7 +80,7 @@ class PairingMode:
             limit = self.lock.config["pairing"]["max_failures"]
             store.log(
                 "pair-refused",
-                source="remote",
+                source=source,
                 reason=wrong,
                 detail=f"failure {self._failures} of {limit}",
                 cause=env.trace,
@@ -85,11 +88,13 @@ class PairingMode:
             if self._failures >= limit:
                 self._close("too-many-failures", env.trace)
             return refused(wrong, "the serial number or the verification code does not match")
+        hashes = self.account.hashes(b.password, b.pin)  # slow: outside the transaction
+        replaced = "replaced the app password and PIN" if self.account.claimed() else ""
         with store.transaction():
             store.put_setting("paired", str(self.lock.wall.now()))
-            store.append(
-                "paired", source="remote", detail=f"serial {self.identity.serial}", cause=env.trace
-            )
+            self.account.keep(hashes)
+            detail = ", ".join(filter(None, (f"serial {self.identity.serial}", replaced)))
+            store.append("paired", source=source, detail=detail, cause=env.trace)
         self.lock.publish(Audit(kind="paired"), env.trace)
         self._close("claimed", env.trace)
         return Done(ok=True, detail="paired")

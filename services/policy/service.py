@@ -9,11 +9,13 @@ from proto.policy import Audit, FactoryReset
 from proto.wire import Envelope
 from proto.witness import Head
 from services.base import Service, accepts
+from services.policy.account import Account
 from services.policy.actuation import Actuation
 from services.policy.board import Board
 from services.policy.changes import Changes
 from services.policy.decider import Decider
 from services.policy.doorbell import Bell
+from services.policy.home import HomeScreen
 from services.policy.lock import Lock
 from services.policy.menu import Menu
 from services.policy.owner import Owner
@@ -30,7 +32,18 @@ class PolicyService(Service):
 
     NAME = "policy"
     LISTENS = ("motor", "power")
-    PARTS = (Actuation, Board, Panel, Menu, Biometrics, Owner, PairingMode, Bell)
+    PARTS = (
+        Actuation,
+        Board,
+        Panel,
+        Menu,
+        Biometrics,
+        Owner,
+        Account,
+        HomeScreen,
+        PairingMode,
+        Bell,
+    )
 
     def setup(self) -> None:
         data = self.layout.data
@@ -42,7 +55,8 @@ class PolicyService(Service):
         changes = Changes(lock, tickets)
         self.actuation = Actuation(lock)
         self.decider = Decider(lock, self.actuation)
-        self.pairing = PairingMode(lock, who)
+        self.account = Account(lock, secret)  # issue 13
+        self.pairing = PairingMode(lock, who, self.account)
         self.board = Board(lock, self.actuation, self.decider, self.pairing)
         self.menu = Menu(lock, self.decider, changes, who)
         self.tickets = tickets
@@ -52,7 +66,9 @@ class PolicyService(Service):
             Panel(lock, self.decider, changes, self.actuation, self.board),
             self.menu,
             Biometrics(lock, tickets, self.decider, self.menu),
-            Owner(lock, self.decider, changes),
+            Owner(lock, self.decider, changes, self.actuation, self.account),
+            self.account,
+            HomeScreen(lock, self.actuation, self.board, self.decider, self.account),
             self.pairing,
             Bell(lock, lambda: self.board.battery),
         )
@@ -100,6 +116,7 @@ class PolicyService(Service):
         self.menu.close_all()
         self.tickets.clear()
         self.decider.forget()
+        self.account.forget()
         self.lock.reload_codes()
         self.publish(Audit(kind="factory-reset"), env.trace)
         return OK

@@ -193,6 +193,13 @@ class Store:
             (head.epoch, head.count, head.last, seal(self._key, *_fields(head))),
         )
 
+    def next_seq(self) -> tuple[int, int]:
+        """(epoch, seq) of the next row to be written, as far as the head tells."""
+        head = self.head()
+        if head is None:  # damaged: the next row says so first; this is a fair guess
+            return 0, last_row(self.db)[0] + 1
+        return head.epoch, head.count + 1
+
     def head(self) -> SealedHead | None:
         """The sealed head as stored (None when missing or its seal fails)."""
         return read_head(self.db, self._key)[0]
@@ -204,10 +211,19 @@ class Store:
         since: float | None = None,
         person: str | None = None,
         kind: str | None = None,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first, filtered (L-35)."""
+        """Newest first, filtered (L-35); before: only rows older than that seq, the page
+        after one that ended there. seq is the rowid, so the scan starts at before and walks
+        back along the primary key, however long the log (issue 13)."""
         where, args = ["1"], []
-        for clause, value in (("wall >= ?", since), ("person = ?", person), ("kind = ?", kind)):
+        filters = (
+            ("seq < ?", before),
+            ("wall >= ?", since),
+            ("person = ?", person),
+            ("kind = ?", kind),
+        )
+        for clause, value in filters:
             if value is not None:
                 where.append(clause)
                 args.append(value)

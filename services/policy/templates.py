@@ -27,11 +27,12 @@ from proto.biometric import (
 )
 from proto.control import Done, refused
 from proto.policy import Audit, Decision
+from proto.trust import OWNER
 from proto.wire import Envelope
 from services.base import accepts
 from services.policy import rules
 from services.policy.decider import Decider
-from services.policy.lock import Lock, answered
+from services.policy.lock import Lock, answered, owner_source
 from services.policy.menu import Menu
 from services.policy.people import Refusal
 from services.policy.tickets import Ticket, TicketBook
@@ -73,7 +74,7 @@ class Biometrics:
         return self._start_capture(ticket, b.modality, peer, env)
 
     def _enrol_authority(self, peer: str, token: str) -> Done | None:
-        if peer == "cli":  # the owner's credential until the app exists
+        if peer in OWNER:  # the CLI and the app's gateway (issue 13)
             return None
         if peer == "keypad" and self.menu.session(token) is not None:
             return None
@@ -100,7 +101,7 @@ class Biometrics:
             "enrol-opened",
             person=ticket.person or None,
             method=ticket.kind,
-            source=peer,
+            source=owner_source(peer),
             cause=env.trace,
             detail=f"{whose}, slot {ticket.slot}",
         )

@@ -1,0 +1,34 @@
+"""A lockout kept in the store beside the row that counted it, so that restarting policy,
+or pulling the power, never lifts or shortens it (L-20; the app's, issue 13)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.policy import rules
+
+
+def made(config: dict[str, Any], *, enabled: bool = True) -> rules.Lockout:
+    """A lockout from a config section with failures, window_s and duration_s."""
+    return rules.Lockout(
+        limit=config["failures"],
+        window_s=config["window_s"],
+        duration_s=config["duration_s"],
+        enabled=enabled,
+    )
+
+
+def restored(lockout: rules.Lockout, saved: str | None, now: float) -> rules.Lockout:
+    """The lockout as saved: an active one at its full length from now (the monotonic
+    clock starts again at a boot), failures counted as if made now."""
+    state = json.loads(saved or "{}")
+    if state.get("active"):
+        lockout.until = now + lockout.duration_s
+    lockout.failures = [now] * min(int(state.get("failures", 0)), lockout.limit - 1)
+    return lockout
+
+
+def saved(lockout: rules.Lockout, now: float) -> str:
+    """What restored() reads back; written in the transaction of the row that counted."""
+    return json.dumps({"active": lockout.active(now), "failures": len(lockout.failures)})
