@@ -12,7 +12,9 @@ Each service runs as its own account, lockmesh-<service>, whose primary group is
   under umask 007) is reachable by the group, and sticky, so only a socket's owner can
   remove or replace it;
 - each account works in a private directory DATA/work/<account> (lgpio makes its
-  notification pipes in the working directory).
+  notification pipes in the working directory);
+- the doorbell's snapshots (DATA/snapshots) are the face account's, in the gateway's
+  group, setgid so each picture face writes (0640) is the gateway's to read and serve.
 
 Everything deploy will do is a plan of Entry (path, owner, group, mode), built by pure
 functions and printed by --dry-run; only make() and apply() touch the disk.
@@ -98,6 +100,7 @@ def plan(
         Entry(layout.logs, ROOT, ROOT, 0o750, is_dir=True),  # supervisord (root) writes them
         Entry(layout.run, ROOT, group, 0o3770, is_dir=True),  # setgid + sticky, see above
         Entry(data / "work", ROOT, group, 0o750, is_dir=True),
+        Entry(layout.snapshots, accounts["face"], accounts["gateway"], 0o2750, is_dir=True),
     ]
     for account in accounts.values():
         entries.append(Entry(workdir(layout, account), account, account, 0o700, is_dir=True))
@@ -150,7 +153,8 @@ def _mkdir(path: Path) -> None:
 def make(layout: Layout, conf: Path, python: str, accounts: dict[str, str] = ACCOUNTS) -> None:
     """Create the folders, the keys that are missing, lockmesh.toml if there is none, and
     supervisord's file. Owners and modes are apply()'s business."""
-    for folder in (layout.data, layout.keys, layout.logs, layout.run, layout.data / "work"):
+    for folder in (layout.data, layout.keys, layout.logs, layout.run, layout.data / "work",
+                   layout.snapshots):  # fmt: skip
         _mkdir(folder)
     for account in accounts.values():
         _mkdir(workdir(layout, account))

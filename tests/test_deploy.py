@@ -88,6 +88,12 @@ def test_run_dir_sockets_are_the_groups_and_each_account_has_a_private_workdir(l
     assert (logs.owner, logs.group) == ("root", "root")
 
 
+def test_l23_the_gateway_reads_the_snapshots_the_face_service_writes(layout):
+    e = by_path(deploy.plan(layout))[layout.snapshots]
+    assert (e.owner, e.group, e.is_dir) == ("lockmesh-face", "lockmesh-gateway", True)
+    assert e.mode == stat.S_ISGID | 0o750  # each new picture in the gateway's group
+
+
 def test_directories_come_before_what_is_in_them(layout):
     entries = deploy.plan(layout)
     seen: set[Path] = set()

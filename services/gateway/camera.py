@@ -75,8 +75,11 @@ class Camera:
         return await answer if inspect.isawaitable(answer) else answer
 
     def _context(self) -> zmq.asyncio.Context:
+        """An asyncio view of the process's context (the bus's): no thread or context of
+        the video's own to stop. Not zmq.asyncio.Context.instance(), which hands back the
+        plain global one once the bus has made it."""
         if self.zmq_ctx is None:
-            self.zmq_ctx = zmq.asyncio.Context()  # the video's I/O apart from the bus's
+            self.zmq_ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
         return self.zmq_ctx
 
     async def live(self, request: web.Request) -> web.StreamResponse:
@@ -139,11 +142,6 @@ class Camera:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/live", self.live), web.get("/api/snapshots/{name}", self.snapshot)]
-
-    async def close(self) -> None:
-        if self.zmq_ctx is not None:
-            self.zmq_ctx.term()
-            self.zmq_ctx = None
 
 
 def routes(layout: Layout, check_session: SessionCheck) -> list[web.RouteDef]:
