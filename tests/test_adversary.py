@@ -18,14 +18,23 @@ import pytest
 import zmq
 
 from proto import supervisor_rpc, trust
-from proto.biometric import EnrolOpen, Match, TemplateSave
+from proto.biometric import EnrolOpen, Match, Snapshot, TemplateSave
 from proto.board import Actuate, Bolt, Button, Door, SimBoard, Tamper
 from proto.bus import Bus
 from proto.control import Done
 from proto.keypad import Key
 from proto.layout import IDENTITIES, PUBLISHERS, SERVICES
 from proto.messages import REGISTRY
-from proto.owner import PersonAdd, RemoteUnlock, SettingSet
+from proto.owner import (
+    AppLogin,
+    HomeRequest,
+    LockoutRelease,
+    PairClaim,
+    PersonAdd,
+    RemoteLock,
+    RemoteUnlock,
+    SettingSet,
+)
 from proto.policy import CreateFirstAdmin, Decision, MenuVerified, Pairing, VerifyPasscode
 from proto.power import Battery
 from proto.schema import Message
@@ -35,6 +44,10 @@ from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
 from tests.test_proto_schema import minimal_body
 
 pytestmark = pytest.mark.slow
+
+# The owner's app account (issue 13), claimed by the module's lock with remote unlock on:
+# a forged remote unlock carries the right PIN, so only the trust table stands in its way.
+APP_PASSWORD, APP_PIN = "the owner's password", "4711"
 
 # The most harmful body of a type, where the simplest valid one would do no harm.
 HARMFUL: dict[str, list[Message]] = {
@@ -55,7 +68,12 @@ HARMFUL: dict[str, list[Message]] = {
     "biometric.template_save": [TemplateSave(kind="fingerprint", template=b"forged")],
     "owner.person_add": [PersonAdd(name="mallory", code="135790", role="admin")],
     "owner.setting_set": [SettingSet(name="remote_unlock", value="on")],
-    "owner.remote_unlock": [RemoteUnlock()],
+    "owner.remote_unlock": [RemoteUnlock(pin=APP_PIN)],
+    "owner.remote_lock": [RemoteLock()],
+    "owner.app_login": [AppLogin(password=APP_PASSWORD)],
+    "owner.home": [HomeRequest()],
+    "owner.pair": [PairClaim(serial="LM0", code="0", password=APP_PASSWORD, pin="0000")],
+    "face.snapshot": [Snapshot(name="forged")],  # policy's alone: the doorbell's (L-23)
     "keypad.key": [Key(key="ok")],
 }
 
@@ -83,7 +101,25 @@ def lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lock]:
     done for real, so each service has heard the others' sessions."""
     with running(tmp_path_factory.mktemp("adversary") / "data") as lock:
         unlock_and_lock(lock)
+        claim_with_remote_unlock(lock)
         yield lock
+
+
+def claim_with_remote_unlock(lock: Lock) -> None:
+    """The owner's app claims the lock (L-17: SET held, then the serial, the code and the
+    new password and PIN), and remote unlock is turned on (issue 13)."""
+    from services.policy.secrets import identity, read_device_secret
+
+    who = identity(read_device_secret(lock.layout.data / "device.secret"))
+    watch = lock.watcher()
+    try:
+        lock.cli("sim", "button", "set-long")
+        watch.wait_for(is_type(Pairing, open=True), timeout=15)
+    finally:
+        watch.close()
+    typed = f"{who.verification_code}\n{APP_PASSWORD}\n{APP_PIN}\n"
+    lock.cli("pair", "--serial", who.serial, "--code-stdin", input=typed)
+    lock.cli("settings", "remote_unlock", "on")
 
 
 def unlock_and_lock(lock: Lock) -> None:
@@ -335,3 +371,40 @@ def test_a_connection_with_an_unknown_key_is_counted(lock) -> None:
         eventually(lambda: drops(lock, "motor").get("unknown-key", 0) > before)
     finally:
         sock.close()
+
+
+# -- the gateway: an owner, hijacked (issue 13) --------------------------------------------
+# Last in the file: it leaves remote unlock locked out for the module's lock (3 minutes).
+def test_a_hijacked_gateway_cannot_unlock_without_the_app_pin(lock) -> None:
+    """The gateway may send the owner's requests, but policy checks the app PIN: with the
+    gateway's real key and wrong PINs the bolt stays thrown, five of them lock remote
+    unlock out even for the right PIN, and no owner request lifts that lockout."""
+    before = snapshot(lock)
+    assert before["bolt"] == "locked"
+    tries = [RemoteUnlock(pin=f"{1000 + n}") for n in range(5)]
+    tries += [LockoutRelease(), RemoteUnlock(pin=APP_PIN)]
+    rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
+    rpc.stopProcess("gateway")  # its process taken over: its key used here
+    try:
+        with Bus(lock.layout, "gateway") as bus:
+            policy = bus.client("policy")
+            answers = [policy.request(body, timeout=5).body for body in tries]
+    finally:
+        rpc.startProcess("gateway")
+    assert [(type(a).__name__, a.reason) for a in answers] == [
+        *[("Decision", "wrong-pin")] * 5,
+        ("Done", ""),  # L-20's lockout released: not the PIN's
+        ("Decision", "pin-locked-out"),
+    ]
+    lock.wait_healthy(20)
+    after = snapshot(lock)
+    rows, old_rows = after.pop("events"), before.pop("events")
+    new = rows[: len(rows) - len(old_rows)]
+    assert rows[len(new) :] == old_rows  # the log before, untouched
+    assert after == before  # the bolt, the board, people, settings, codes, lockout
+    assert [(e["kind"], e["source"], e["reason"]) for e in reversed(new)] == [
+        *[("refused", "app", "wrong-pin")] * 5,
+        ("alarm", None, "wrong-pin-entry-limit"),
+        ("lockout-released", "app", None),
+        ("refused", "app", "pin-locked-out"),
+    ]
