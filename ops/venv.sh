@@ -11,3 +11,19 @@ ensure_venv() {
         touch "$stamp"
     fi
 }
+
+# The MQTT bridge's tests (issue 17) run a real broker: Mosquitto, from Debian's packages.
+# Installed here only when missing, and only where apt-get can (root); otherwise a line says
+# so and those tests say what they miss.
+ensure_mosquitto() {
+    if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "mosquitto is missing: the MQTT bridge's tests need it (apt-get install mosquitto)" >&2
+        return 0
+    fi
+    echo "installing mosquitto from Debian's packages (the MQTT bridge's tests use it)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+}

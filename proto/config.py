@@ -133,6 +133,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "login_attempts": 10,  # logins and claims from one address per login_window_s
         "login_window_s": 60.0,
     },
+    "mqtt": {  # issue 17: Home Assistant over MQTT (services/bridge); off while url is ""
+        "url": "",  # mqtt://host[:1883] or mqtts://host[:8883]
+        "username": "",
+        "password_file": "",  # 0600, relative to the data folder (Pi: work/lockmesh-bridge/)
+        "ca_file": "",  # mqtts: the CA of the broker's certificate; "": the system's CAs
+        "protocol": "3.1.1",  # or "5"
+        "discovery_prefix": "homeassistant",
+        "client_id": "",  # "": lockmesh-<serial>
+        "device_name": "",  # HA's name of the device; "": lockmesh <serial>
+        "keepalive_s": 30,  # a silent loss: the broker says the will within 1.5 x this
+        "reconnect_min_s": 1,  # paho's back-off, doubled after each failed attempt
+        "reconnect_max_s": 60,
+        "session_expiry_s": 3600,  # MQTT 5: the broker keeps our session (queued commands)
+        "command_max_age_s": 120.0,  # an unlock whose id is an older time is refused; 0: off
+    },
     "keypad_hw": {  # the Pi board's keypad: MPR121 touch controllers (hw/mpr121.py)
         "i2c_bus": 1,
         "addresses": [0x5A, 0x5B],  # ADDR to ground, ADDR to VDD

@@ -14,7 +14,9 @@ from typing import Iterator
 from proto import files
 
 # The processes of the mesh, in the order supervisord starts them.
-SERVICES = ("policy", "motor", "power", "biometric", "face", "keypad", "gateway", "watchdog")
+SERVICES = (
+    "policy", "motor", "power", "biometric", "face", "keypad", "gateway", "bridge", "watchdog",
+)  # fmt: skip
 # Identities that hold a CURVE key but are not supervised services.
 CLIENTS = ("procevents", "cli", "bench")
 IDENTITIES = SERVICES + CLIENTS

@@ -3,6 +3,7 @@
 from proto import (  # noqa: F401
     biometric,
     board,
+    bridge,
     control,
     health,
     keypad,

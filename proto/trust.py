@@ -27,6 +27,9 @@ Kind = Literal["event", "request", "reply"]
 
 OWNER = ("cli", "gateway")  # the owner: the CLI and the app's gateway (issue 13)
 APP = ("gateway",)  # hears what the app shows live
+# Home Assistant over MQTT (issue 17): sends only the owner's remote requests (lock, unlock
+# with the app PIN, Home), never people or settings; hears the lock's state and events
+BRIDGE = ("bridge",)
 # Who may connect to the face service's live video socket, off the bus (services/face/video.py)
 VIEWERS = APP
 PANEL = ("keypad",)
@@ -76,12 +79,12 @@ TRUST: dict[str, Rule] = {
     "motor.chime": request("policy", to="motor"),
     "motor.sim": request(*TOOLS, to="motor"),
     "motor.interrupted": request("motor", to="policy"),  # a drive cut short by a restart
-    "motor.bolt": event("motor", to=("policy", "keypad", *APP)),
-    "motor.door": event("motor", to=("policy", "keypad", *APP)),
-    "motor.button": event("motor", to=("policy", "keypad")),
-    "motor.tamper": event("motor", to=("policy",)),
+    "motor.bolt": event("motor", to=("policy", "keypad", *APP, *BRIDGE)),
+    "motor.door": event("motor", to=("policy", "keypad", *APP, *BRIDGE)),
+    "motor.button": event("motor", to=("policy", "keypad", *BRIDGE)),  # the key: an unlock
+    "motor.tamper": event("motor", to=("policy", *BRIDGE)),
     # -- power -------------------------------------------------------------------------------
-    "power.battery": event("power", to=("policy", "motor", "keypad", "face", *APP)),
+    "power.battery": event("power", to=("policy", "motor", "keypad", "face", *APP, *BRIDGE)),
     # -- keypad: the panel ---------------------------------------------------------------
     "keypad.sim_keys": request(*TOOLS, to="keypad"),
     "keypad.key": event("keypad", to=("biometric",)),
@@ -128,10 +131,10 @@ TRUST: dict[str, Rule] = {
     # -- policy: the recognisers' requests --------------------------------------------------
     "policy.match": request(*RECOGNISERS, to="policy"),
     # -- policy: what it says ------------------------------------------------------------------
-    "policy.decision": event("policy", answer=True),  # also the answer to a credential
+    "policy.decision": event("policy", to=BRIDGE, answer=True),  # also a credential's answer
     "policy.alarm": event("policy", to=APP),
     "policy.actuation_failed": event("policy", to=("keypad",)),
-    "policy.audit": event("policy", to=("keypad", "face", "biometric", *APP)),
+    "policy.audit": event("policy", to=("keypad", "face", "biometric", *APP, *BRIDGE)),
     "policy.menu_verified": event("policy", to=("keypad",)),
     "policy.pairing": event("policy", to=("keypad", *APP)),
     # -- the owner's commands --------------------------------------------------------------
@@ -147,16 +150,19 @@ TRUST: dict[str, Rule] = {
     "owner.settings": request(*OWNER, to="policy"),
     "owner.setting_set": request(*OWNER, to="policy"),
     "owner.lockout_release": request(*OWNER, to="policy"),
-    "owner.remote_unlock": request(*OWNER, to="policy"),
-    "owner.remote_lock": request(*OWNER, to="policy"),
+    "owner.remote_unlock": request(*OWNER, *BRIDGE, to="policy"),
+    "owner.remote_lock": request(*OWNER, *BRIDGE, to="policy"),
     "owner.app_login": request(*OWNER, to="policy"),
-    "owner.home": request(*OWNER, to="policy"),
+    "owner.home": request(*OWNER, *BRIDGE, to="policy"),
     "owner.home_reply": reply("policy"),
     "owner.events": request(*OWNER, to="policy"),
     "owner.audit_verify": request(*OWNER, to="policy"),
     "owner.pair": request(*OWNER, to="policy"),
     "owner.listing": reply("policy"),
     "owner.audit_report": reply("policy"),
+    # -- the MQTT bridge: the owner takes the lock off MQTT, or puts it back (issue 17) ------
+    "bridge.remove": request(*OWNER, to="bridge"),
+    "bridge.add": request(*OWNER, to="bridge"),
 }
 
 

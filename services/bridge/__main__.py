@@ -1,0 +1,4 @@
+from services.base import main
+from services.bridge.service import BridgeService
+
+main(BridgeService)
