@@ -90,7 +90,9 @@ def beats(watch: Watcher, count: int) -> list[Heartbeat]:
 
 def test_l23_a_snapshot_is_a_real_jpeg_of_the_camera_and_refused_below_video_min(lock):
     watch, policy = lock.watcher(), PolicyStandIn(lock)
+    started = time.monotonic()
     done = policy.snapshot("bell-1-7")
+    print(f"snapshot answered in {(time.monotonic() - started) * 1000:.1f} ms")
     assert (done.ok, done.detail) == (True, "bell-1-7"), done
     path = lock.layout.snapshot("bell-1-7")
     with Image.open(path) as image:
@@ -132,7 +134,8 @@ def test_issue13_live_video_reaches_the_gateway_at_10_fps_only_while_watched(loc
         fps = frames / elapsed
         lags = [b.lag_ms for b in beats(watch, 4)]  # the face loop's, while watched
         print(f"live view: {frames} frames in {elapsed:.2f} s = {fps:.1f} fps; face loop "
-              f"lag_ms unwatched {sorted(idle)}, watched {sorted(lags)}")  # fmt: skip
+              f"lag_ms unwatched {sorted(idle)}, watched {sorted(lags)}; "
+              f"{face_detail(watch)['live']}")  # fmt: skip
         assert fps >= MIN_FPS, f"{frames} frames in {elapsed:.2f} s"
         gateway.close()
         eventually(lambda: not face_detail(watch)["live"]["watched"])
