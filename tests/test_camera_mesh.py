@@ -7,10 +7,12 @@ tests subscribe to it as the gateway does (services/gateway/camera.video_socket)
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import stat
 import time
+import urllib.parse
 
 import pytest
 import zmq
@@ -23,16 +25,19 @@ from proto.bus import Bus
 from proto.config import DEFAULTS
 from proto.control import Done
 from proto.health import Heartbeat
+from proto.policy import Audit
 from proto.power import Battery
 from services.face.video import JPEG, OFF
 from services.gateway.camera import video_socket
-from tests.meshkit import Lock, Watcher, eventually, is_type
+from tests.appkit import CONFIG, App, claimed_app
+from tests.meshkit import Lock, Watcher, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
 
 MIN_FPS = 10.0  # the issue's floor; the face service aims at face.live_fps (12)
 MEASURE_S = 3.0
 VIDEO_MIN_PERCENT = DEFAULTS["power"]["video_min_percent"]  # 20 (L-28)
+APP_CONFIG = CONFIG  # the app on any free port; pairing opens quickly (tests/appkit.py)
 
 
 def face_detail(watch: Watcher) -> dict:
@@ -192,3 +197,50 @@ def test_l28_live_video_stops_with_its_reason_below_20_percent_and_resumes(lock)
         assert message is not None and message[0] == JPEG
     finally:
         ctx.destroy(linger=0)
+
+
+# -- through the gateway's HTTP, as the app's page sees it --------------------------------
+def mjpeg_frames(app: App, seconds: float) -> tuple[int, float, bytes]:
+    """GET /api/live read for seconds: whole JPEG parts counted, the elapsed time, the
+    last part."""
+    where = urllib.parse.urlsplit(app.url)
+    conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=5.0)
+    try:
+        conn.request("GET", "/api/live", headers=app.headers("GET"))
+        response = conn.getresponse()
+        assert response.status == 200, (response.status, response.read())
+        assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
+        body, started = b"", time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            body += response.read1(1 << 16)
+    finally:
+        conn.close()
+    jpegs = [p.partition(b"\r\n\r\n")[2] for p in body.split(b"--frame\r\n")[1:-1]]
+    return len(jpegs), elapsed, jpegs[-1].removesuffix(b"\r\n")
+
+
+def test_l23_l31_issue13_the_app_shows_the_bells_snapshot_and_the_live_view(tmp_path):
+    with running(tmp_path / "data", APP_CONFIG) as lock:
+        app, watch = claimed_app(lock), lock.watcher()
+        assert App(app.url).get("/api/live").status == 401  # not logged in
+        frames, elapsed, last = mjpeg_frames(app, MEASURE_S)
+        print(f"/api/live: {frames} frames in {elapsed:.2f} s = {frames / elapsed:.1f} fps")
+        assert frames / elapsed >= MIN_FPS
+        with Image.open(io.BytesIO(last)) as image:
+            assert (image.format, image.size) == ("JPEG", FRAME_SIZE)
+
+        lock.press("touch", "bell")  # L-23: policy asks the face service for the picture
+        rung = watch.wait_for(lambda e: isinstance(e.body, Audit) and e.body.kind == "doorbell")
+        assert rung.body.detail.startswith("snapshot="), rung.body.detail
+        name = rung.body.detail.removeprefix("snapshot=")
+        shot = app.get(f"/api/snapshots/{name}")
+        assert (shot.status, shot.headers["Content-Type"]) == (200, "image/jpeg")
+        with Image.open(io.BytesIO(shot.body)) as image:
+            assert (image.format, image.size) == ("JPEG", FRAME_SIZE)
+        assert App(app.url).get(f"/api/snapshots/{name}").status == 401
+        assert app.get("/api/snapshots/bell-9-9").status == 404
+
+        set_battery(lock, watch, 15)  # L-28: below 20 % the live view is off, and says why
+        off = app.get("/api/live")
+        why = "battery too low for video (15 %, below 20 %)"
+        assert (off.status, off.body) == (503, {"error": "video-off", "detail": why})
