@@ -169,7 +169,11 @@ async def session_info(gw: Gateway, call: Call) -> dict[str, Any]:
 def _throttled(gw: Gateway, request: web.Request) -> None:
     wait = gw.throttle.retry_after(request.remote or "?")
     if wait is not None:
-        raise Refused(429, "throttled", f"too many attempts from here: wait {wait:.0f} s")
+        seconds = f"{max(1, round(wait))}"
+        raise Refused(
+            429, "throttled", f"too many attempts from here: wait {seconds} s",
+            {"Retry-After": seconds},
+        )  # fmt: skip
 
 
 def _logged_in(gw: Gateway, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -448,8 +452,7 @@ def endpoint(gw: Gateway, route: Route) -> Callable[[web.Request], Awaitable[web
         except Refused as r:
             if r.status >= 500:
                 log.warning("%s %s: %s (%s)", request.method, route.path, r.error, r.detail)
-            headers = {"Retry-After": "60"} if r.status == 429 else None
-            return error(r.status, r.error, r.detail, headers)
+            return error(r.status, r.error, r.detail, r.headers)
 
     return handle
 

@@ -31,9 +31,12 @@ INT_RANGE = (-(2**63), 2**63 - 1)  # what msgpack carries as a signed integer
 class Refused(Exception):
     """A request refused before policy is asked: HTTP status, reason code, one line."""
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(
+        self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
+        self.headers = headers or {}
 
 
 def bad(error: str, detail: str) -> Refused:

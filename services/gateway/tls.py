@@ -52,8 +52,8 @@ def ensure(folder: Path) -> DeviceCertificate:
     """The device certificate in folder, made (key first, both whole) if it is not there."""
     files.private_dir(folder)
     cert, key = folder / CERT_FILE, folder / KEY_FILE
-    if not key.exists():
-        files.create_private(key, _new_key())
+    if not key.exists() and files.create_private(key, _new_key()):
+        cert.unlink(missing_ok=True)  # a certificate of a lost key is of no use
     key_pem = files.read_private(key)  # refused, naming it, if others can read it
     if not cert.exists():
         files.create_private(cert, _new_certificate(key_pem), mode=0o644)
@@ -70,7 +70,8 @@ def _new_key() -> bytes:
 
 def _new_certificate(key_pem: bytes) -> bytes:
     key = serialization.load_pem_private_key(key_pem, password=None)
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise files.FileRefused(f"{KEY_FILE} is not an EC private key")
     host = socket.gethostname()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"lockmesh {host}")])
     now = datetime.datetime.now(datetime.timezone.utc)
