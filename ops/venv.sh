@@ -27,3 +27,24 @@ ensure_mosquitto() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
 }
+
+# The owner app's browser tests (tests/test_app_browser.py) drive Debian's Chromium through
+# Playwright, launched at /usr/bin/chromium: a browser download (`playwright install`) is
+# impossible here and never used. Installed with apt-get when missing (as root, or through
+# sudo when it asks nothing); otherwise the tests say why they are skipped.
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            sudo="sudo -n"
+        else
+            echo "browser tests: /usr/bin/chromium is missing and apt-get needs root: they will be skipped"
+            return 0
+        fi
+    fi
+    echo "browser tests: installing Debian's chromium with apt-get (/usr/bin/chromium is missing)"
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
+        echo "browser tests: apt-get could not install chromium: they will be skipped"
+    fi
+}

@@ -13,15 +13,41 @@ const KINDS = [
   ["face", "Face"],
 ];
 
-/** The step's words: the lock's prompt when it sends one, else its step named. */
+// The panel's enrolment prompts (services/keypad/prompts.py), as the stream names them.
+const PROMPTS = {
+  "place-finger": "Place the finger on the sensor",
+  "lift-finger": "Lift the finger",
+  "finger-poor": "Poor placement: place the finger again",
+  "finger-partial": "Place the whole finger flat on the sensor",
+  "palm-ready": "Hold the palm about 20 centimetres in front of the sensor",
+  "palm-show": "Show the palm to the sensor",
+  "palm-too-far": "Bring the palm closer",
+  "palm-too-near": "Move the palm further away",
+  "palm-off-centre": "Centre the palm in front of the sensor",
+  "palm-moving": "Hold the palm still",
+  "face-straight": "Look straight at the camera",
+  "face-up": "Raise the head slightly",
+  "face-down": "Lower the head slightly",
+  "face-left": "Turn the head slightly left",
+  "face-right": "Turn the head slightly right",
+  "face-any": "Look at the camera",
+  "face-none": "No face seen: look at the camera",
+  "face-several": "More than one face: only the person enrolling, please",
+  "face-moving": "Hold still",
+  "face-too-far": "Come closer to the camera",
+  "face-move": "Turn the head slightly",
+};
+
+/** The step in words, with its count when the lock gives one ("2 of 3"). */
 function stepText(step) {
-  const words = step.prompt || spoken(step.step);
-  return Number.isInteger(step.step) && step.of ? `Step ${step.step} of ${step.of}: ${words}` : words;
+  const words = PROMPTS[step.prompt] ?? spoken(step.prompt || "waiting");
+  if (!Number.isInteger(step.step)) return words;
+  return `${words} (${step.of ? `${step.step} of ${step.of}` : `capture ${step.step}`})`;
 }
 
 function outcome(step) {
   if (step.done) return { text: `Done: ${spoken(step.kind || "credential")} added`, ok: true };
-  const why = typeof step.failed === "string" ? step.failed : step.reason || "failed";
+  const why = step.reason || "failed";
   return { text: `Not added: ${spoken(why)}${step.detail ? ` (${step.detail})` : ""}`, ok: false };
 }
 

@@ -38,7 +38,7 @@ function eventItem(row, names) {
   const title = kind === "alarm" ? `Alarm: ${spoken(row.reason || "raised")}` : spoken(row.kind);
   const item = h(
     "li",
-    { class: `event ${kind}`, "data-seq": row.seq, "data-kind": row.kind },
+    { class: `event ${kind}`, "data-seq": row.seq, "data-kind": row.kind, "data-person": row.person ?? "" },
     h(
       "div",
       { class: "event-head" },
@@ -86,6 +86,16 @@ function filterForm(people, apply) {
   el.addEventListener("change", () => apply(read()));
   el.addEventListener("reset", () => setTimeout(() => apply(read())));
   return el;
+}
+
+/** The filter's summary line: what is shown. */
+function filterText({ kind, person, since }, names) {
+  const parts = [
+    kind && spoken(kind),
+    person && (names.get(person) || person),
+    since != null && `since ${when(since)}`,
+  ].filter(Boolean);
+  return parts.length ? `Filter: ${parts.join(", ")}` : "Filter: all events";
 }
 
 function matches(filters, row) {
@@ -155,7 +165,8 @@ export function render(root) {
   });
   watcher.observe(sentinel);
 
-  const filterCard = card("Filter");
+  const summary = h("summary", {}, "Filter");
+  const filterCard = h("details", { class: "card filter-card" }, summary);
   root.append(h("h1", {}, "Events"), filterCard, card("", empty, list, sentinel, more));
   api("GET", "/api/people")
     .then(({ items }) => {
@@ -164,7 +175,12 @@ export function render(root) {
     })
     .catch(() => [])
     .then((people) => {
-      filterCard.append(filterForm(people, (chosen) => ((filters = chosen), load(true))));
+      const apply = (chosen) => {
+        filters = chosen;
+        summary.textContent = filterText(chosen, names);
+        load(true);
+      };
+      filterCard.append(filterForm(people, apply));
       load(true);
     });
   const unsubscribe = [on("event", arrived), on("reconnect", () => load(true))];

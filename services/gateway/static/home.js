@@ -8,6 +8,12 @@ import { act, showError } from "./message.js";
 import { on } from "./stream.js";
 import { BLUETOOTH, BOLT, DOOR, spoken } from "./words.js";
 
+// Why the live view is off (the gateway's live_view.why), in words.
+const WHY_NO_VIDEO = {
+  "no-camera": "this lock has no camera",
+  "battery-low": "the battery is too low for video",
+};
+
 /** A labelled value whose text the update fills in. */
 function fact(label, id) {
   const value = h("dd", { id });
@@ -41,7 +47,7 @@ function liveView() {
       wanted = Boolean(live?.on);
       img.hidden = !wanted;
       why.hidden = wanted;
-      why.textContent = wanted ? "" : `Live view off: ${live?.why || "no reason given"}`;
+      why.textContent = wanted ? "" : `Live view off: ${WHY_NO_VIDEO[live?.why] ?? spoken(live?.why || "off")}`;
       if (wanted) start();
       else stop();
     },
@@ -139,7 +145,7 @@ export function render(root) {
   };
   const refresh = () => api("GET", "/api/home").then(update, showError);
   refresh();
-  const unsubscribe = [on("home", update), on("reconnect", refresh)];
+  const unsubscribe = [on("home", update)]; // a stream (re)joined is sent Home at once
   return () => {
     unsubscribe.forEach((off) => off());
     live.close();

@@ -75,7 +75,7 @@ function slotRow(slot, onRemove) {
     { class: "slot" },
     legend,
     h("div", { class: "days", role: "group", "aria-label": "Days" }, days),
-    h("div", { class: "row" }, field("From", from), field("Until", to, "00:00: midnight"), remove),
+    h("div", { class: "row" }, field("From", from), field("Until", to), remove),
   );
   const setNumber = (n) => {
     number = n;
@@ -101,10 +101,12 @@ function slotRow(slot, onRemove) {
 export function slotPicker(slots = []) {
   const list = h("div", { class: "slots" });
   const none = h("p", { class: "hint" }, "No weekly slots: any day, any time.");
+  const midnight = h("p", { class: "hint" }, "Each slot repeats every week; an end of 00:00 is midnight.");
   const rows = [];
   const renumber = () => {
     rows.forEach((row, i) => row.setNumber(i + 1));
     none.hidden = rows.length > 0;
+    midnight.hidden = rows.length === 0;
   };
   const addRow = (slot) => {
     const row = slotRow(slot, () => {
@@ -119,7 +121,7 @@ export function slotPicker(slots = []) {
   slots.forEach(addRow);
   renumber();
   const add = h("button", { type: "button", onclick: () => addRow(NEW_SLOT) }, "Add a weekly slot");
-  const el = h("div", { class: "slot-picker" }, none, list, add);
+  const el = h("div", { class: "slot-picker" }, none, midnight, list, add);
   return { el, value: () => rows.map((row) => row.value()) };
 }
 

@@ -56,6 +56,6 @@ export function render(root) {
   };
   const refresh = () => api("GET", "/api/home").then(update, showError);
   refresh();
-  const unsubscribe = [on("home", update), on("reconnect", refresh)];
+  const unsubscribe = [on("home", update)]; // a stream (re)joined is sent Home at once
   return () => unsubscribe.forEach((stop) => stop());
 }

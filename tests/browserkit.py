@@ -1,0 +1,99 @@
+"""Test support for the owner's app in a real browser: Debian's Chromium launched by
+Playwright (never a downloaded browser), a lock whose app is claimed, and screenshots
+kept in tests/artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, Playwright, expect
+
+from proto.policy import Pairing
+from services.policy.secrets import identity, read_device_secret
+from tests.meshkit import Lock, eventually, is_type
+
+CHROMIUM = Path("/usr/bin/chromium")
+# No sandbox: tests may run as root in a container; the rest keeps Chromium off the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+PHONE = {"width": 390, "height": 844}  # a phone held upright, CSS pixels
+PASSWORD, PIN = "correct horse battery", "4711"
+# The lock: SET held half a second opens pairing; the app on any free port; logins and
+# claims from the one address every test uses not throttled (the lockout test has its own)
+CONFIG = "[motor]\nlong_press_s = 0.5\n[gateway]\nport = 0\nlogin_attempts = 1000\n"
+
+
+def launch(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def app_url(lock: Lock) -> str:
+    """Where the lock serves its app, as `lockmesh status` says (the gateway's detail)."""
+    url = eventually(lambda: lock.status()["services"]["gateway"].get("detail", {}).get("url"))
+    return str(url)
+
+
+def session_info(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/api/session", timeout=10) as answer:
+        return dict(json.load(answer))
+
+
+def who(lock: Lock) -> tuple[str, str]:
+    """Serial number and verification code, as system information announces them (L-16)."""
+    found = identity(read_device_secret(lock.layout.data / "device.secret"))
+    return found.serial, found.verification_code
+
+
+def open_pairing(lock: Lock) -> None:
+    """SET held (L-17): pairing mode opens; a SET still held from before is let go first."""
+    eventually(lambda: lock.status()["services"]["motor"]["detail"]["set_button"] == "released")
+    watch = lock.watcher()
+    try:
+        lock.cli("sim", "button", "set-long")
+        watch.wait_for(is_type(Pairing, open=True))
+    finally:
+        watch.close()
+
+
+def claim_by_cli(lock: Lock, password: str = PASSWORD, pin: str = PIN) -> None:
+    """`lockmesh pair` in pairing mode, the code, password and PIN on stdin."""
+    open_pairing(lock)
+    serial, code = who(lock)
+    typed = f"{code}\n{password}\n{pin}\n"
+    lock.cli("pair", "--serial", serial, "--code-stdin", input=typed)
+
+
+def shoot(page: Page, name: str, full_page: bool = False) -> Path:
+    """A screenshot kept as a test artefact (tests/artifacts/app-NAME.png)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"app-{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def log_in(page: Page, url: str, password: str = PASSWORD) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()
+
+
+def error_line(page: Page):
+    """The one line where the page shows a refusal."""
+    return page.locator("#error")
+
+
+def note_line(page: Page):
+    return page.locator("#note")
