@@ -74,11 +74,22 @@ def claim_by_cli(lock: Lock, password: str = PASSWORD, pin: str = PIN) -> None:
     lock.cli("pair", "--serial", serial, "--code-stdin", input=typed)
 
 
-def shoot(page: Page, name: str, full_page: bool = False) -> Path:
-    """A screenshot kept as a test artefact (tests/artifacts/app-NAME.png)."""
+def shoot(page: Page, name: str, whole: bool = False) -> Path:
+    """A screenshot kept as a test artefact (tests/artifacts/app-NAME.png): what the phone
+    shows, or the whole screen on a phone as tall as it (the header and the tabs where
+    they belong, which a full-page capture of a scrolled page does not keep)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"app-{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    if not whole:
+        page.screenshot(path=str(path))
+        return path
+    size = page.viewport_size or PHONE
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    try:
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(size)
     return path
 
 

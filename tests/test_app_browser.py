@@ -149,7 +149,7 @@ def test_l17_the_app_claims_the_lock_in_pairing_mode_and_sets_the_password(
         page.get_by_label(f"{label} again").fill(secret)
     page.get_by_role("button", name="Claim the lock").click()
     expect(error_line(page)).to_contain_text("wrong-code")  # the API's refusal, one line
-    shoot(page, "claim-refused")
+    shoot(page, "claim-refused", whole=True)
 
     page.get_by_label("Verification code").fill(code)
     page.get_by_role("button", name="Claim the lock").click()
@@ -207,7 +207,7 @@ def test_l31_home_updates_by_itself_when_the_door_opens(owner: Page, lock: Lock)
     assert page.evaluate("window.notReloaded") is True  # the stream did it, not a reload
     lock.cli("sim", "battery", "80")
     expect(page.locator("img.live")).to_be_visible(timeout=LIVE_S)
-    shoot(page, "home")
+    shoot(page, "home", whole=True)
 
 
 def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(
@@ -224,7 +224,7 @@ def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(
     expect(page.locator("#remote-off")).to_be_visible()
     page.get_by_label("App PIN").fill(PIN)
     page.get_by_role("button", name="Unlock", exact=True).click()
-    expect(error_line(page)).to_contain_text("remote-unlock-off")
+    expect(error_line(page)).to_contain_text("remote-unlock-off: remote unlock is off")
     expect(page.locator("#unlock-bolt")).to_have_text("Locked")
     shoot(page, "unlock-refused")
 
@@ -287,7 +287,7 @@ def test_l33_a_person_is_added_with_a_validity_window_and_weekly_slots(
     bob.get_by_role("button", name="Save validity").click()
     expect(note_line(page)).to_contain_text("Validity saved")
     expect(bob.locator(".validity")).to_contain_text("Mon–Sat 07:30–19:00")
-    shoot(page, "people")
+    shoot(page, "people", whole=True)
 
     stored = people_of(lock)["Bob"]
     start = datetime(2030, 1, 1, 8, 0, tzinfo=timezone.utc).timestamp()
@@ -322,6 +322,7 @@ def test_l33_an_enrolment_at_the_door_is_followed_live(owner: Page, lock: Lock) 
     lock.cli("sim", "finger", "carol-thumb")
     expect(steps).to_contain_text("Done: Fingerprint added", timeout=15_000)
     expect(carol).to_contain_text("1 fingerprint")
+    steps.scroll_into_view_if_needed()
     shoot(page, "people-enrolled")
     lock.cli("sim", "finger", "")  # the finger taken away
     assert people_of(lock)["Carol"]["fingerprints"] == 1
@@ -346,7 +347,7 @@ def test_l34_a_visitor_code_made_in_the_app_opens_at_the_keypad(owner: Page, loc
     bolt_reached(lock, watch, "unlocked")
     page.reload()
     expect(cleaner).to_contain_text("1 use left")
-    shoot(page, "visitors")
+    shoot(page, "visitors", whole=True)
     assert events_of(lock, "granted")[0]["detail"] == "visitor cleaner"
     lock.cli("sim", "button", "lock")
     bolt_reached(lock, watch, "locked")
@@ -434,7 +435,7 @@ def test_l36_a_setting_is_changed_and_the_audit_is_shown(owner: Page, lock: Lock
     expect(delay).to_have_value("30")  # back to what the lock keeps
     page.get_by_role("button", name="Release the lockout").click()
     expect(note_line(page)).to_contain_text("Lockout released")
-    shoot(page, "settings", full_page=True)
+    shoot(page, "settings", whole=True)
     items = json.loads(lock.cli("settings", "--json").stdout)["items"]
     settings = {s["name"]: s["value"] for s in items}
     assert settings["volume"] == 1 and settings["auto_lock_delay_s"] == 30

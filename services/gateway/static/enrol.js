@@ -54,11 +54,11 @@ function outcome(step) {
 /** Buttons to start an enrolment for person (a number) and its steps, live; ended() runs
  * when it ends. close() stops listening. */
 export function enrolPanel(person, ended) {
-  const steps = h("ol", { class: "steps", role: "log", "aria-live": "polite", "aria-label": "Enrolment steps" });
+  const steps = h("ul", { class: "steps", role: "log", "aria-live": "polite", "aria-label": "Enrolment steps" });
   let stopListening = () => {};
   const follow = (kind) => {
     stopListening();
-    steps.replaceChildren(h("li", {}, "Started: go to the door and follow the lock's voice."));
+    steps.replaceChildren(h("li", { class: "start" }, "Started: at the door, follow the lock's voice."));
     stopListening = on("enrol", (step) => {
       if (step.person && step.person !== person) return; // someone else's, at the panel
       if (step.kind && step.kind !== kind) return;
@@ -90,7 +90,7 @@ export function enrolPanel(person, ended) {
     "div",
     { class: "enrol" },
     h("p", { class: "hint" }, "Add a credential: choose it, then present it at the door."),
-    h("div", { class: "actions" }, buttons),
+    h("div", { class: "actions kinds" }, buttons),
     steps,
   );
   return { el, close: () => stopListening() };

@@ -35,6 +35,7 @@ function eventItem(row, names) {
     .filter(Boolean)
     .join(" · ");
   const snapshot = SNAPSHOT.exec(row.detail ?? "");
+  const detail = (row.detail ?? "").replace(SNAPSHOT, "").trim(); // the picture says it
   const title = kind === "alarm" ? `Alarm: ${spoken(row.reason || "raised")}` : spoken(row.kind);
   const item = h(
     "li",
@@ -47,7 +48,7 @@ function eventItem(row, names) {
       h("time", { datetime: new Date(row.wall * 1000).toISOString() }, when(row.wall)),
     ),
     facts ? h("p", { class: "facts-line" }, facts) : null,
-    row.detail ? h("p", { class: "detail" }, row.detail) : null,
+    detail ? h("p", { class: "detail" }, detail) : null,
     snapshot
       ? h("img", {
           class: "snapshot",

@@ -8,11 +8,29 @@ let noteTimer = 0;
 const errorLine = () => document.getElementById("error");
 const noteLine = () => document.getElementById("note");
 
+// Words for refusals whose answer names only the reason (a decision's refusal).
+const REASONS = {
+  "remote-unlock-off": "remote unlock is off: turn it on in Settings",
+  "remote-disabled": "remote unlock is off: turn it on in Settings",
+  "wrong-pin": "that is not the app PIN",
+  "pin-locked-out": "too many wrong PINs: wait a few minutes",
+  lockout: "the lock is locked out after wrong attempts",
+  "not-claimed": "the lock is not claimed yet",
+  "insufficient-battery": "the battery is too low to move the bolt: connect USB-C power",
+  jammed: "the bolt is jammed",
+};
+
+/** The refusal's sentence: the API's, unless it only repeats the reason code. */
+function sentence({ error, detail }) {
+  const bare = !detail || detail === error || detail === `refused: ${error}`;
+  return bare ? (REASONS[error] ?? "refused") : detail;
+}
+
 /** A refusal or a failure as one line: "reason-code: sentence". */
 export function showError(problem) {
   const line =
     problem instanceof ApiError
-      ? `${problem.error}: ${problem.detail}`
+      ? `${problem.error}: ${sentence(problem)}`
       : String(problem?.message || problem);
   clearMessages();
   const el = errorLine();
