@@ -293,12 +293,12 @@ def message_for(args: argparse.Namespace) -> Message:
 
 
 def run(layout: Layout, args: argparse.Namespace) -> int:
-    try:
-        message = message_for(args)
-    except UsageError as e:
-        print(f"lockmesh: {e}", file=sys.stderr)
-        return 2
-    with Bus(layout, "cli") as bus:
+    with Bus(layout, "cli") as bus:  # a lock to talk to, before anyone types a secret
+        try:
+            message = message_for(args)
+        except UsageError as e:
+            print(f"lockmesh: {e}", file=sys.stderr)
+            return 2
         answer = bus.client("policy").request(message, timeout=5.0)
         if answer is None:
             print("lockmesh: policy did not answer (is the lock up?)", file=sys.stderr)

@@ -235,6 +235,8 @@ VERBS = [
     ["settings"],
     ["lockout", "release"],
     ["unlock"],
+    ["lock"],
+    ["home"],
     ["events"],
     ["audit", "verify"],
     ["pair", "--serial", "x", "--code-stdin"],
