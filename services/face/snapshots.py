@@ -29,6 +29,14 @@ class SnapshotFolder:
     def __init__(self, layout: Layout, kept: int) -> None:
         self.layout, self.folder, self.kept = layout, layout.snapshots, kept
 
+    def prepare(self) -> None:
+        """The folder made at start (on a Pi deploy made it); a failure is the first
+        snapshot's to report."""
+        try:
+            files.private_dir(self.folder)
+        except OSError as e:
+            log.warning("the snapshot folder %s: %s", self.folder, e)
+
     def take(self, name: str, rgb: np.ndarray) -> Done:
         """Keep this frame as name; refused if the name is taken or the disk fails."""
         bad = snapshot_name(name)

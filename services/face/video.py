@@ -96,13 +96,21 @@ class LiveVideo:
     def _run(self) -> None:
         due = self.clock()
         while not self._stop.is_set():
-            wait = max(0.0, due - self.clock()) if self.watched else IDLE_POLL_S
-            if self.sock.poll(math.ceil(wait * 1000)):
-                if self._heard_viewers():
-                    due = self.clock()  # a new viewer: frame or reason now, not a period on
-                continue
-            if self.watched and self.clock() >= due:
-                due = self._send(due)
+            try:
+                due = self._step(due)
+            except Exception:  # a bad frame or a bug: logged, the live view goes on
+                log.exception("a live video frame failed")
+                due = self.clock() + OFF_EVERY_S
+
+    def _step(self, due: float) -> float:
+        """Waits for viewers' news or the next frame's time (the stop flag looked at every
+        IDLE_POLL_S at most); the time the next message is due."""
+        wait = min(max(0.0, due - self.clock()), IDLE_POLL_S) if self.watched else IDLE_POLL_S
+        if self.sock.poll(math.ceil(wait * 1000)):
+            return self.clock() if self._heard_viewers() else due  # a new viewer: tell it now
+        if self.watched and self.clock() >= due:
+            return self._send(due)
+        return due
 
     def _heard_viewers(self) -> bool:
         """Reads XPUB's news; True when a viewer came. With XPUB_VERBOSE each subscribe is

@@ -141,7 +141,11 @@ class Camera:
         )
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/api/live", self.live), web.get("/api/snapshots/{name}", self.snapshot)]
+        return [
+            # no HEAD: its body is dropped, so a HEAD that went away would hold a viewer
+            web.get("/api/live", self.live, allow_head=False),
+            web.get("/api/snapshots/{name}", self.snapshot),
+        ]
 
 
 def routes(layout: Layout, check_session: SessionCheck) -> list[web.RouteDef]:
