@@ -105,10 +105,12 @@ class Camera:
         kind, payload = first
         if kind != JPEG:
             return error(503, "video-off", payload.decode(errors="replace"))
+        # sent here, before the app's guard could add its headers: the stream names its own
         response = web.StreamResponse(
             headers={
                 "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                 "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
             }
         )
         await response.prepare(request)
