@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PHONE = {"width": 390, "height": 844}  # a phone held upright, CSS pixels
+DESKTOP = {"width": 1280, "height": 800}
 PASSWORD, PIN = "correct horse battery", "4711"
 # The lock: SET held half a second opens pairing; the app on any free port; logins and
 # claims from the one address every test uses not throttled (the lockout test has its own)

@@ -17,6 +17,7 @@ from proto.owner import SettingSet
 from tests.browserkit import (
     CHROMIUM,
     CONFIG,
+    DESKTOP,
     PASSWORD,
     PHONE,
     PIN,
@@ -208,6 +209,9 @@ def test_l31_home_updates_by_itself_when_the_door_opens(owner: Page, lock: Lock)
     lock.cli("sim", "battery", "80")
     expect(page.locator("img.live")).to_be_visible(timeout=LIVE_S)
     shoot(page, "home", whole=True)
+    page.set_viewport_size(DESKTOP)  # fine on a desktop too: tabs on top, two columns
+    expect(page.locator("#tabs a").first).to_be_in_viewport()
+    shoot(page, "home-desktop")
 
 
 def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(
@@ -322,8 +326,7 @@ def test_l33_an_enrolment_at_the_door_is_followed_live(owner: Page, lock: Lock) 
     lock.cli("sim", "finger", "carol-thumb")
     expect(steps).to_contain_text("Done: Fingerprint added", timeout=15_000)
     expect(carol).to_contain_text("1 fingerprint")
-    steps.scroll_into_view_if_needed()
-    shoot(page, "people-enrolled")
+    shoot(page, "people-enrolled", whole=True)
     lock.cli("sim", "finger", "")  # the finger taken away
     assert people_of(lock)["Carol"]["fingerprints"] == 1
 
@@ -473,6 +476,33 @@ def test_a_session_from_another_locks_data_folder_is_refused(
     shoot(page, "other-lock-refused")
     page.goto(app_url(lock))  # and the first lock still knows it
     expect(page.get_by_role("heading", name="Home")).to_be_visible()
+
+
+SCREENS = [("home", "Home"), ("unlock", "Unlock"), ("people", "People"),
+           ("visitors", "Visitors"), ("events", "Events"), ("settings", "Settings")]  # fmt: skip
+UNLABELLED = """() => [...document.querySelectorAll("input, select, button, a[href], img")]
+    .filter(e => e.tagName === "IMG" ? !e.hasAttribute("alt") :
+                 !(e.labels?.length || e.getAttribute("aria-label") ||
+                   e.getAttribute("aria-labelledby") || e.textContent.trim()))
+    .map(e => e.outerHTML.slice(0, 80))"""
+
+
+def test_every_control_of_every_screen_has_a_name(owner: Page, url: str) -> None:
+    """Accessible markup: each field has its label, each button and link its words, and
+    the screens are reached from the tabs (on a desktop too)."""
+    page = owner
+    for width in (PHONE, DESKTOP):
+        page.set_viewport_size(width)
+        for screen, heading in SCREENS:
+            go(page, screen, heading)
+            page.wait_for_load_state()
+            assert page.evaluate(UNLABELLED) == [], screen
+            expect(page.locator(f'#tabs a[aria-current="page"][href="#/{screen}"]')).to_be_visible()
+            if width == DESKTOP:
+                shoot(page, f"{screen}-desktop")
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{url}/#/claim")
+    assert page.evaluate(UNLABELLED) == []
 
 
 def test_the_app_is_served_by_the_lock_alone(page: Page, url: str) -> None:

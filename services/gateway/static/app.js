@@ -40,6 +40,7 @@ function show() {
   let name = screenName();
   if (!OPEN.has(name) && !session.loggedIn) name = door();
   if (name === "login" && session.loggedIn) name = "home";
+  if (name === "login" && !session.claimed) name = "claim"; // nobody's password yet
   if (location.hash !== `#/${name}`) {
     location.replace(`#/${name}`); // fires hashchange, which shows it
     return;

@@ -161,8 +161,8 @@ export function render(root) {
   // Paging: the button, and by itself when the end of the list comes into view.
   more.addEventListener("click", () => load(false));
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
-  const watcher = new IntersectionObserver((seen) => {
-    if (seen.some((e) => e.isIntersecting) && nextBefore != null) load(false);
+  const watcher = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && nextBefore != null) load(false);
   });
   watcher.observe(sentinel);
 
