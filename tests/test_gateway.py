@@ -51,8 +51,12 @@ def claimed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lock, Ap
 
 def logged_in(lock: Lock) -> App:
     """Another browser of the owner, logged in with the password."""
+    return logged_in_with(lock, PASSWORD)
+
+
+def logged_in_with(lock: Lock, password: str) -> App:
     app = App(app_url(lock))
-    answer = app.login()
+    answer = app.login(password)
     assert answer.status == 200, answer
     return app
 
@@ -63,7 +67,7 @@ def gateway_pid(lock: Lock) -> int:
 
 # -- the claim and logins ------------------------------------------------------------------
 def test_l17_issue13_the_app_claims_the_lock_only_in_pairing_mode_and_is_logged_in(tmp_path):
-    with running(tmp_path / "data", CONFIG) as lock:
+    with running(tmp_path / "data", CONFIG + "login_attempts = 100\n") as lock:
         app = App(app_url(lock))
         assert "app: http://127.0.0.1:" in lock.cli("status", check=False).stdout
         before = app.get("/api/session")
@@ -106,7 +110,14 @@ def test_l17_issue13_the_app_claims_the_lock_only_in_pairing_mode_and_is_logged_
         assert eventually(lambda: other.get("/api/home").status == 401)
         assert app.get("/api/home").status == 401
         assert App(app_url(lock)).login(PASSWORD).status == 401
-        assert App(app_url(lock)).login("another password").status == 200
+        newest = logged_in_with(lock, "another password")
+
+        # a claim from the CLI ends the app's sessions too: the gateway hears it on the bus
+        open_pairing(lock)
+        typed = f"{code}\n{PASSWORD}\n{PIN}\n"
+        assert lock.cli("pair", "--serial", serial, "--code-stdin", input=typed).returncode == 0
+        assert eventually(lambda: newest.get("/api/home").status == 401)
+        assert logged_in(lock).get("/api/home").status == 200
 
 
 def test_issue13_wrong_passwords_lock_logins_out_423_and_one_address_is_throttled_429(tmp_path):
