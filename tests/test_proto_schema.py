@@ -16,8 +16,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proto.biometric import snapshot_name
 from proto.messages import REGISTRY
-from proto.owner import MINUTES_A_DAY, ValiditySet, weekly_slots
+from proto.owner import (
+    MINUTES_A_DAY,
+    PASSWORD_CHARS,
+    PIN_DIGITS,
+    ValiditySet,
+    password_shape,
+    pin_shape,
+    weekly_slots,
+)
 from proto.policy import CheckPasscode, CreateFirstAdmin, VerifyPasscode
 from proto.schema import MAX_ITEMS, MAX_TEXT, Message, SchemaError
 
@@ -33,7 +42,14 @@ SLOT = st.integers(1, 127).flatmap(
         lambda start: st.integers(start + 1, MINUTES_A_DAY).map(lambda end: [mask, start, end])
     )
 )
-SHAPED = {weekly_slots: st.lists(SLOT, max_size=4)}
+SHAPED = {
+    weekly_slots: st.lists(SLOT, max_size=4),
+    snapshot_name: st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", fullmatch=True),
+    password_shape: st.text(min_size=PASSWORD_CHARS[0], max_size=PASSWORD_CHARS[1]),
+    pin_shape: st.text("0123456789", min_size=PIN_DIGITS[0], max_size=PIN_DIGITS[1]),
+}
+# ... and the simplest value each takes
+SIMPLEST = {weekly_slots: [], snapshot_name: "a", password_shape: "p" * 8, pin_shape: "0000"}
 # What msgpack gives back unchanged: no tuples, no NaN, str keys.
 ANY = st.recursive(
     st.none() | st.booleans() | INT64 | FLOAT | TEXT | st.binary(max_size=20),
@@ -92,6 +108,8 @@ ANY_MESSAGE = st.sampled_from(TYPES).flatmap(lambda t: messages(REGISTRY[t]))
 # -- fixed valid and invalid values -------------------------------------------------------
 def minimal_value(f: dataclasses.Field, hint: Any) -> Any:
     """A valid value for the field, the simplest one."""
+    if "check" in f.metadata:
+        return SIMPLEST[f.metadata["check"]]
     if "choices" in f.metadata:
         return f.metadata["choices"][0]
     if "range" in f.metadata:
