@@ -96,7 +96,12 @@ class GatewayService(Service):
             left = budget_ends - self.clock()
             if left < 0.05:
                 return None  # answered "no answer": the beats come first
-            return self.request(to, body, cause=cause, timeout=min(ASK_S, left))
+            try:
+                return self.request(to, body, cause=cause, timeout=min(ASK_S, left))
+            except Exception:  # one letter's failure is its own 503, not the others'
+                self.bus.counters.drops["handler-error"] += 1
+                log.exception("asking %s for %s failed", to, body.TYPE)
+                return None
 
         self.mailbox.deliver(self.publish, ask)
 
