@@ -9,7 +9,14 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from proto.board import Bolt
 from proto.bus import Bus
@@ -86,12 +93,22 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx.close()
 
 
+def complaint(message: ConsoleMessage) -> str | None:
+    """What the browser's console says went wrong: a script's error, a refusal of the
+    lock's Content-Security-Policy; not the refusals the API answers (4xx), which the
+    walkthroughs cause on purpose."""
+    if message.type != "error" or message.text.startswith("Failed to load resource"):
+        return None
+    return message.text
+
+
 @pytest.fixture
 def page(context: BrowserContext) -> Iterator[Page]:
-    """A page whose script errors fail the test."""
+    """A page whose script errors, and whatever its console complains of, fail the test."""
     page = context.new_page()
     failures: list[str] = []
     page.on("pageerror", lambda e: failures.append(str(e)))
+    page.on("console", lambda m: failures.extend(filter(None, [complaint(m)])))
     yield page
     assert not failures, f"the page's script failed: {failures}"
 
