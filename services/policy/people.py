@@ -55,6 +55,9 @@ class People:
 
     # -- reading --------------------------------------------------------------------------
     def count(self, role: str | None = None) -> int:
+        return self.store.cache.get("people", ("count", role), lambda: self._count(role))
+
+    def _count(self, role: str | None) -> int:
         if role is None:
             return int(self.db.execute("SELECT count(*) FROM people").fetchone()[0])
         row = self.db.execute("SELECT count(*) FROM people WHERE role=?", (role,)).fetchone()
@@ -70,6 +73,10 @@ class People:
         return row[0] if row else None
 
     def validity(self, number: str) -> Validity:
+        """Kept until the people table changes (readcache.py): read at every decision."""
+        return self.store.cache.get("people", ("validity", number), lambda: self._validity(number))
+
+    def _validity(self, number: str) -> Validity:
         row = self.db.execute(
             "SELECT valid_start, valid_end, slots FROM people WHERE number=?", (number,)
         ).fetchone()

@@ -25,6 +25,7 @@ from services.policy.chain import (
     row_hash,
     seal,
 )
+from services.policy.readcache import ReadCache
 
 __all__ = ["EVENT_FIELDS", "GENESIS", "MIGRATIONS", "Store", "row_hash"]
 
@@ -119,7 +120,9 @@ class Store:
         self.db.create_function(
             "lockmesh_seal", 3, lambda e, c, last: seal(self._key, e, c, bytes(last))
         )
+        self.cache = ReadCache(self.db)  # people's and settings' reads, kept until changed
         self._migrate()
+        self.cache.watch()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -134,6 +137,9 @@ class Store:
 
     # -- settings -------------------------------------------------------------------------
     def setting(self, key: str) -> str | None:
+        return self.cache.get("settings", key, lambda: self._read_setting(key))
+
+    def _read_setting(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
@@ -261,7 +267,7 @@ class Store:
 
     def transaction(self) -> "_Tx":
         """A write, all or nothing; append events inside it with append()."""
-        return _Tx(self.db)
+        return _Tx(self.db, self.cache)
 
     def append(self, kind: str, **fields: Any) -> int:
         """Add an event within a transaction() the caller holds."""
@@ -281,13 +287,20 @@ def _private(path: Path) -> None:
 
 
 class _Tx:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on error: a write is all or nothing."""
+    """BEGIN IMMEDIATE … COMMIT, rolled back on error: a write is all or nothing. What
+    was read inside it may be what it wrote: the cache forgets it unless it committed."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, cache: ReadCache) -> None:
+        self.db, self.cache = db, cache
 
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: Any, *_: Any) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        committed = False
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+            committed = kind is None
+        finally:
+            if not committed:
+                self.cache.clear()
