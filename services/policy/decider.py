@@ -15,8 +15,9 @@ from services.policy.actuation import Actuation
 from services.policy.lock import Lock
 from services.policy.people import CodeRef
 
-# unlocks from outside (manual: the mechanical key; app: the owner's app, issue 13)
-OUTSIDE = ("keypad", "remote", "app", "biometric", "face", "manual")
+# unlocks from outside (manual: the mechanical key; app: the owner's app, bridge: MQTT's
+# remote unlock, issue 13)
+OUTSIDE = ("keypad", "remote", "app", "bridge", "biometric", "face", "manual")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 
