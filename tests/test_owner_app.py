@@ -13,7 +13,7 @@ import pytest
 
 from proto.biometric import Snapshot
 from proto.board import Actuate, Bolt, Chime, Door, Tamper
-from proto.control import Done, refused
+from proto.control import Done, StatusReply, refused
 from proto.owner import (
     AppLogin,
     EventsRequest,
@@ -340,6 +340,16 @@ def test_l31_home_lists_the_alarms_active_now_and_drops_them_when_they_end(polic
     hear(policy, policy.actuation.on_bolt, Bolt(state="unlocked"))
     hear(policy, policy.board.on_door, Door(open=False))
     assert home(policy).alarms == []
+
+
+def test_l31_a_restarted_policy_asks_the_motor_for_the_bolt_door_and_escutcheon(tmp_path):
+    board = {"bolt": "locked", "door": "closed", "tamper": "removed"}
+    status = StatusReply(service="motor", state="ready", pid=1, uptime_s=1.0, msgs_in=0,
+                         msgs_out=0, detail=board)  # fmt: skip
+    p = start_policy(tmp_path / "data", outlet=Outlet(answers={"motor": lambda body: status}))
+    p.board.tick(p.clock.now)  # the bolt is unknown: the motor is asked
+    now = home(p)
+    assert (now.bolt, now.door, now.alarms) == ("locked", "closed", ["front-escutcheon-removed"])
 
 
 def test_l31_l20_issue_13_home_shows_each_lockout(policy):

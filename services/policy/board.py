@@ -105,3 +105,4 @@ class Board:
         if answer is not None and isinstance(answer.body, StatusReply):
             self.actuation.bolt = answer.body.detail.get("bolt", "unknown")
             self.door = answer.body.detail.get("door", "unknown")
+            self.tampered = answer.body.detail.get("tamper") == "removed"  # for Home (L-31)
