@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import signal
 import stat
 import time
 import urllib.parse
@@ -176,6 +177,7 @@ def refused_both(drops: dict) -> bool:
 
 
 def test_l28_live_video_stops_with_its_reason_below_20_percent_and_resumes(lock):
+    """... and after the face service is killed, its viewer is served again."""
     watch = lock.watcher()
     ctx = zmq.Context()
     try:
@@ -194,6 +196,21 @@ def test_l28_live_video_stops_with_its_reason_below_20_percent_and_resumes(lock)
         message = receive(gateway, 3.0)
         while message is not None and message[0] == OFF:
             message = receive(gateway, 3.0)
+        assert message is not None and message[0] == JPEG
+
+        killed = lock.pid("face")
+        os.kill(killed, signal.SIGKILL)  # supervisord restarts it over its stale socket file
+        eventually(lambda: lock.pid("face") not in (killed, 0), timeout=20)
+
+        def served_again() -> bool:
+            """The same subscriber reconnects by itself (its socket runs libzmq's commands,
+            the new subscription among them, only while it is used, as the gateway's is)
+            and the new process sends to it."""
+            receive(gateway, 0.2)
+            return face_detail(watch)["live"]["frames"] > 0
+
+        eventually(served_again, timeout=20)
+        message = receive(gateway, 2.0)
         assert message is not None and message[0] == JPEG
     finally:
         ctx.destroy(linger=0)
