@@ -121,7 +121,9 @@ def system_info(lock, watch) -> dict[str, str]:
 
 
 def pair(lock, serial: str, code: str):
-    return lock.cli("pair", "--serial", serial, "--code-stdin", input=code + "\n", check=False)
+    """The code, then the new app password and PIN (issue 13), one a line on stdin."""
+    typed = f"{code}\ncorrect horse battery\n4711\n"
+    return lock.cli("pair", "--serial", serial, "--code-stdin", input=typed, check=False)
 
 
 def test_l17_pairing_opens_on_a_long_set_ends_by_itself_and_is_claimed_only_while_open(
