@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 from proto.policy import Pairing
 from services.policy.secrets import identity, read_device_secret
-from tests.meshkit import Lock, eventually, is_type
+from tests.meshkit import Lock, eventually, is_type, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox: tests may run as root in a container; the rest keeps Chromium off the network.
@@ -33,6 +34,25 @@ PASSWORD, PIN = "correct horse battery", "4711"
 # The lock: SET held half a second opens pairing; the app on any free port; logins and
 # claims from the one address every test uses not throttled (the lockout test has its own)
 CONFIG = "[motor]\nlong_press_s = 0.5\n[gateway]\nport = 0\nlogin_attempts = 1000\n"
+
+
+UP_S = 60  # a mesh started beside a browser (and another mesh) on a loaded machine
+
+
+@contextmanager
+def running_app(data: Path, config: str = CONFIG) -> Iterator[Lock]:
+    """meshkit.running's lock, set up with administrator 001, given UP_S to become healthy
+    rather than the CLI's 20 s: under ./run-tests' workers a mesh beside Chromium took
+    18 s just to start its processes."""
+    lock = Lock(data)
+    data.mkdir(parents=True, exist_ok=True)
+    lock.layout.config_file.write_text(config)
+    try:
+        lock.cli("up", "--timeout", str(UP_S))
+        lock.set_up()
+        yield lock
+    finally:
+        stop(lock.layout)
 
 
 def launch(playwright: Playwright) -> Browser:

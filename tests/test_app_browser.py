@@ -23,7 +23,6 @@ from proto.bus import Bus
 from proto.owner import SettingSet
 from tests.browserkit import (
     CHROMIUM,
-    CONFIG,
     DESKTOP,
     PASSWORD,
     PHONE,
@@ -35,11 +34,12 @@ from tests.browserkit import (
     log_in,
     note_line,
     open_pairing,
+    running_app,
     session_info,
     shoot,
     who,
 )
-from tests.meshkit import Lock, is_type, running
+from tests.meshkit import Lock, is_type
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,7 +64,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lock]:
     """One lock for the module's walkthroughs, set up with administrator 001."""
-    with running(tmp_path_factory.mktemp("app") / "data", CONFIG) as lock:
+    with running_app(tmp_path_factory.mktemp("app") / "data") as lock:
         yield lock
 
 
@@ -78,7 +78,7 @@ def other_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lock]:
     """A second lock, in its own data folder, claimed with its own password; its login
     throttle is the default one."""
     config = "[motor]\nlong_press_s = 0.5\n[gateway]\nport = 0\n"
-    with running(tmp_path_factory.mktemp("other") / "data", config) as lock:
+    with running_app(tmp_path_factory.mktemp("other") / "data", config) as lock:
         claim_by_cli(lock, password="another lock's password", pin="2580")
         yield lock
 
