@@ -253,6 +253,21 @@ class Listener:
                     raise AssertionError(f"not seen within {timeout}s; last: {last}")
                 self.changed.wait(left)
 
+    def settle(self, probe: str, timeout: float = 15.0) -> None:
+        """Until the subscriptions are live: a probe on a subscribed topic, published until
+        it comes back. A broker sends the retained messages when a subscription is made,
+        so by then every retained message there is has arrived."""
+        deadline = time.monotonic() + timeout
+        while True:
+            marker = uuid.uuid4().hex.encode()
+            self.client.publish(probe, marker, qos=1)
+            try:
+                self.wait_for(lambda s, m=marker: s.topic == probe and s.payload == m, 1.0)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+
     def latest(self, topic: str) -> Seen | None:
         with self.changed:
             return next((s for s in reversed(self.seen) if s.topic == topic), None)

@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from proto import files
 
@@ -134,6 +135,7 @@ class Link:
     def __init__(self, s: Settings, client_id: str, will_topic: str, subscribe: list[str]) -> None:
         self.settings, self.subscriptions = s, subscribe
         self.connected = False
+        self._refusal: str | None = None  # the CONNACK's reason, until the disconnection
         self._news: queue.Queue[News] = queue.Queue()
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
@@ -231,12 +233,17 @@ class Link:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        if reason.is_failure:
-            self._tell(Lost(f"the broker refused us: {reason}"))
+        if reason.is_failure:  # the disconnection that follows says it (_on_disconnect)
+            self._refusal = str(reason)
             return
         self.connected = True
         for topic in self.subscriptions:  # again at each connect: idempotent, and a
-            client.subscribe(topic, qos=1)  # broker that lost our session gets it back
+            if self.settings.protocol == "5":  # broker that lost our session gets it back
+                # MQTT 5 keeps a message's retain flag even live, so a retained command
+                # is refused at once, not only when a reconnection replays it
+                client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
+            else:
+                client.subscribe(topic, qos=1)
         self._tell(Connected(flags.session_present))
 
     def _on_disconnect(
@@ -248,7 +255,10 @@ class Link:
         properties: Properties | None,
     ) -> None:
         self.connected = False
-        self._tell(Lost(f"disconnected: {reason}"))
+        refusal, self._refusal = self._refusal, None
+        self._tell(
+            Lost(f"the broker refused us: {refusal}" if refusal else f"disconnected: {reason}")
+        )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._tell(Lost("could not reach the broker"))

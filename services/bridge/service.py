@@ -76,6 +76,7 @@ class BridgeService(Service):
         self.device: discovery.Device | None = None
         self.link: Link | None = None
         self.next_ask = 0.0
+        self.lost = ""  # why the link last dropped, until it is back
         self.section = self.config["mqtt"]
         work = self.layout.data / "work" / "lockmesh-bridge"  # the Pi account's own folder
         self.ledger = Ledger(work / "commands.json")
@@ -169,14 +170,16 @@ class BridgeService(Service):
             return
         for news in self.link.news():
             if isinstance(news, Connected):
-                self.state = f"connected to {self.settings.url}"
+                self.state, self.lost = f"connected to {self.settings.url}", ""
                 log.info("bridge: connected (session kept: %s)", news.session_present)
                 self.refresh()
                 self.announce()
             elif isinstance(news, Lost):
                 if not self.removed:
                     self.state = f"connecting to {self.settings.url}: {news.why}"
-                log.warning("bridge: %s", news.why)
+                if news.why != self.lost:  # paho retries every few seconds: said once
+                    log.warning("bridge: %s (trying again)", news.why)
+                self.lost = news.why
             elif isinstance(news, Incoming):
                 self.on_incoming(news)
 
@@ -216,12 +219,13 @@ class BridgeService(Service):
             self.link.ack(message)  # done, refused or ignored: never delivered again
 
     def on_command(self, message: Incoming) -> None:
+        command = None
         try:
-            if message.retain:  # replayed at every reconnect: never a command
-                raise Refused("retained", "a command is never retained")
             command = parse(message.payload, message.correlation)
+            if message.retain:  # replayed at every new subscription: never a command
+                raise Refused("retained", "a command is never retained")
         except Refused as e:
-            self.answer(message, None, None, e.reason, str(e))
+            self.answer(message, command, None, e.reason, str(e))
             return
         if command.id is not None and command.id in self.ledger:
             self.counts["duplicate"] += 1
