@@ -118,6 +118,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "failures": 5,  # wrong passwords (or, counted apart, wrong PINs) within window_s
         "window_s": 300.0,
         "duration_s": 180.0,  # ... lock app logins (or remote unlock) for this long
+        "pin_lockout_max_s": 86400.0,  # each PIN lockout since a right PIN doubles, to this
         # argon2id (RFC 9106) at OWASP's minimum: 19 MiB, 2 passes, 1 lane (a Pi's budget)
         "argon2_memory_kib": 19456,
         "argon2_time_cost": 2,

@@ -265,6 +265,46 @@ def test_issue_13_five_wrong_pins_lock_remote_unlock_and_no_owner_command_lifts_
     assert unlock(again, PIN_1).granted
 
 
+def test_issue_13_each_pin_lockout_doubles_survives_a_restart_and_a_right_pin_resets_it(
+    tmp_path,
+):
+    """A hijacked gateway guessing the PIN: at a flat 3 minutes per five guesses a 4-digit
+    PIN falls in days; doubling (to a day) makes it years."""
+    p = start_policy(tmp_path / "data")
+    p.lock.settings.set("direction", "right")
+    remote_unlock_on(p)
+    claim(p)
+    guess = iter(range(1000, 9999))
+    for length in (DURATION, 2 * DURATION, 4 * DURATION):
+        for _ in range(LIMIT):
+            assert unlock(p, f"{next(guess)}").reason == "wrong-pin"
+        p.clock.now += length - 1
+        assert unlock(p, PIN_1).reason == "pin-locked-out"
+        p.clock.now += 1
+    p.lock.store.close()
+    p = start_policy(tmp_path / "data", Clock(now=p.clock.now))
+    # the last lockout was saved active: a restart restores it at full length (fail-secure)
+    assert unlock(p, PIN_1).reason == "pin-locked-out"
+    p.clock.now += 4 * DURATION
+    for _ in range(LIMIT):  # the strikes were kept: the next lockout is twice as long
+        assert unlock(p, f"{next(guess)}").reason == "wrong-pin"
+    p.clock.now += 8 * DURATION - 1
+    assert unlock(p, PIN_1).reason == "pin-locked-out"
+    p.clock.now += 1
+    assert unlock(p, PIN_1).granted  # and the strikes start again
+    for _ in range(LIMIT):
+        assert unlock(p, f"{next(guess)}").reason == "wrong-pin"
+    p.clock.now += DURATION
+    assert unlock(p, PIN_1).granted
+    assert p.account.pin_lockout.length() == DURATION
+
+
+def test_issue_13_pin_lockouts_stop_doubling_at_a_day(policy):
+    lockout = policy.account.pin_lockout
+    lockout.strikes = 20
+    assert lockout.length() == 86400.0
+
+
 def test_issue_13_a_right_pin_clears_the_count_of_wrong_ones(policy):
     remote_unlock_on(policy)
     claim(policy)

@@ -66,17 +66,20 @@ class Account:
         config = lock.config["account"]
         self.passwords = Hasher(subkey(secret, "app-password"), config)
         self.pins = Hasher(subkey(secret, "app-pin"), config)
-        self.logins_lockout = self._restored(LOGIN_STATE)
-        self.pin_lockout = self._restored(PIN_STATE)
+        self.forget()
 
-    def _restored(self, key: str) -> rules.Lockout:
-        lockout = lockouts.made(self.lock.config["account"])
+    def _restored(self, key: str, max_s: float | None = None) -> rules.Lockout:
+        lockout = lockouts.made(self.lock.config["account"], max_s=max_s)
         return lockouts.restored(lockout, self.lock.store.setting(key), self.lock.clock())
 
     def forget(self) -> None:
-        """After a factory reset: no account, no lockouts (the store is erased)."""
+        """The lockouts as the store keeps them (after a factory reset: none). The PIN's
+        escalate: a hijacked gateway's five guesses per lockout would find a 4-digit PIN
+        in days at a flat 3 minutes; doubling up to pin_lockout_max_s makes it years."""
         self.logins_lockout = self._restored(LOGIN_STATE)
-        self.pin_lockout = self._restored(PIN_STATE)
+        self.pin_lockout = self._restored(
+            PIN_STATE, self.lock.config["account"]["pin_lockout_max_s"]
+        )
 
     # -- the claim (pairing.py) ------------------------------------------------------------
     def claimed(self) -> bool:
@@ -90,8 +93,9 @@ class Account:
     def keep(self, hashes: dict[str, str]) -> None:
         """Within the claim's transaction: the new hashes replace any old ones, and the
         lockouts start afresh (the claim was made at the door, in pairing mode)."""
-        self.logins_lockout.release()
-        self.pin_lockout.release()
+        for lockout in (self.logins_lockout, self.pin_lockout):
+            lockout.release()
+            lockout.succeed()  # and no strikes: the claim was made at the door
         for key, value in {**hashes, **self.states()}.items():
             self.lock.store.put_setting(key, value)
 
@@ -151,7 +155,7 @@ class Account:
 
     def _count(self, lockout: rules.Lockout, started: bool) -> str:
         if started:
-            return f"locked out for {lockout.duration_s:.0f} s"
+            return f"locked out for {lockout.length():.0f} s"
         return f"failure {len(lockout.failures)} of {lockout.limit}"
 
     def _left(self, lockout: rules.Lockout) -> str:

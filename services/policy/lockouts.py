@@ -9,26 +9,37 @@ from typing import Any
 from services.policy import rules
 
 
-def made(config: dict[str, Any], *, enabled: bool = True) -> rules.Lockout:
-    """A lockout from a config section with failures, window_s and duration_s."""
+def made(
+    config: dict[str, Any], *, enabled: bool = True, max_s: float | None = None
+) -> rules.Lockout:
+    """A lockout from a config section with failures, window_s and duration_s; max_s
+    makes each lockout since the last success twice as long as the one before."""
     return rules.Lockout(
         limit=config["failures"],
         window_s=config["window_s"],
         duration_s=config["duration_s"],
         enabled=enabled,
+        max_s=max_s,
     )
 
 
 def restored(lockout: rules.Lockout, saved: str | None, now: float) -> rules.Lockout:
     """The lockout as saved: an active one at its full length from now (the monotonic
-    clock starts again at a boot), failures counted as if made now."""
+    clock starts again at a boot), failures counted as if made now, strikes kept."""
     state = json.loads(saved or "{}")
+    lockout.strikes = max(0, int(state.get("strikes", 0)))
     if state.get("active"):
-        lockout.until = now + lockout.duration_s
+        lockout.until = now + lockout.length()
     lockout.failures = [now] * min(int(state.get("failures", 0)), lockout.limit - 1)
     return lockout
 
 
 def saved(lockout: rules.Lockout, now: float) -> str:
     """What restored() reads back; written in the transaction of the row that counted."""
-    return json.dumps({"active": lockout.active(now), "failures": len(lockout.failures)})
+    return json.dumps(
+        {
+            "active": lockout.active(now),
+            "failures": len(lockout.failures),
+            "strikes": lockout.strikes,
+        }
+    )

@@ -67,11 +67,21 @@ class Lockout:
     enabled: bool = True
     failures: list[float] = field(default_factory=list)
     until: float | None = None
+    # Escalation (the app PIN's, issue 13): each lockout since the last success lasts
+    # twice the one before, up to max_s; None keeps every lockout at duration_s (L-20).
+    max_s: float | None = None
+    strikes: int = 0  # lockouts since the last success
 
     def active(self, mono: float) -> bool:
         if self.until is not None and mono >= self.until:
             self.release()
         return self.until is not None
+
+    def length(self) -> float:
+        """How long the newest lockout lasts (or the next, before any)."""
+        if self.max_s is None:
+            return self.duration_s
+        return min(self.duration_s * 2 ** max(0, self.strikes - 1), self.max_s)
 
     def fail(self, mono: float) -> bool:
         """Count a failure; True when it starts a lockout."""
@@ -80,11 +90,12 @@ class Lockout:
         self.failures = [t for t in self.failures if mono - t < self.window_s] + [mono]
         if len(self.failures) < self.limit:
             return False
-        self.until, self.failures = mono + self.duration_s, []
+        self.strikes += 1
+        self.until, self.failures = mono + self.length(), []
         return True
 
     def succeed(self) -> None:
-        self.failures = []
+        self.failures, self.strikes = [], 0
 
     def release(self) -> None:
         self.until, self.failures = None, []
