@@ -495,3 +495,12 @@ def test_l23_l28_a_battery_too_low_for_video_asks_for_no_snapshot(policy):
                                                   video_allowed=False))  # fmt: skip
     assert ring(policy).detail == NO_VIDEO
     assert [type(body) for _, body, _ in policy.outlet.asked] == [Chime]
+
+
+def test_l23_l28_on_the_usb_c_supply_a_low_battery_still_takes_the_snapshot(policy):
+    """Policy and the face service judge video by one rule (proto/power.py video_off)."""
+    policy.outlet.answers["face"] = lambda body: Done(ok=True, detail=body.name)
+    hear(policy, policy.board.on_battery, Battery(percent=15.0, volts=3.4, low=True,
+                                                  video_allowed=False, external=True))  # fmt: skip
+    assert ring(policy).detail.startswith("snapshot=bell-")
+    assert any(isinstance(body, Snapshot) for _, body, _ in policy.outlet.asked)

@@ -16,7 +16,7 @@ from proto.biometric import Snapshot
 from proto.board import Chime
 from proto.control import Done
 from proto.policy import Audit, Doorbell
-from proto.power import Battery
+from proto.power import Battery, video_off
 from proto.wire import Envelope
 from services.base import accepts
 from services.policy.lock import Lock, answered
@@ -26,8 +26,9 @@ NO_ANSWER = "snapshot: face did not answer"
 
 
 def video_allowed(battery: Battery | None, video_min_percent: float) -> bool:
-    """Whether the battery allows video; an unknown battery does not forbid it."""
-    return battery is None or (battery.video_allowed and battery.percent >= video_min_percent)
+    """Whether the battery allows video, as the face service judges it (one rule, in
+    proto/power.py: an unknown battery does not forbid it, the USB-C supply lifts it)."""
+    return not video_off(battery, video_min_percent)
 
 
 def snapshot_note(answer: Done | None, name: str) -> str:
