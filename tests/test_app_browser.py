@@ -39,7 +39,7 @@ from tests.browserkit import (
     shoot,
     who,
 )
-from tests.meshkit import Lock, is_type
+from tests.meshkit import ADMIN_CODE, Lock, is_type
 
 pytestmark = [
     pytest.mark.slow,
@@ -229,6 +229,25 @@ def test_l31_home_updates_by_itself_when_the_door_opens(owner: Page, lock: Lock)
     page.set_viewport_size(DESKTOP)  # fine on a desktop too: tabs on top, two columns
     expect(page.locator("#tabs a").first).to_be_in_viewport()
     shoot(page, "home-desktop")
+
+
+def test_l31_l27_a_jammed_bolt_shows_on_home_with_its_alarm(owner: Page, lock: Lock) -> None:
+    page, watch = owner, lock.watcher()
+    ensure_locked(lock, watch)
+    expect(page.locator("#home-bolt")).to_have_text("Locked", timeout=LIVE_S)
+    lock.cli("sim", "jam")  # the bolt blocked: the drive stops after travel_timeout_s
+    try:
+        lock.press("touch", *ADMIN_CODE, "ok")
+        expect(page.locator("#home-bolt")).to_have_text("Jammed", timeout=LIVE_S)
+        expect(page.locator("#home-alarms")).to_contain_text("Lock jammed", timeout=LIVE_S)
+        shoot(page, "home-jammed")
+    finally:
+        lock.cli("sim", "free")
+    lock.cli("sim", "button", "lock")
+    bolt_reached(lock, watch, "locked")
+    expect(page.locator("#home-bolt")).to_have_text("Locked", timeout=LIVE_S)
+    expect(page.locator("#home-alarms")).to_have_text("No alarms", timeout=LIVE_S)
+    watch.close()
 
 
 def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(

@@ -107,7 +107,7 @@ function powerCard() {
       if (percent != null) meter.value = percent;
       level.value.textContent =
         percent == null
-          ? "not known yet"
+          ? "Not known yet"
           : `${Math.round(percent)} %${volts == null ? "" : ` · ${volts.toFixed(2)} V`}`;
       usb.value.textContent = home.external_power ? "Connected" : "Not connected";
       wifi.value.textContent = home.wifi ? "On" : "Off";
