@@ -78,6 +78,7 @@ def test_l17_issue13_the_app_claims_the_lock_only_in_pairing_mode_and_is_logged_
         before = app.get("/api/session")
         assert before.status == 200 and before.body["claimed"] is False
         assert before.body["logged_in"] is False and before.body["csrf"] is None
+        assert before.body["lock"]["serial"] == lock_identity(lock)[0]  # the login names it
         assert app.login().body["error"] == "not-claimed"  # nothing to log in to yet
 
         refused = claim(app, lock)  # no pairing window

@@ -51,6 +51,7 @@ class PolicyService(Service):
         self.lock_id = lock_id(secret)
         self.lock = lock = Lock(data, self.config, secret, clock=self.clock, outlet=self)
         who = identity(secret)
+        self.serial = who.serial  # public: system information announces it (L-16)
         tickets = TicketBook(self.clock, self.config["enrol"]["ticket_s"])  # issue 11
         changes = Changes(lock, tickets)
         self.actuation = Actuation(lock)
@@ -88,6 +89,7 @@ class PolicyService(Service):
     def status_detail(self) -> dict[str, Any]:
         return {
             "audit_head": self._audit_head(),
+            "serial": self.serial,
             "initial": self.lock.initial,
             "direction": self.lock.settings.get("direction"),
             "people": self.lock.people.count(),
