@@ -149,6 +149,9 @@ def test_issue17_ha_discovers_one_device_and_follows_the_lock(tmp_path: Path, br
         assert lock_config["availability_topic"] == f"lockmesh/{ha.serial}/availability"
         ha.state("lock", "LOCKED")  # a fresh simulated lock: the bolt thrown, door closed
         ha.state("door", "OFF")
+        ha.clear()
+        ha.send("homeassistant/status", "online")  # HA's birth: it (re)started
+        assert ha.configs() == configs  # told again, as HA's docs ask
 
         watch = lock.watcher()
         lock.press("touch", *ADMIN_CODE, "ok")  # L-18 at the panel: the bolt's truth follows
@@ -319,6 +322,10 @@ def test_issue17_availability_goes_offline_by_the_last_will_when_the_bridge_is_k
         ha.wait_for(lambda s: s.topic == availability and s.text == "online", timeout=30)
         assert lock.pid("bridge") != killed  # supervisord's new bridge said online again
         print(f"offline by the will {took:.2f} s after SIGKILL")
+        ha.clear()
+        lock.down()  # a clean stop: the will is not sent, the bridge says offline itself
+        ha.wait_for(lambda s: s.topic == availability and s.text == "offline")
+        ha.close()
 
 
 # -- off MQTT --------------------------------------------------------------------------------------
