@@ -96,8 +96,8 @@ class Message:
         if not isinstance(body, dict):
             raise SchemaError("body is not a map")
         checks = _checks(cls)
-        unknown = body.keys() - checks.keys()
-        if unknown:
+        if not body.keys() <= checks.keys():
+            unknown = body.keys() - checks.keys()
             raise SchemaError(f"unknown fields {sorted(map(str, unknown))}")
         for name, value in body.items():
             checks[name](name, value)
@@ -190,12 +190,21 @@ def _mapping(key: Check, item: Check) -> Check:
 
 
 def _scalar(kind: type) -> Check:
+    exact = kind is not float  # a float is also checked finite, and may come as an int
+    text = kind in (str, bytes)
+
     def check(name: str, value: Any) -> None:
+        if exact and type(value) is kind and not (text and _too_long(value)):
+            return  # exactly the type (never a bool for an int) and not too long: fine
         _expect(name, value, kind)
         if isinstance(value, (str, bytes)) and len(value) > MAX_TEXT:
             raise SchemaError(f"{name}: {len(value)} long, at most {MAX_TEXT}")
 
     return check
+
+
+def _too_long(text: Any) -> bool:
+    return len(text) > MAX_TEXT
 
 
 def _expect(name: str, value: Any, kind: type) -> None:
