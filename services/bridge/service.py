@@ -166,22 +166,26 @@ class BridgeService(Service):
         self.view.tampered = "front-escutcheon-removed" in home.alarms
 
     def on_news(self) -> None:
-        if self.link is None or self.settings is None:
+        if self.link is None:
             return
-        for news in self.link.news():
-            if isinstance(news, Connected):
-                self.state, self.lost = f"connected to {self.settings.url}", ""
-                log.info("bridge: connected (session kept: %s)", news.session_present)
-                self.refresh()
-                self.announce()
-            elif isinstance(news, Lost):
-                if not self.removed:
-                    self.state = f"connecting to {self.settings.url}: {news.why}"
-                if news.why != self.lost:  # paho retries every few seconds: said once
-                    log.warning("bridge: %s (trying again)", news.why)
-                self.lost = news.why
-            elif isinstance(news, Incoming):
-                self.on_incoming(news)
+        for news in self.link.news():  # one failing is logged and counted, not the rest lost
+            self._guarded("mqtt", self.on_one, news)
+
+    def on_one(self, news: Connected | Lost | Incoming) -> None:
+        assert self.settings is not None  # a link exists only with settings
+        if isinstance(news, Connected):
+            self.state, self.lost = f"connected to {self.settings.url}", ""
+            log.info("bridge: connected (session kept: %s)", news.session_present)
+            self.refresh()
+            self.announce()
+        elif isinstance(news, Lost):
+            if not self.removed:
+                self.state = f"connecting to {self.settings.url}: {news.why}"
+            if news.why != self.lost:  # paho retries every few seconds: said once
+                log.warning("bridge: %s (trying again)", news.why)
+            self.lost = news.why
+        else:
+            self.on_incoming(news)
 
     def announce(self) -> None:
         """online, every discovery config and every state, all retained."""
