@@ -271,6 +271,12 @@ async def openapi_document(gw: Gateway, call: Call) -> dict[str, Any]:
     return openapi.document(gw.documented, COOKIE, CSRF_HEADER)
 
 
+async def ping(gw: Gateway, call: Call) -> dict[str, Any]:
+    """The gate and the HTTP server alone, without policy: `lockmesh bench gateway`'s
+    bare route, beside which /api/home is timed. It says nothing about the lock."""
+    return {"ok": True}
+
+
 def enrolment(body: dict[str, Any]) -> dict[str, Any]:
     """The app's words (Matter's kinds) in EnrolOpen's (the panel's modalities)."""
     modality = {"face": "face", "fingerprint": "finger", "palm-vein": "palm"}
@@ -345,6 +351,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/stream", "live updates: Server-Sent Events", handler=stream,
           content="text/event-stream"),
     Route("GET", "/api/openapi.json", "this document", handler=openapi_document, auth=False),
+    Route("GET", "/api/ping", "the gateway answers, policy not asked (the bench's baseline)",
+          handler=ping, auth=False),
 )  # fmt: skip
 # Served by camera.py's handlers (mount_camera), documented here with the rest.
 CAMERA_ROUTES: tuple[Route, ...] = (
