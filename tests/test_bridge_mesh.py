@@ -259,6 +259,14 @@ def test_issue17_bad_payloads_on_the_command_topic_are_refused_logged_and_counte
         assert log.count("command refused on") == len(expected)
         assert PIN not in log  # a payload may hold the PIN: never logged
 
+        # An unlock sent long ago (queued through an outage, or recorded and replayed) is
+        # not done: its id is HA's clock, 120 s is the most it may be off
+        old = {"action": "UNLOCK", "code": PIN, "id": "2026-01-01T00:00:00+00:00"}
+        ha.send(topic, json.dumps(old))
+        assert ha.result(old["id"])["reason"] == "stale"
+        assert bridge(lock)["detail"]["commands"]["refused:stale"] == 1
+        assert lock.status()["lock"]["bolt"] == "locked"
+
         # A retained command: MQTT 3.1.1 delivers it live like any other (done once), but
         # every new subscription replays it, flagged retained: refused, never done again.
         ha.send(topic, json.dumps({"action": "LOCK", "code": PIN, "id": "r1"}), retain=True)
