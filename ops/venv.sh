@@ -12,39 +12,27 @@ ensure_venv() {
     fi
 }
 
-# The MQTT bridge's tests (issue 17) run a real broker: Mosquitto, from Debian's packages.
-# Installed here only when missing, and only where apt-get can (root); otherwise a line says
-# so and those tests say what they miss.
-ensure_mosquitto() {
-    if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
-        return 0
-    fi
-    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "mosquitto is missing: the MQTT bridge's tests need it (apt-get install mosquitto)" >&2
-        return 0
-    fi
-    echo "installing mosquitto from Debian's packages (the MQTT bridge's tests use it)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
-}
-
-# The owner app's browser tests (tests/test_app_browser.py) drive Debian's Chromium through
-# Playwright, launched at /usr/bin/chromium: a browser download (`playwright install`) is
-# impossible here and never used. Installed with apt-get when missing (as root, or through
-# sudo when it asks nothing); otherwise the tests say why they are skipped.
-ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return 0
-    local sudo=""
+# The tests' system parts, from Debian's packages: Chromium for the app's browser tests
+# (tests/test_app_browser.py, driven by Playwright at /usr/bin/chromium: a browser download,
+# `playwright install`, is impossible here and never used) and Mosquitto for the MQTT
+# bridge's (issue 17). Only the missing ones are installed, in one apt-get run that says
+# so; without root (or a sudo that asks nothing) a line says what the tests will miss.
+ensure_test_packages() {
+    local missing=() sudo=""
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
             sudo="sudo -n"
         else
-            echo "browser tests: /usr/bin/chromium is missing and apt-get needs root: they will be skipped"
+            echo "tests: ${missing[*]} missing and apt-get needs root: the tests that use them fail or skip, saying so"
             return 0
         fi
     fi
-    echo "browser tests: installing Debian's chromium with apt-get (/usr/bin/chromium is missing)"
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
-        echo "browser tests: apt-get could not install chromium: they will be skipped"
+    echo "tests: installing ${missing[*]} from Debian's packages (apt-get)"
+    if ! { $sudo apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+        echo "tests: apt-get could not install ${missing[*]}: the tests that use them fail or skip, saying so"
     fi
 }
