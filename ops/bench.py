@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ops import bench_biometric, bench_keypad, bench_policy
+from ops import bench_biometric, bench_gateway, bench_keypad, bench_policy
 from ops.bench_transport import Baselines
 from ops.benchkit import (
     SHARED_FACES,
@@ -47,6 +47,9 @@ BLOCK = 50  # requests per turn of a path
 # a time: near 100/s it saturates); keys under face load at 10/s, a fast typist; fingers
 # and palms at 2/s (bench_biometric.MAX_RATE).
 DEFAULT_RATE = {"keypad": 20.0, "policy": 20.0, "keypad --load": 10.0, "biometric": 2.0}
+# Bolt movements: keypad's in all; the gateway's per number of clients (p50s only: a
+# movement takes ~0.35 s, and 1,000 remote unlocks would take 2,000 of them).
+DEFAULT_MOVES = {"gateway": 200}
 
 
 def default_rate(service: str, load: bool) -> float:
@@ -80,6 +83,7 @@ class StatusBench:
 def run(
     layout: Layout, service: str, *, count: int, rate: float, code: str, moves: int = 40,
     load: bool = False, faces: Path = SHARED_FACES,
+    clients: tuple[int, ...] = bench_gateway.CLIENTS,
 ) -> dict[str, Any]:  # fmt: skip
     if service == "keypad" and load:
         nice = configuration.load(layout.config_file)["face"]["nice"]
@@ -89,6 +93,8 @@ def run(
         return {"service": service, **run_face(layout, count, faces)}
     if service == "biometric":
         return {"service": service, **bench_biometric.run(layout, count, rate)}
+    if service == "gateway":  # HTTP clients beside a bare route, not the bus baselines
+        return bench_gateway.run(layout, count=count, rate=rate, moves=moves, clients=clients)
     return run_mesh(layout, service, count=count, rate=rate, code=code, moves=moves)
 
 
@@ -150,7 +156,8 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         report = run(
             layout, args.service, count=args.count, code=args.code,
             rate=args.rate or default_rate(args.service, args.load),
-            moves=args.moves, load=args.load, faces=Path(args.faces),
+            moves=args.moves or DEFAULT_MOVES.get(args.service, 40), load=args.load,
+            faces=Path(args.faces), clients=args.clients,
         )  # fmt: skip
     except Failed as e:
         print(f"lockmesh bench: {e}")
@@ -159,6 +166,8 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     elif args.service == "biometric":
         show_biometric(report)
+    elif args.service == "gateway":
+        bench_gateway.show(report)
     elif report.get("load"):
         show_load(report)
     elif args.service == "face":

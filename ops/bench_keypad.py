@@ -33,6 +33,7 @@ from ops.benchkit import (
     expect,
     percentiles,
     set_up_if_initial,
+    verdict,
 )
 from proto import config as configuration
 from proto.board import Bolt
@@ -227,18 +228,6 @@ def key_path(layout: Layout, workers: int = 8) -> OpenLoop:
     return OpenLoop("keys", bus_path(layout, request), workers)
 
 
-def verdict(result: dict[str, Any], bound_ms: float) -> str:
-    """pass or fail when the p99's confidence interval is wholly below or above the bound."""
-    if result["p99_ms"] is None:
-        return f"not judged: p99 needs 1000 keys, had {result['count']}"
-    low, high = result["p99_ci_ms"] or (result["p99_ms"], result["p99_ms"])
-    if high <= bound_ms:
-        return "pass"
-    if low > bound_ms:
-        return "fail"
-    return "undecided: the p99's interval holds the bound"
-
-
 def run_load(layout: Layout, count: int, rate: float, nice: int, faces: Path) -> dict[str, Any]:
     photo = dev_photo(faces)  # before anything starts
     report: dict[str, Any] = {
@@ -275,7 +264,7 @@ def run_load(layout: Layout, count: int, rate: float, nice: int, faces: Path) ->
     finally:
         keys.close()
     for label in ("idle", "face_load_niced", "face_load_not_niced"):
-        report[label]["verdict"] = verdict(report[label], KEY_FEEDBACK_BOUND_MS)
+        report[label]["verdict"] = verdict(report[label], KEY_FEEDBACK_BOUND_MS, "keys")
     return report
 
 

@@ -111,6 +111,18 @@ def summary(latencies: list[float], elapsed: float) -> dict[str, Any]:
     }
 
 
+def verdict(result: dict[str, Any], bound_ms: float, unit: str = "samples") -> str:
+    """pass or fail when the p99's confidence interval is wholly below or above the bound."""
+    if result["p99_ms"] is None:
+        return f"not judged: p99 needs {P99_MIN_SAMPLES} {unit}, had {result['count']}"
+    low, high = result["p99_ci_ms"] or (result["p99_ms"], result["p99_ms"])
+    if high <= bound_ms:
+        return "pass"
+    if low > bound_ms:
+        return "fail"
+    return "undecided: the p99's interval holds the bound"
+
+
 def show_ms(value: float | None, ci: list[float] | None, count: int) -> str:
     """'4.12 ms [4.01, 4.30]', or 'n/a (n=40)' for a percentile left out."""
     if value is None:

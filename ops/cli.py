@@ -109,7 +109,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--count", type=int, default=1000, help="requests per path (p99 from 1000)")
     c.add_argument("--rate", type=float, help="requests per second, open loop (default: per bench)")
     c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
-    c.add_argument("--moves", type=int, default=40, help="keypad: real bolt movements")
+    c.add_argument("--moves", type=int,
+                   help="real bolt movements: keypad (40), gateway per level (200)")  # fmt: skip
+    c.add_argument("--clients", type=client_counts, default=bench.bench_gateway.CLIENTS,
+                   help="gateway: concurrent HTTP clients of each level (1,10,50)")  # fmt: skip
     c.add_argument("--faces", default=str(benchkit.SHARED_FACES),
                    help="the shared photos (face, keypad --load)")  # fmt: skip
     c.add_argument("--json", action="store_true")
@@ -117,6 +120,17 @@ def parser() -> argparse.ArgumentParser:
         "--load", action="store_true", help="keypad: key-to-feedback with the CPU saturated"
     )
     return p
+
+
+def client_counts(text: str) -> tuple[int, ...]:
+    """--clients 1,10,50: each a whole number from 1 to 200."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or not all(1 <= n <= 200 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers 1 to 200, like 1,10,50")
+    return counts
 
 
 def cmd_up(layout: Layout, args: argparse.Namespace) -> int:
