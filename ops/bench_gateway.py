@@ -54,6 +54,7 @@ from proto.bus import Bus
 from proto.control import StatusReply, StatusRequest
 from proto.layout import Layout
 from proto.policy import Pairing
+from services.policy.account import Hasher
 from services.policy.secrets import identity, read_device_secret
 
 CLIENTS = (1, 10, 50)
@@ -65,6 +66,7 @@ CAPACITY_S = 3.0  # each closed-loop saturation
 STATUS_P99_MS = 50.0  # issue 13's targets: status p99 at 50 clients on 2 cores ...
 PAGE_P99_MS = 100.0  # ... and a bus event to the page
 BOLT_TIMEOUT_S = 5.0
+PIN_CHECKS = 20  # the PIN's argon2id check timed in this process, with the lock's settings
 PAGE_TIMEOUT_S = 10.0  # past the hub's 5 s poll of Home: a missed event shows as a tail
 BENCH_PASSWORD, BENCH_PIN = "bench-owner-password", "2468"  # when the bench claims the lock
 TARGET = {"unlock": "unlocked", "lock": "locked"}
@@ -437,6 +439,7 @@ def run(
                         drive_level(bus, url, owner, pin, n, moves, count, rate)
                     )
                 memory["unlock"] = memory_kib(pids["gateway"])
+                report["pin_check"] = pin_check(configuration.load(layout.config_file))
                 report["page"] = page_path(bus, url, owner, settings, pin, count)
                 memory["page"] = memory_kib(pids["gateway"])
         finally:
@@ -533,6 +536,23 @@ def page_path(
     }
 
 
+def pin_check(config: dict[str, Any]) -> dict[str, Any]:
+    """What of a remote unlock is the PIN's argon2id verification, as policy makes it
+    (the lock's memory and passes), one at a time in this process: its CPU time, and
+    the wall time, which on a loaded machine is mostly the wait for a core."""
+    hasher = Hasher(os.urandom(32), config["account"])
+    stored = hasher.hash(BENCH_PIN)
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(PIN_CHECKS):
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        if not hasher.matches(stored, BENCH_PIN):
+            raise Failed("argon2id did not match the PIN it hashed")
+        cpu.append(time.thread_time() - began_cpu)
+        wall.append(time.perf_counter() - began)
+    return {"cpu": percentiles(cpu), "wall": percentiles(wall)}
+
+
 def targets(report: dict[str, Any]) -> dict[str, Any]:
     """Issue 13's targets, judged on the p99's interval (benchkit.verdict)."""
     most = max(report["status"], key=lambda level: level["clients"])
@@ -580,6 +600,9 @@ def show(report: dict[str, Any]) -> None:
             f"before it reached its end ({level['answers_after_the_bolt_reached']} after); "
             f"p50 ratio {level['ratio_p50']['p50']:.1f}x ping"
         )
+    check = report["pin_check"]
+    print(f"  the PIN's argon2id check, in this process: CPU p50 {check['cpu']['p50_ms']:.1f} "
+          f"ms, wall p50 {check['wall']['p50_ms']:.1f} ms (n={check['cpu']['count']})")  # fmt: skip
     p = report["page"]
     print(f" door event to the page's SSE home event (at most {report['event_rate_per_s']:g}/s):")
     print(show_line("from event", p["from_event"]))

@@ -68,6 +68,8 @@ def test_issue13_bench_gateway_claims_times_every_path_beside_ping_and_leaves_th
         memory = report["gateway_memory_kib"]
         assert {"start", "status, 1 clients", "status, 3 clients", "unlock", "page"} == set(memory)
         assert all(0 < m["rss_kib"] <= m["peak_kib"] for m in memory.values())
+        check = report["pin_check"]
+        assert check["cpu"]["count"] == check["wall"]["count"] == 20
         assert report["targets"]["status"].startswith("not judged")
         assert report["targets"]["page"].startswith("not judged")
 
