@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ops import bench, benchkit, enrol, mesh, mqtt, owner, simulate, trust_table
+from ops import bench, benchkit, enrol, mesh, mqtt, owner, phone, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import files, supervisor_rpc
 from proto.bus import Bus, Counters
@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 def _needs_a_lock(args: argparse.Namespace) -> bool:
     """All but `up` (which makes one), `replay`, `trust` and an audit of a copy (--db)."""
     return (
-        args.run not in (cmd_up, cmd_replay, trust_table.run) and getattr(args, "db", None) is None
+        args.run not in (cmd_up, cmd_replay, trust_table.run)
+        and getattr(args, "db", None) is None
+        and not (args.run is phone.run and phone.needs_no_lock(args))  # made on the phone
     )
 
 
@@ -104,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
     owner.add_parsers(owner_command, common)
     enrol.add_parser(command("enrol", enrol.run, "enrol a finger or palm for a person (L-14)"))
     mqtt.add_parser(command("mqtt", mqtt.run, "take the lock off MQTT (HA forgets it), or back"))
+    phone.add_parser(command("phone", phone.run, "the phone's side of Bluetooth keys"), common)
     c = command("bench", bench.cmd_bench, "time a path of the mesh beside two baselines")
     c.add_argument("service", choices=SERVICES)
     c.add_argument("--count", type=int, default=1000, help="requests per path (p99 from 1000)")

@@ -44,6 +44,7 @@ PI_CONFIG = (
     "# Written by ops.deploy; see ops/pi/README.md for the pins.\n"
     '[board]\nkind = "pi"\n'
     '[gateway]\nhost = "0.0.0.0"\ntls = true\n'  # the app on the LAN, pinned certificate
+    '[ble]\ntransport = "bluez"\n'  # phone keys over the Pi's radio (issue 16)
 )
 # Files a service makes itself; when deploy finds one (a redeploy, or a lock first run as
 # root), it gives it back to its owner. Which service, and for which board kind.

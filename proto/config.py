@@ -149,6 +149,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "session_expiry_s": 3600,  # MQTT 5: the broker keeps our session (queued commands)
         "command_max_age_s": 120.0,  # an unlock whose id is an older time is refused; 0: off
     },
+    "ble": {  # issue 16: phone keys over Bluetooth LE (services/ble), verified by policy
+        # "sim": the in-process radio the phone CLI reaches through `ble.sim`; "bluez":
+        # BlueZ over D-Bus (the Pi deploy); "off": no radio
+        "transport": "sim",
+        "adapter": "",  # bluez: "" takes the first adapter BlueZ lists (hci0)
+        "name": "lockmesh",  # the advertised local name
+        "sim_mtu": 23,  # the simulated link's ATT MTU (23: before any MTU exchange)
+        "answer_within_s": 10.0,  # policy: a challenge answered later is refused (late)
+        "challenges_kept": 8,  # policy: nonces outstanding at once; the oldest goes first
+        "state_every_s": 5.0,  # the radio's state told to policy (Home) at least this often
+    },
     "keypad_hw": {  # the Pi board's keypad: MPR121 touch controllers (hw/mpr121.py)
         "i2c_bus": 1,
         "addresses": [0x5A, 0x5B],  # ADDR to ground, ADDR to VDD

@@ -15,7 +15,8 @@ from proto import files
 
 # The processes of the mesh, in the order supervisord starts them.
 SERVICES = (
-    "policy", "motor", "power", "biometric", "face", "keypad", "gateway", "bridge", "watchdog",
+    "policy", "motor", "power", "biometric", "face", "keypad", "gateway", "bridge", "ble",
+    "watchdog",
 )  # fmt: skip
 # Identities that hold a CURVE key but are not supervised services.
 CLIENTS = ("procevents", "cli", "bench")

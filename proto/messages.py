@@ -2,6 +2,7 @@
 
 from proto import (  # noqa: F401
     biometric,
+    ble,
     board,
     bridge,
     control,

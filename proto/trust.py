@@ -30,6 +30,9 @@ APP = ("gateway",)  # hears what the app shows live
 # Home Assistant over MQTT (issue 17): sends only the owner's remote requests (lock, unlock
 # with the app PIN, Home), never people or settings; hears the lock's state and events
 BRIDGE = ("bridge",)
+# Bluetooth (issue 16): the ble service relays a phone's bytes to policy, which verifies
+# the phone key's signature over its own nonce; it sends nothing else and moves nothing
+BLE = ("ble",)
 # Who may connect to the face service's live video socket, off the bus (services/face/video.py)
 VIEWERS = APP
 PANEL = ("keypad",)
@@ -160,6 +163,16 @@ TRUST: dict[str, Rule] = {
     "owner.pair": request(*OWNER, to="policy"),
     "owner.listing": reply("policy"),
     "owner.audit_report": reply("policy"),
+    # -- Bluetooth keys (issue 16): the ble service relays, policy verifies and decides ------
+    "policy.ble_challenge": request(*BLE, to="policy"),
+    "policy.ble_nonce": reply("policy"),
+    "policy.ble_answer": request(*BLE, to="policy"),  # answered with a decision or done
+    "ble.state": event(*BLE, to=("policy",)),
+    "ble.sim": request(*TOOLS, to="ble"),  # the simulated air: the phone CLI, the bench
+    "ble.sim_reply": reply(*BLE),
+    "owner.phone_key_set": request(*OWNER, to="policy"),  # at the lock, with the app PIN
+    "owner.phone_key": reply("policy"),
+    "owner.phone_revoke": request(*OWNER, to="policy"),
     # -- the MQTT bridge: the owner takes the lock off MQTT, or puts it back (issue 17) ------
     "bridge.remove": request(*OWNER, to="bridge"),
     "bridge.add": request(*OWNER, to="bridge"),

@@ -14,7 +14,7 @@ UNIT=/etc/systemd/system/lockmesh.service
 # accounts, and a python under /root (pyenv, ...) is not theirs to execute.
 PYTHON=${LOCKMESH_PYTHON:-/usr/bin/python3}
 # proto.layout.SERVICES and the procevents listener (tests/test_deploy.py keeps them equal).
-ACCOUNTS="policy motor power biometric face keypad gateway bridge watchdog procevents"
+ACCOUNTS="policy motor power biometric face keypad gateway bridge ble watchdog procevents"
 
 say() { echo "lockmesh install: $*"; }
 die() { echo "lockmesh install: $*" >&2; exit 1; }

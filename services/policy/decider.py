@@ -16,8 +16,8 @@ from services.policy.lock import Lock
 from services.policy.people import CodeRef
 
 # unlocks from outside (manual: the mechanical key; app: the owner's app, bridge: MQTT's
-# remote unlock, issue 13)
-OUTSIDE = ("keypad", "remote", "app", "bridge", "biometric", "face", "manual")
+# remote unlock, issue 13; ble: a phone key at the door, issue 16)
+OUTSIDE = ("keypad", "remote", "app", "bridge", "biometric", "face", "manual", "ble")
 UNTIL_OUTSIDE = ("leaving-home", "mute")  # modes the next unlock from outside ends
 
 

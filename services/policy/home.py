@@ -3,6 +3,8 @@ parts already keep; nothing here is stored or asked of another service."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from proto.owner import Home, HomeRequest
 from proto.wire import Envelope
 from services.base import accepts
@@ -13,15 +15,21 @@ from services.policy.decider import Decider
 from services.policy.doorbell import video_allowed
 from services.policy.lock import Lock
 
-BLUETOOTH = "absent"  # no Bluetooth service yet (the `ble` process of DESIGN.md)
+BLUETOOTH = "absent"  # until the ble service tells its radio's state (issue 16)
 
 
 class HomeScreen:
     def __init__(
-        self, lock: Lock, actuation: Actuation, board: Board, decider: Decider, account: Account
+        self,
+        lock: Lock,
+        actuation: Actuation,
+        board: Board,
+        decider: Decider,
+        account: Account,
+        bluetooth: Callable[[], str] = lambda: BLUETOOTH,
     ) -> None:
         self.lock, self.actuation, self.board = lock, actuation, board
-        self.decider, self.account = decider, account
+        self.decider, self.account, self.bluetooth = decider, account, bluetooth
 
     @accepts(HomeRequest)
     def on_home(self, env: Envelope[HomeRequest], peer: str) -> Home:
@@ -34,7 +42,7 @@ class HomeScreen:
             external_power=bool(battery and battery.external),
             video_allowed=video_allowed(battery, self.lock.config["power"]["video_min_percent"]),
             wifi=settings.get("wifi"),
-            bluetooth=BLUETOOTH,
+            bluetooth=self.bluetooth(),
             alarms=self.alarms(),
             locked_out=self.decider.locked_out(),
             remote_unlock=settings.get("remote_unlock"),

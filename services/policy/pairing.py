@@ -33,6 +33,7 @@ class PairingMode:
         self.lock, self.identity, self.account = lock, identity, account
         self._until: float | None = None  # on the monotonic clock; None: closed
         self._failures = 0
+        self._claimed_until: float | None = None  # a claim's window goes on (phone key)
 
     def open(self, cause: str | None) -> None:
         """SET held (L-17)."""
@@ -56,6 +57,12 @@ class PairingMode:
 
     def _is_open(self) -> bool:
         return self._until is not None and self.lock.clock() < self._until
+
+    def present(self) -> bool:
+        """Someone is at the lock: pairing is open, or was claimed within its window (the
+        owner's phone key is registered then, issue 16)."""
+        after_claim = self._claimed_until is not None and self.lock.clock() < self._claimed_until
+        return self._is_open() or after_claim
 
     def tick(self, now: float) -> None:
         if self._until is not None and now >= self._until:
@@ -96,5 +103,6 @@ class PairingMode:
             detail = ", ".join(filter(None, (f"serial {self.identity.serial}", replaced)))
             store.append("paired", source=source, detail=detail, cause=env.trace)
         self.lock.publish(Audit(kind="paired"), env.trace)
+        self._claimed_until = self.lock.clock() + self.lock.config["pairing"]["window_s"]
         self._close("claimed", env.trace)
         return Done(ok=True, detail="paired")

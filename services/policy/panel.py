@@ -26,14 +26,21 @@ from services.policy.board import Board
 from services.policy.changes import Changes
 from services.policy.decider import Decider
 from services.policy.lock import Lock
+from services.policy.offline_codes import OfflineCodes
 
 
 class Panel:
     def __init__(
-        self, lock: Lock, decider: Decider, changes: Changes, actuation: Actuation, board: Board
+        self,
+        lock: Lock,
+        decider: Decider,
+        changes: Changes,
+        actuation: Actuation,
+        board: Board,
+        offline: OfflineCodes | None = None,
     ) -> None:
         self.lock, self.decider, self.changes = lock, decider, changes
-        self.actuation, self.board = actuation, board
+        self.actuation, self.board, self.offline = actuation, board, offline
 
     @accepts(LockInfoRequest)
     def on_info(self, env: Envelope[LockInfoRequest], peer: str) -> LockInfo:
@@ -55,6 +62,10 @@ class Panel:
         if self.lock.initial:
             return Decision(granted=False, method="pin", reason="initial-state")
         ref = passcodes.find(entry, self.lock.codes, self.lock.lengths, self.lock.hasher)
+        if ref is None and self.offline is not None:  # issue 16: made away from the lock
+            offline = self.offline.judge(entry, env)
+            if offline is not None:
+                return offline
         return self.decider.judge(self.decider.attempt("pin", ref), env, source="keypad")
 
     # -- the first start ------------------------------------------------------------------

@@ -18,10 +18,12 @@ from services.policy.doorbell import Bell
 from services.policy.home import HomeScreen
 from services.policy.lock import Lock
 from services.policy.menu import Menu
+from services.policy.offline_codes import OfflineCodes
 from services.policy.owner import Owner
 from services.policy.pairing import PairingMode
 from services.policy.panel import Panel
-from services.policy.secrets import device_secret, identity, lock_id
+from services.policy.phonekeys import PhoneKeys
+from services.policy.secrets import device_secret, identity, lock_id, subkey
 from services.policy.templates import Biometrics
 from services.policy.tickets import TicketBook
 
@@ -31,7 +33,7 @@ class PolicyService(Service):
     the lock's store, routes their messages to them, and ticks them."""
 
     NAME = "policy"
-    LISTENS = ("motor", "power")
+    LISTENS = ("motor", "power", "ble")
     PARTS = (
         Actuation,
         Board,
@@ -43,6 +45,7 @@ class PolicyService(Service):
         HomeScreen,
         PairingMode,
         Bell,
+        PhoneKeys,
     )
 
     def setup(self) -> None:
@@ -61,17 +64,30 @@ class PolicyService(Service):
         self.board = Board(lock, self.actuation, self.decider, self.pairing)
         self.menu = Menu(lock, self.decider, changes, who)
         self.tickets = tickets
+        self.phonekeys = PhoneKeys(  # issue 16: Bluetooth keys, the offline codes' secret
+            lock, self.decider, self.actuation, self.account, self.pairing,
+            lock_id=bytes.fromhex(self.lock_id), code_key=subkey(secret, "offline-codes"),
+        )  # fmt: skip
+        offline = OfflineCodes(lock, self.decider, self.phonekeys.code_secret)
         self.route(
             self.actuation,
             self.board,
-            Panel(lock, self.decider, changes, self.actuation, self.board),
+            Panel(lock, self.decider, changes, self.actuation, self.board, offline),
             self.menu,
             Biometrics(lock, tickets, self.decider, self.menu),
             Owner(lock, self.decider, changes, self.actuation, self.account),
             self.account,
-            HomeScreen(lock, self.actuation, self.board, self.decider, self.account),
+            HomeScreen(
+                lock,
+                self.actuation,
+                self.board,
+                self.decider,
+                self.account,
+                lambda: self.phonekeys.bluetooth,
+            ),  # fmt: skip
             self.pairing,
             Bell(lock, lambda: self.board.battery),
+            self.phonekeys,
         )
 
     def teardown(self) -> None:
@@ -97,6 +113,10 @@ class PolicyService(Service):
             "door": self.board.door,
             "locked_out": self.decider.locked_out(),
             "time_known": self.lock.wall.now() is not None,
+            "ble": {
+                "bluetooth": self.phonekeys.bluetooth,
+                "refused": dict(self.phonekeys.refusals),
+            },
         }
 
     def _audit_head(self) -> dict[str, Any] | None:
@@ -119,6 +139,7 @@ class PolicyService(Service):
         self.tickets.clear()
         self.decider.forget()
         self.account.forget()
+        self.phonekeys.forget()
         self.lock.reload_codes()
         self.publish(Audit(kind="factory-reset"), env.trace)
         return OK
