@@ -89,7 +89,9 @@ class WriteCharacteristic(ServiceInterface):
         return ["write", "write-without-response"]
 
     @dbus_method()
-    async def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:  # noqa: N802
+    async def WriteValue(
+        self, value: DBusBytes, options: DBusDict
+    ):  # no annotation: no reply body (dbus-fast reads it)  # noqa: N802
         conn = _option(options, "device", "bluez")
         mtu = int(_option(options, "mtu", ATT_MTU_MIN))
         await asyncio.get_running_loop().run_in_executor(
@@ -126,11 +128,11 @@ class NotifyCharacteristic(ServiceInterface):
         return self.notifying
 
     @dbus_method()
-    def StartNotify(self) -> None:  # noqa: N802
+    def StartNotify(self):  # noqa: N802
         self.notifying = True
 
     @dbus_method()
-    def StopNotify(self) -> None:  # noqa: N802
+    def StopNotify(self):  # noqa: N802
         self.notifying = False
 
     def send(self, chunk: bytes) -> None:
@@ -141,10 +143,10 @@ class NotifyCharacteristic(ServiceInterface):
 class Advertisement(ServiceInterface):
     def __init__(self, name: str) -> None:
         super().__init__("org.bluez.LEAdvertisement1")
-        self.name = name
+        self.local_name = name  # not .name: a ServiceInterface's is its interface's
 
     @dbus_method()
-    def Release(self) -> None:  # noqa: N802
+    def Release(self):  # noqa: N802
         log.info("bluetoothd released the advertisement")
 
     @dbus_property(access=PropertyAccess.READ)
@@ -157,7 +159,7 @@ class Advertisement(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def LocalName(self) -> DBusStr:  # noqa: N802
-        return self.name
+        return self.local_name
 
 
 def _option(options: dict[str, Any], name: str, default: Any) -> Any:
@@ -178,6 +180,7 @@ class BluezRadio:
         self._adapter = ""  # its path, while the application is registered there
         self._problem = "starting"  # why not, otherwise
         self._linked: set[str] = set()
+        self.unique_name = ""  # ours on the bus, while connected: where bluetoothd calls us
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._notify_char = NotifyCharacteristic()
@@ -236,6 +239,7 @@ class BluezRadio:
         else:
             bus = MessageBus(bus_type=BusType.SYSTEM)
         await bus.connect()
+        self.unique_name = bus.unique_name or ""
         gone = asyncio.Event()
         try:
             adapter = await self._find_adapter(bus)
