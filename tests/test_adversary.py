@@ -16,9 +16,11 @@ from typing import Any, Iterator
 
 import pytest
 import zmq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from proto import supervisor_rpc, trust
+from proto import phonekey, supervisor_rpc, trust
 from proto.biometric import EnrolOpen, Match, Snapshot, TemplateSave
+from proto.ble import BleAnswer, BleChallenge, BleNonce, BleSim, PhoneKeySet, PhoneRevoke
 from proto.board import Actuate, Bolt, Button, Door, SimBoard, Tamper
 from proto.bus import Bus
 from proto.control import Done
@@ -40,7 +42,7 @@ from proto.power import Battery
 from proto.schema import Message
 from proto.trust import TRUST
 from proto.wire import BOOT, Session, Stamper, encode
-from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, owner_request, running
 from tests.test_proto_schema import minimal_body
 
 pytestmark = pytest.mark.slow
@@ -48,6 +50,16 @@ pytestmark = pytest.mark.slow
 # The owner's app account (issue 13), claimed by the module's lock with remote unlock on:
 # a forged remote unlock carries the right PIN, so only the trust table stands in its way.
 APP_PASSWORD, APP_PIN = "the owner's password", "4711"
+# The owner's phone key (issue 16), registered by the module's lock right after its claim.
+PHONE = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+MALLORY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def phone_answer(key: Ed25519PrivateKey, lock_id: bytes, nonce: bytes, credential: bytes,
+                 kind: str = "owner") -> bytes:  # fmt: skip
+    unsigned = phonekey.Answer("unlock", kind, nonce, credential)
+    return phonekey.sign_answer(key, lock_id, unsigned).encode()
+
 
 # The most harmful body of a type, where the simplest valid one would do no harm.
 HARMFUL: dict[str, list[Message]] = {
@@ -75,6 +87,17 @@ HARMFUL: dict[str, list[Message]] = {
     "owner.pair": [PairClaim(serial="LM0", code="0", password=APP_PASSWORD, pin="0000")],
     "face.snapshot": [Snapshot(name="forged")],  # policy's alone: the doorbell's (L-23)
     "keypad.key": [Key(key="ok")],
+    # issue 16: an unlock signed by the owner's phone (its nonce was never issued: a hijacked
+    # ble process with a fresh one is tried below); a key of Mallory's as the owner's; the
+    # simulated air's hello
+    "policy.ble_answer": [
+        BleAnswer(answer=phone_answer(PHONE, bytes(8), bytes(16), phonekey.public_bytes(PHONE)))
+    ],
+    "owner.phone_key_set": [
+        PhoneKeySet(public_key=phonekey.public_bytes(MALLORY).hex(), pin=APP_PIN)
+    ],
+    "owner.phone_revoke": [PhoneRevoke(target=phonekey.public_bytes(PHONE).hex())],
+    "ble.sim": [BleSim(action="write", writes=[b"\x80" + phonekey.hello()])],
 }
 
 
@@ -120,6 +143,8 @@ def claim_with_remote_unlock(lock: Lock) -> None:
     typed = f"{who.verification_code}\n{APP_PASSWORD}\n{APP_PIN}\n"
     lock.cli("pair", "--serial", who.serial, "--code-stdin", input=typed)
     lock.cli("settings", "remote_unlock", "on")
+    key = PhoneKeySet(public_key=phonekey.public_bytes(PHONE).hex(), pin=APP_PIN)
+    assert owner_request(lock.layout, key).body.owner_key == key.public_key  # issue 16
 
 
 def unlock_and_lock(lock: Lock) -> None:
@@ -371,6 +396,71 @@ def test_a_connection_with_an_unknown_key_is_counted(lock) -> None:
         eventually(lambda: drops(lock, "motor").get("unknown-key", 0) > before)
     finally:
         sock.close()
+
+
+# -- the ble service, hijacked (issue 16) ------------------------------------------------------
+def test_a_hijacked_ble_process_cannot_unlock_without_a_phones_signature(lock) -> None:
+    """The ble process may ask policy for challenges and hand it answers, nothing else; with
+    its real key and policy's own fresh nonces, every answer it can make itself is refused
+    with its reason and leaves the lock as it was. The owner's phone's answer opens, once:
+    the same bytes again are a replay."""
+    before = snapshot(lock)
+    assert before["bolt"] == "locked"
+    owner = phonekey.public_bytes(PHONE)
+    rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
+    watch = lock.watcher()
+    rpc.stopProcess("ble")  # its process taken over: its key used here
+    try:
+        with Bus(lock.layout, "ble") as bus:
+            policy = bus.client("policy")
+
+            def answered(make) -> Any:
+                challenge = policy.request(BleChallenge(), timeout=5).body
+                assert isinstance(challenge, BleNonce)
+                answer = make(challenge.lock_id, challenge.nonce)
+                return policy.request(BleAnswer(answer=answer), timeout=5).body
+
+            mallory = phonekey.public_bytes(MALLORY)
+            grant = phonekey.sign_grant(MALLORY, phonekey.Grant(
+                bytes(8), b"g" * 8, mallory, 0, 2**32 - 1, 0, 3, "mallory"))  # fmt: skip
+            forged = {
+                "unknown-key": lambda lid, n: phone_answer(MALLORY, lid, n, mallory),
+                "bad-signature": lambda lid, n: phone_answer(MALLORY, lid, n, owner),
+                "other-lock": lambda lid, n: phone_answer(MALLORY, lid, n, grant.encode(),
+                                                          "visitor"),
+                "bad-grant-signature": lambda lid, n: phone_answer(
+                    MALLORY, lid, n, phonekey.sign_grant(MALLORY, phonekey.Grant(
+                        lid, b"g" * 8, mallory, 0, 2**32 - 1, 0, 3, "m")).encode(), "visitor"),
+                "truncated": lambda lid, n: phone_answer(PHONE, lid, n, owner)[:-1],
+                "unknown-nonce": lambda lid, n: phone_answer(PHONE, lid, bytes(16), owner),
+            }  # fmt: skip
+            said = {reason: answered(make) for reason, make in forged.items()}
+            assert {r: (type(a).__name__, a.reason) for r, a in said.items()} == {
+                r: ("Done", r) for r in forged
+            }
+            assert snapshot(lock) == before  # nothing stored, the bolt thrown
+            genuine: list[bytes] = []
+
+            def by_the_phone(lock_id: bytes, nonce: bytes) -> bytes:
+                genuine.append(phone_answer(PHONE, lock_id, nonce, owner))
+                return genuine[0]
+
+            opened = answered(by_the_phone)
+            assert isinstance(opened, Decision) and opened.granted, opened
+            again = policy.request(BleAnswer(answer=genuine[0]), timeout=5).body
+            assert (again.ok, again.reason) == (False, "replayed")
+    finally:
+        rpc.startProcess("ble")
+    rows = json.loads(lock.cli("events", "--json", "--limit", "5").stdout)["items"]
+    granted = next(r for r in rows if r["kind"] == "granted")
+    assert (granted["method"], granted["person"], granted["source"]) == ("ble", "owner", "ble")
+    try:
+        watch.wait_for(lambda e: is_type(Bolt, state="unlocked")(e) and e.sender == "motor")
+        lock.cli("sim", "button", "lock")
+        watch.wait_for(lambda e: is_type(Bolt, state="locked")(e) and e.sender == "motor")
+    finally:
+        watch.close()
+    lock.wait_healthy(20)
 
 
 # -- the gateway: an owner, hijacked (issue 13) --------------------------------------------
