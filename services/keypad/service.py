@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Button, Door
@@ -155,11 +156,15 @@ class KeypadService(Service):
                 todo[:0] = with_battery(self._ask(effect, cause), self.menu.battery_low)
 
     def _ask(self, ask: Ask, cause: str | None) -> list[Effect]:
+        """Ask and read the answer. An entered code's event is stamped before the request
+        (which names it as its cause) and published once the request has left: its
+        listeners woken first held the code back on its way to policy (issue 12 item 6)."""
+        said: Callable[[], object] | None = None
         if ask.purpose in PURPOSE_OF:
-            cause = self.publish(
-                CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose]), cause
-            ).id
-        answer = self.request(ask.to, ask.request, cause=cause)
+            code = CodeEntered(digits=ask.digits, purpose=PURPOSE_OF[ask.purpose])
+            entered = self.stamp_event(code, cause)
+            cause, said = entered.id, partial(self.publish_stamped, entered)
+        answer = self.request(ask.to, ask.request, cause=cause, sent=said)
         if answer is None:
             return self.menu.answer(ask.purpose, False, "no-answer", "the lock did not answer")
         ok, reason, detail = outcome(answer.body)
