@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ops import bench_biometric, bench_gateway, bench_keypad, bench_policy
+from ops import bench_biometric, bench_ble, bench_gateway, bench_keypad, bench_policy
 from ops.bench_transport import Baselines
 from ops.benchkit import (
     SHARED_FACES,
@@ -137,6 +137,7 @@ def run_mesh(
 
 
 MESH_BENCHES: dict[str, Any] = {
+    "ble": bench_ble.BleBench,  # issue 16: a phone key's challenge to the bolt moving
     "keypad": bench_keypad.KeypadBench,
     "policy": bench_policy.PolicyBench,
 }
@@ -198,6 +199,8 @@ def show_mesh(report: dict[str, Any]) -> None:
         show_bolt(report["bolt"])
     if "split" in report:
         show_split(report["split"])
+    if "signatures" in report:
+        bench_ble.show(report)
 
 
 def show_bolt(bolt: dict[str, Any]) -> None:
