@@ -228,10 +228,7 @@ def write_part(store: Store) -> Callable[[], Any]:
         with store.transaction():
             store.append("granted", person="001", method="pin", source="keypad", reason="",
                          cause="bench")  # fmt: skip
-            store.db.execute(
-                "INSERT OR REPLACE INTO settings VALUES ('lockout_state', ?)",
-                ('{"active": false, "failures": 0}',),
-            )
+            store.put_setting("lockout_state", '{"active": false, "failures": 0}')
 
     return write
 
