@@ -230,6 +230,10 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
     if app.get("url"):  # the owner's app (issue 13); the certificate the phone pins on TLS
         pin = f" (certificate SHA-256 {app['cert_sha256']})" if app.get("cert_sha256") else ""
         print(f"app: {app['url']}{pin}")
+    radio = report["services"].get("ble", {}).get("detail", {})
+    if radio.get("bluetooth"):  # issue 16: the phone keys' radio
+        extra = f", {radio['radio']}" if radio.get("radio") else ""
+        print(f"bluetooth: {radio['bluetooth']} ({radio['transport']}{extra})")
     print(
         f"{'service':<10} {'verdict':<8} {'pid':>7} {'uptime':>8} {'beat':>6} "
         f"{'in':>6} {'out':>6} {'restarts':>8}  drops / state"
