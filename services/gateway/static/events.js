@@ -107,6 +107,9 @@ function matches(filters, row) {
   );
 }
 
+// Two frames: the observer has seen the layout that the new rows made.
+const afterLayout = (then) => requestAnimationFrame(() => requestAnimationFrame(then));
+
 export function render(root) {
   const list = h("ol", { class: "events", id: "event-list", "aria-label": "Events, newest first" });
   const more = h("button", { type: "button", id: "older", hidden: true }, "Older events");
@@ -117,6 +120,7 @@ export function render(root) {
   let nextBefore = null;
   let generation = 0; // a newer filter makes older answers moot
   let loading = false;
+  let endInView = false;
 
   const load = async (first) => {
     if (loading && !first) return;
@@ -145,7 +149,12 @@ export function render(root) {
     } catch (problem) {
       showError(problem);
     } finally {
-      if (mine === generation) loading = false;
+      if (mine === generation) {
+        loading = false;
+        // the end still in view once the new rows are laid out (a page that fitted, or a
+        // scroll made while this one loaded): the observer will not fire again, so go on
+        afterLayout(() => endInView && nextBefore != null && load(false));
+      }
     }
   };
 
@@ -162,7 +171,8 @@ export function render(root) {
   more.addEventListener("click", () => load(false));
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   const watcher = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && nextBefore != null) load(false);
+    endInView = entries[entries.length - 1].isIntersecting;
+    if (endInView && nextBefore != null) load(false);
   });
   watcher.observe(sentinel);
 
