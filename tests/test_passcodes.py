@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,6 +116,16 @@ def test_l10_digest_is_stable_and_never_the_code() -> None:
     assert len(digest) == 32
     assert b"135790" not in digest
     assert digest != Hasher(KEY).digest("135791")
+
+
+@settings(max_examples=200)
+@given(key=st.binary(min_size=1, max_size=80), codes=st.lists(st.text(max_size=24), max_size=4))
+def test_l10_issue_12_digests_keyed_once_are_hmac_sha256_of_each_code(key, codes) -> None:
+    """The stored digests do not change: one keyed HMAC copied per code gives, code after
+    code, what a new HMAC-SHA256 under the same key gives (lock.db's digests still match)."""
+    hasher = Hasher(key)
+    for code in codes + codes:
+        assert hasher.digest(code) == hmac.new(key, code.encode(), hashlib.sha256).digest()
 
 
 # -- L-19 anti-peeping --------------------------------------------------------------------

