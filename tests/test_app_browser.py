@@ -225,6 +225,8 @@ def test_l31_home_updates_by_itself_when_the_door_opens(owner: Page, lock: Lock)
     assert page.evaluate("window.notReloaded") is True  # the stream did it, not a reload
     lock.cli("sim", "battery", "80")
     expect(page.locator("img.live")).to_be_visible(timeout=LIVE_S)
+    # L-31: the camera's frames are decoded in the page, not just asked for
+    page.wait_for_function("document.querySelector('img.live').naturalWidth > 0", timeout=LIVE_S)
     shoot(page, "home", whole=True)
     page.set_viewport_size(DESKTOP)  # fine on a desktop too: tabs on top, two columns
     expect(page.locator("#tabs a").first).to_be_in_viewport()
