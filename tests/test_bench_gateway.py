@@ -64,6 +64,8 @@ def test_issue13_bench_gateway_claims_times_every_path_beside_ping_and_leaves_th
         page = report["page"]
         timed(page["from_event"], COUNT)
         timed(page["from_send"], COUNT)
+        timed(page["send_to_event"], COUNT)
+        assert 0 <= page["missed"] <= COUNT
         timed(page["ping"], COUNT // 4)
         memory = report["gateway_memory_kib"]
         assert {"start", "status, 1 clients", "status, 3 clients", "unlock", "page"} == set(memory)
