@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 from playwright.sync_api import Browser, Page, Playwright, expect
 
-from proto.policy import Pairing
 from services.policy.secrets import identity, read_device_secret
-from tests.meshkit import Lock, eventually, is_type, stop
+from tests.appkit import open_pairing
+from tests.meshkit import Lock, eventually, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox: tests may run as root in a container; the rest keeps Chromium off the network.
@@ -74,17 +74,6 @@ def who(lock: Lock) -> tuple[str, str]:
     """Serial number and verification code, as system information announces them (L-16)."""
     found = identity(read_device_secret(lock.layout.data / "device.secret"))
     return found.serial, found.verification_code
-
-
-def open_pairing(lock: Lock) -> None:
-    """SET held (L-17): pairing mode opens; a SET still held from before is let go first."""
-    eventually(lambda: lock.status()["services"]["motor"]["detail"]["set_button"] == "released")
-    watch = lock.watcher()
-    try:
-        lock.cli("sim", "button", "set-long")
-        watch.wait_for(is_type(Pairing, open=True))
-    finally:
-        watch.close()
 
 
 def claim_by_cli(lock: Lock, password: str = PASSWORD, pin: str = PIN) -> None:

@@ -17,10 +17,11 @@ from proto.board import Bolt
 from proto.bus import Bus, Client
 from proto.control import Done
 from proto.owner import AppLogin, Home, HomeRequest, RemoteLock, RemoteUnlock
-from proto.policy import Alarm, Pairing
+from proto.policy import Alarm
 from proto.power import Battery
 from services.policy.account import LOGIN_LIMIT_ALARM, PIN_LIMIT_ALARM
 from services.policy.secrets import identity, read_device_secret
+from tests.appkit import open_pairing
 from tests.meshkit import Lock, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
@@ -38,12 +39,7 @@ def app_lock(tmp_path) -> Iterator[Lock]:
 def pair(lock: Lock, password: str = PASSWORD, pin: str = PIN):
     """SET held, then `lockmesh pair` with the code, password and PIN typed on stdin."""
     who = identity(read_device_secret(lock.layout.data / "device.secret"))  # as menu 5 shows
-    watch = lock.watcher()
-    try:
-        lock.cli("sim", "button", "set-long")
-        watch.wait_for(is_type(Pairing, open=True))
-    finally:
-        watch.close()
+    open_pairing(lock)
     typed = f"{who.verification_code}\n{password}\n{pin}\n"
     return lock.cli("pair", "--serial", who.serial, "--code-stdin", input=typed, check=False)
 
