@@ -222,7 +222,8 @@ def show_split(s: dict[str, Any]) -> None:
         f"  in process, one call every {ip['paced_every_s'] * 1000:.0f} ms (p50): encoding, "
         f"decoding, checks of both requests {ip['codec_p50_ms']:.3f} ms, of which msgpack "
         f"{ip['msgpack_p50_ms']:.3f}; rules {p['rules']['p50_ms']:.3f} ms (anti-peeping worst "
-        f"case {p['anti_peeping_worst']['p50_ms']:.3f}); the write {p['write']['p50_ms']:.3f} ms"
+        f"case {p['anti_peeping_worst']['p50_ms']:.3f}); the store's reads "
+        f"{p['reads']['p50_ms']:.3f} ms; the write {p['write']['p50_ms']:.3f} ms"
     )
     verdict = "within" if s["within_budget"] else "NOT within"
     print(

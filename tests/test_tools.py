@@ -133,7 +133,8 @@ def test_bench_policy_splits_a_passcode_decision(lock):
     assert all(v > 0 for v in legs.values())
     assert s["legs"]["total"]["p50_ms"] >= s["legs"]["not_write"]["p50_ms"] > 0
     parts = s["parts_p50_ms"]
-    assert set(parts) == {"transport", "codec_beyond_msgpack", "rules", "write", "rest"}
+    assert set(parts) == {"transport", "codec_beyond_msgpack", "rules", "reads", "write", "rest"}
+    assert parts["reads"] == s["in_process"]["parts"]["reads"]["p50_ms"] > 0
     assert parts["transport"] == report["baselines"]["transport"]["from_send"]["p50_ms"]
     assert sum(parts.values()) - parts["write"] == pytest.approx(s["not_write_p50_ms"])
     assert s["budget_ms"] == pytest.approx(2 * parts["transport"])
