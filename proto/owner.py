@@ -170,7 +170,7 @@ class Home(Message, family="owner", event="home_reply"):
     external_power: bool
     video_allowed: bool
     wifi: bool
-    bluetooth: str  # "off", "on", or "absent": no Bluetooth service yet
+    bluetooth: str  # the ble radio (issue 16): absent, off, on, advertising, connected
     alarms: list[str]
     locked_out: bool
     remote_unlock: bool
