@@ -14,13 +14,16 @@ ensure_venv() {
 
 # The tests' system parts, from Debian's packages: Chromium for the app's browser tests
 # (tests/test_app_browser.py, driven by Playwright at /usr/bin/chromium: a browser download,
-# `playwright install`, is impossible here and never used) and Mosquitto for the MQTT
-# bridge's (issue 17). Only the missing ones are installed, in one apt-get run that says
-# so; without root (or a sudo that asks nothing) a line says what the tests will miss.
+# `playwright install`, is impossible here and never used), Mosquitto for the MQTT
+# bridge's (issue 17), dbus-daemon and python3-dbus for the BLE's (see ensure_dbusmock).
+# Only the missing ones are installed, in one apt-get run that says so; without root (or a
+# sudo that asks nothing) a line says what the tests will miss.
 ensure_test_packages() {
     local missing=() sudo=""
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
+    /usr/bin/python3 -c "import dbus" 2>/dev/null || missing+=(python3-dbus)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
@@ -38,22 +41,12 @@ ensure_test_packages() {
 }
 
 # The BLE tests (tests/test_ble_bluez.py, issue 16) play bluetoothd with python-dbusmock's
-# BlueZ template on a private D-Bus: dbus-daemon from Debian, and the mock run by Debian's
-# python3 with Debian's python3-dbus. python-dbusmock (pure Python, from PyPI) is not in the
-# test extra because it requires dbus-python, which PyPI ships only as source needing
-# libdbus-1-dev, libglib2.0-dev and a compiler; so it goes to .venv/dbusmock for that python3.
-# Installed here only when missing; without root a line says so and those tests are skipped.
+# BlueZ template on a private D-Bus, run by Debian's python3 with Debian's python3-dbus
+# (ensure_test_packages). python-dbusmock (pure Python, from PyPI) is not in the test extra
+# because it requires dbus-python, which PyPI ships only as source needing libdbus-1-dev,
+# libglib2.0-dev and a compiler; so it goes to .venv/dbusmock for that python3.
 ensure_dbusmock() {
     local target=.venv/dbusmock version=0.38.1
-    if ! { command -v dbus-daemon >/dev/null && /usr/bin/python3 -c "import dbus" 2>/dev/null; }; then
-        if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-            echo "BLE tests: dbus-daemon or python3-dbus is missing (apt-get install dbus-daemon python3-dbus)" >&2
-        else
-            echo "installing dbus-daemon and python3-dbus from Debian's packages (the BLE tests use them)"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus-daemon python3-dbus >/dev/null
-        fi
-    fi
     if [ ! -f "$target/.installed-$version" ]; then
         .venv/bin/python -m pip install --quiet --no-deps --upgrade --target "$target" \
             "python-dbusmock==$version" && touch "$target/.installed-$version"
