@@ -50,12 +50,12 @@ PHONE = "AA:BB:CC:DD:EE:01"
 
 def _missing() -> str | None:
     if not shutil.which("dbus-daemon"):
-        return "dbus-daemon is missing (ops/venv.sh ensure_dbusmock installs it)"
+        return "dbus-daemon is missing (./run-tests installs it: ops/venv.sh ensure_test_packages)"
     if not (DBUSMOCK / "dbusmock").is_dir():
         return f"python-dbusmock is not in {DBUSMOCK} (ops/venv.sh ensure_dbusmock)"
     probe = subprocess.run([SYSTEM_PYTHON, "-c", "import dbus"], capture_output=True)
     if probe.returncode:
-        return "Debian's python3-dbus is missing (ops/venv.sh ensure_dbusmock)"
+        return "Debian's python3-dbus is missing (ops/venv.sh ensure_test_packages)"
     return None
 
 
