@@ -97,7 +97,8 @@ NO_SERIAL = "waiting for policy to name the lock (its serial)"
 
 def named(lock: Lock) -> None:
     """Policy told the bridge the lock's serial (in its status, as it tells the gateway)."""
-    eventually(lambda: bridge(lock)["state"] != "waiting for policy to name the lock")
+    # asked again every few seconds until policy answers (a loaded machine starts it late)
+    eventually(lambda: bridge(lock)["state"] != "waiting for policy to name the lock", 30)
     if bridge(lock)["state"] == NO_SERIAL:
         pytest.fail(
             "policy's status names no serial, so the bridge cannot name its topics: "

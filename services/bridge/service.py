@@ -124,7 +124,10 @@ class BridgeService(Service):
     def join(self, s: Settings) -> None:
         """Policy names the lock; then the link starts (and reconnects by itself)."""
         answer = self.request("policy", StatusRequest(), timeout=POLICY_WAIT_S)
-        detail = answer.body.detail if answer and isinstance(answer.body, StatusReply) else {}
+        if answer is None or not isinstance(answer.body, StatusReply):
+            self.state = "waiting for policy to name the lock"  # not answering yet: asked again
+            return
+        detail = answer.body.detail
         serial = detail.get("serial")
         if not isinstance(serial, str) or not serial:
             self.state = "waiting for policy to name the lock (its serial)"
