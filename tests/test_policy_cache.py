@@ -1,7 +1,7 @@
 """What a decision reads of people and settings is kept in memory (services/policy/
 readcache.py, issue 12 item 6), and never outlives a change: a deleted person, a validity
 changed or run out, an exhausted visitor code, a lockout, a setting, a factory reset, a
-rolled-back transaction and another connection's commit are each seen by the very next
+rolled-back transaction and a write in plain SQL are each seen by the very next
 decision. Policy's parts in this process, on a real store, as service.py wires them."""
 
 from __future__ import annotations
@@ -202,11 +202,33 @@ def test_issue_12_what_a_rolled_back_transaction_read_of_its_own_change_is_forgo
     assert policy.enter(BOB).granted
 
 
-def test_issue_12_another_connections_commit_empties_the_cache(policy, tmp_path):
+def test_issue_12_any_statement_of_policys_connection_empties_what_it_changes(policy):
+    """Not only People's and Settings' methods: a write path added later, in plain SQL,
+    outside any transaction, is seen as well (the triggers watch the tables)."""
+    assert policy.add("user", BOB) == "002"
+    assert policy.enter(BOB).granted
+    db = policy.lock.store.db
+    db.execute("UPDATE people SET valid_end=? WHERE number='002'", (NOW - 1,))
+    assert (policy.enter(BOB).granted, policy.enter(BOB).reason) == (False, "outside-validity")
+    db.execute("INSERT OR REPLACE INTO settings VALUES ('direction', 'left')")
+    assert policy.enter(ADMIN).granted
+    asked = [body for _, body, _ in policy.outlet.asked if isinstance(body, Actuate)]
+    assert asked[-1].direction == "left"
+    db.execute("DELETE FROM people WHERE number='002'")
+    policy.lock.reload_codes()
+    assert policy.lock.people.count() == 1 and policy.lock.people.validity("002").end is None
+
+
+def test_issue_12_a_restarted_policy_reads_what_another_connection_committed(policy, tmp_path):
+    """Policy is the store's only writer; a store changed behind its back (root on the
+    board) is read afresh at its next start, as the passcodes are."""
     assert policy.add("user", BOB) == "002"
     assert policy.enter(BOB).granted
     other = sqlite3.connect(tmp_path / "data" / "lock.db")
     with other:
         other.execute("UPDATE people SET valid_end=? WHERE number='002'", (NOW - 1,))
     other.close()
-    assert (policy.enter(BOB).granted, policy.enter(BOB).reason) == (False, "outside-validity")
+    policy.lock.store.close()
+    restarted = start(tmp_path / "data")
+    later = restarted.enter(BOB)
+    assert (later.granted, later.reason) == (False, "outside-validity")

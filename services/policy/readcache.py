@@ -2,12 +2,15 @@
 
 A decision read the administrators' count, the person's validity and four settings from
 SQLite each time: a fifth of what it spent outside its write. Policy is the store's only
-writer, but the cache does not rely on every write path remembering to say so: temporary
+writer (as Lock.codes, the passcodes' digests kept in memory, already assumes), but
+the cache does not rely on each of its write paths remembering to say so: temporary
 triggers (this connection's own, nothing is added to lock.db) tell it of every row
 inserted, updated or deleted in the watched tables, whichever statement did it, cascades
 included. It is also emptied when a transaction is rolled back (it may hold what the
-transaction had read of its own changes), and when another connection has committed
-(PRAGMA data_version moved). Anything in doubt is read again: never a stale answer.
+transaction had read of its own changes). Asking SQLite whether another connection had
+committed (PRAGMA data_version) before each answer cost half of what the cache saves, for
+a writer the lock does not have: a store changed behind policy's back is read afresh
+when policy restarts, as the passcodes are.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ class ReadCache:
         self.db = db
         self._kept: dict[tuple[str, Hashable], Any] = {}
         self._watching = False
-        self._others = 0
 
     def watch(self) -> None:
         """Start keeping answers, once the watched tables exist (after the migrations)."""
@@ -43,17 +45,12 @@ class ReadCache:
                     f"AFTER {op} ON main.{table} "
                     f"BEGIN SELECT lockmesh_changed('{table}', {key}); END"
                 )
-        self._others = self._data_version()
         self._watching = True
 
     def get(self, table: str, key: Hashable, read: Callable[[], T]) -> T:
         """read()'s answer, as kept since the table (or that key of it) last changed."""
         if not self._watching:
             return read()
-        others = self._data_version()
-        if others != self._others:  # another connection committed: trust nothing kept
-            self._kept.clear()
-            self._others = others
         entry = (table, key)
         if entry in self._kept:
             return self._kept[entry]
@@ -69,6 +66,3 @@ class ReadCache:
                 del self._kept[entry]
         else:
             self._kept.pop((table, key), None)
-
-    def _data_version(self) -> int:
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
