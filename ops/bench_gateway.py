@@ -259,14 +259,14 @@ def page_path(
         moves.close()
         page.close()
     conn.expect("POST", "/api/lock")
-    result = {"page": blocks["page"].summary(), "ping": blocks["ping"].summary()}
+    from_event, ping_result = percentiles(moves.from_event), blocks["ping"].summary()
     return {
-        "from_event": percentiles(moves.from_event),
-        "from_send": result["page"],
+        "from_event": from_event,
+        "from_send": blocks["page"].summary(),
         "send_to_event": percentiles(moves.to_event),
         "missed": sum(s >= MISSED_S for s in moves.from_event),
-        "ping": result["ping"],
-        "ratio_p50": ratio(result, "page"),
+        "ping": ping_result,
+        "ratio_p50": ratio({"page": from_event, "ping": ping_result}, "page"),  # from the event
     }
 
 
