@@ -107,8 +107,11 @@ function matches(filters, row) {
   );
 }
 
-// Two frames: the observer has seen the layout that the new rows made.
-const afterLayout = (then) => requestAnimationFrame(() => requestAnimationFrame(then));
+// Measured now (the layout the rows just made), not as the observer last saw it.
+function inView(el) {
+  const box = el.getBoundingClientRect();
+  return box.top < window.innerHeight && box.bottom >= 0;
+}
 
 export function render(root) {
   const list = h("ol", { class: "events", id: "event-list", "aria-label": "Events, newest first" });
@@ -120,7 +123,6 @@ export function render(root) {
   let nextBefore = null;
   let generation = 0; // a newer filter makes older answers moot
   let loading = false;
-  let endInView = false;
 
   const load = async (first) => {
     if (loading && !first) return;
@@ -151,9 +153,9 @@ export function render(root) {
     } finally {
       if (mine === generation) {
         loading = false;
-        // the end still in view once the new rows are laid out (a page that fitted, or a
+        // the end still in view with the new rows laid out (a page that fitted, or a
         // scroll made while this one loaded): the observer will not fire again, so go on
-        afterLayout(() => endInView && nextBefore != null && load(false));
+        if (inView(sentinel) && nextBefore != null) load(false);
       }
     }
   };
@@ -171,8 +173,7 @@ export function render(root) {
   more.addEventListener("click", () => load(false));
   const sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
   const watcher = new IntersectionObserver((entries) => {
-    endInView = entries[entries.length - 1].isIntersecting;
-    if (endInView && nextBefore != null) load(false);
+    if (entries.some((e) => e.isIntersecting) && nextBefore != null) load(false);
   });
   watcher.observe(sentinel);
 
