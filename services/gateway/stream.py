@@ -32,6 +32,19 @@ PING_S = 15.0  # APP.md: a comment line this often keeps proxies and the page aw
 POLL_S = 5.0  # the event log is read this often while someone watches
 ROWS = 50  # newest rows read per look at the log
 ENROL_TYPES = ("biometric.enrol_step", "biometric.unreadable", "biometric.enrolled")
+CATCH_UP = 10  # readings of Home at most, RETRY_S apart, until policy has heard the motor
+RETRY_S = 0.02
+
+
+def heard_state(type_name: str, body: dict[str, Any]) -> tuple[str, str] | None:
+    """The Home field and value a motor event says: policy hears the same event, maybe
+    after the gateway has asked it for Home."""
+    if type_name == "motor.door" and isinstance(body.get("open"), bool):
+        return "door", "open" if body["open"] else "closed"
+    if type_name == "motor.bolt" and isinstance(body.get("state"), str):
+        return "bolt", body["state"]
+    return None
+
 
 Ask = Callable[[Message], Awaitable[Message | None]]
 
@@ -94,6 +107,7 @@ class Hub:
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
         self._poller: asyncio.Task[None] | None = None
+        self._expected: dict[str, str] = {}  # what the motor said that Home must show
 
     # -- the pages -------------------------------------------------------------------------
     async def join(self, session: Session) -> Subscriber:
@@ -138,6 +152,9 @@ class Hub:
             return
         if type_name in ENROL_TYPES:
             self.broadcast("enrol", enrol_data(type_name, body))
+        said = heard_state(type_name, body)
+        if said is not None:
+            self._expected[said[0]] = said[1]
         self.refresh()
 
     def refresh(self) -> None:
@@ -157,12 +174,23 @@ class Hub:
             again = self._again
 
     async def _read_home(self) -> None:
-        home = await self.ask(HomeRequest())
-        if isinstance(home, Home):
+        """Home as policy says it; asked again, briefly, while policy has not yet heard
+        the motor event the gateway heard (its loop may answer before it reads that)."""
+        waited = dict(self._expected)
+        for _ in range(CATCH_UP):
+            home = await self.ask(HomeRequest())
+            if not isinstance(home, Home):
+                return
             body = self.home_body(home)
             if body != self.last_home:
                 self.last_home = body
                 self.broadcast("home", body)
+            if all(body.get(k) == v for k, v in waited.items()):
+                break
+            await asyncio.sleep(RETRY_S)
+        for key, value in waited.items():  # caught up, or policy sees it otherwise: its
+            if self._expected.get(key) == value:  # word stands; newer news is kept
+                del self._expected[key]
 
     async def _read_log(self) -> None:
         rows = await self.ask(EventsRequest(limit=ROWS))
