@@ -145,7 +145,9 @@ class Lock:
         return result
 
     def up(self) -> None:
-        self.cli("up")
+        # 60 s, not the CLI's 20: eleven processes importing onnxruntime, Playwright's
+        # Chromium beside them on a 2-core CI machine took 18 s and more just to start
+        self.cli("up", "--timeout", "60")
 
     def down(self) -> None:
         mesh.down(self.layout)
