@@ -23,11 +23,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ops import bench_gateway
-from ops.benchkit import Block, Failed, Runner, expect, percentiles
+from ops.benchkit import Block, Failed, Runner, expect, percentiles, watch_bolt
 from ops.phone import SimCentral, operate
 from proto import offline_codes, phonekey
 from proto.ble import PhoneKey, PhoneKeySet
-from proto.board import Bolt
 from proto.bus import Bus
 from proto.control import Done, StatusReply, StatusRequest
 from proto.layout import Layout
@@ -113,25 +112,9 @@ class ChallengeToMoving:
         self.operation.append(time.perf_counter() - started)
         if not ok:
             raise Failed(f"the lock refused the bench's phone: {reason}")
-        moving, reached = self._watch(TARGET[action])
+        moving, reached = watch_bolt(self.bus, self.events, TARGET[action])
         self.reached.append(reached - sent)
         return moving - sent
-
-    def _watch(self, target: str) -> tuple[float, float]:
-        moving, deadline = None, time.monotonic() + BOLT_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.events.poll(int(left * 1000) + 1):
-                break
-            env = self.bus.receive_event(self.events, "motor")
-            if env is None or not isinstance(env.body, Bolt):
-                continue
-            if env.body.state == "moving" and moving is None:
-                moving = env.wall
-            elif env.body.state == target and moving is not None:
-                return moving, env.wall
-            elif env.body.state in (target, "jammed"):
-                raise Failed(f"the bolt did not move to {target}: {env.body}")
-        raise Failed(f"no Bolt {target} from the motor within {BOLT_TIMEOUT_S:.0f}s")
 
     def close(self) -> None:
         self.central.close()

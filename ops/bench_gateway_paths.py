@@ -10,8 +10,17 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ops.bench_http import Connection, Owner, Page, cpu_seconds
-from ops.benchkit import Block, Connect, Failed, Once, OpenLoop, expect, percentiles
-from proto.board import Bolt, Door, SimBoard
+from ops.benchkit import (
+    Block,
+    Connect,
+    Failed,
+    Once,
+    OpenLoop,
+    expect,
+    percentiles,
+    watch_bolt,
+)
+from proto.board import Door, SimBoard
 from proto.bus import Bus
 from proto.control import StatusReply, StatusRequest
 
@@ -193,31 +202,13 @@ class Drives:
         else:
             self.conn.expect("POST", "/api/lock")
         answered = time.monotonic()
-        moving, reached = self._watch(TARGET[action])
+        moving, reached = watch_bolt(self.bus, self.events, TARGET[action], mono=True)
         self.answers[action].append(answered - sent)
         self.moving_to_answer.append(answered - moving)
         self.answer_to_reached.append(reached - answered)
         self.travel.append(reached - moving)
         self.waited_for_bolt += answered >= reached
         return answered - sent
-
-    def _watch(self, target: str) -> tuple[float, float]:
-        """The motor's stamps (monotonic) of its first 'moving' and of the end reached."""
-        moving, deadline = None, time.monotonic() + BOLT_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.events.poll(int(left * 1000) + 1):
-                break
-            env = self.bus.receive_event(self.events, "motor")
-            if env is None or not isinstance(env.body, Bolt):
-                continue
-            state, reason = env.body.state, env.body.reason
-            if state == "moving" and moving is None and reason.startswith("driving"):
-                moving = env.mono
-            elif state == target and moving is not None:
-                return moving, env.mono
-            elif state in (target, "jammed"):
-                raise Failed(f"the bolt did not move to {target}: {state} {reason!r}")
-        raise Failed(f"no Bolt {target} from the motor within {BOLT_TIMEOUT_S:.0f} s")
 
     def report(self) -> dict[str, Any]:
         beside = self.beside_block.summary() if self.beside_block.latencies else None

@@ -34,9 +34,9 @@ from ops.benchkit import (
     percentiles,
     set_up_if_initial,
     verdict,
+    watch_bolt,
 )
 from proto import config as configuration
-from proto.board import Bolt
 from proto.board import SimBoard as SimBoardRequest
 from proto.bus import Bus
 from proto.control import StatusReply, StatusRequest
@@ -119,30 +119,12 @@ class BoltMoves:
         else:
             request = SimBoardRequest(action="button", arg="lock")
             expect(self.motor.request(request, timeout=5), "motor sim button lock")
-        moving, reached = self._watch(target)
+        moving, reached = watch_bolt(self.bus, self.events, target)
         kept = self.times[action]
         kept["to_moving"].append(moving - sent)
         kept["to_reached"].append(reached - sent)
         kept["travel"].append(reached - moving)
         return reached - sent
-
-    def _watch(self, target: str) -> tuple[float, float]:
-        """Wall stamps of the motor's first 'moving' and of the state reached."""
-        moving, deadline = None, time.monotonic() + BOLT_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.events.poll(int(left * 1000) + 1):
-                break
-            env = self.bus.receive_event(self.events, "motor")
-            if env is None or not isinstance(env.body, Bolt):
-                continue
-            state, reason = env.body.state, env.body.reason
-            if state == "moving" and moving is None and reason.startswith("driving"):
-                moving = env.wall
-            elif state == target and moving is not None:
-                return moving, env.wall
-            elif state == target or state == "jammed":
-                raise Failed(f"the bolt did not move to {target}: {state} {reason!r}")
-        raise Failed(f"no Bolt {target} from the motor within {BOLT_TIMEOUT_S:.0f}s")
 
     def report(self) -> dict[str, Any]:
         return {

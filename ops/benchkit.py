@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Protocol
 
 import zmq
 
+from proto.board import Bolt
 from proto.bus import Bus
 from proto.keypad import SimKeys
 from proto.policy import LockInfo, LockInfoRequest
@@ -366,3 +367,29 @@ def closed_loop(count: int, rate: float, once: Callable[[], float]) -> dict[str,
             latencies.append(took)
         time.sleep(max(0.0, started + 1 / rate - time.perf_counter()))
     return {**percentiles(latencies), "closed_loop": True}
+
+
+BOLT_WATCH_S = 5.0  # a simulated drive takes 0.3 s
+
+
+def watch_bolt(
+    bus: Bus, events: zmq.Socket[bytes], target: str, *, mono: bool = False
+) -> tuple[float, float]:
+    """The motor's stamps of a drive's first 'moving' (not a refused drive's) and of target
+    reached, read from a subscription to the motor: wall clock, or monotonic with mono."""
+    moving, deadline = None, time.monotonic() + BOLT_WATCH_S
+    while (left := deadline - time.monotonic()) > 0:
+        if not events.poll(int(left * 1000) + 1):
+            break
+        env = bus.receive_event(events, "motor")
+        if env is None or not isinstance(env.body, Bolt):
+            continue
+        stamp = env.mono if mono else env.wall
+        state, reason = env.body.state, env.body.reason
+        if state == "moving" and moving is None and reason.startswith("driving"):
+            moving = stamp
+        elif state == target and moving is not None:
+            return moving, stamp
+        elif state in (target, "jammed"):
+            raise Failed(f"the bolt did not move to {target}: {state} {reason!r}")
+    raise Failed(f"no Bolt {target} from the motor within {BOLT_WATCH_S:.0f} s")
