@@ -140,6 +140,8 @@ TRUST: dict[str, Rule] = {
     "policy.audit": event("policy", to=("keypad", "face", "biometric", *APP, *BRIDGE)),
     "policy.menu_verified": event("policy", to=("keypad",)),
     "policy.pairing": event("policy", to=("keypad", *APP)),
+    "policy.lockout": event("policy", to=("keypad", *APP)),  # issue 15: L-20 at the door
+    "policy.factors": event("policy", to=("keypad",)),  # issue 15: what is still needed
     # -- the owner's commands --------------------------------------------------------------
     "owner.people": request(*OWNER, to="policy"),
     "owner.person_add": request(*OWNER, to="policy"),
@@ -161,6 +163,11 @@ TRUST: dict[str, Rule] = {
     "owner.events": request(*OWNER, to="policy"),
     "owner.audit_verify": request(*OWNER, to="policy"),
     "owner.pair": request(*OWNER, to="policy"),
+    "owner.person_status": request(*OWNER, to="policy"),  # issue 15: UserStatus
+    "owner.credential_rule": request(*OWNER, to="policy"),  # issue 15: CredentialRule
+    "owner.operating_mode": request(*OWNER, to="policy"),  # issue 15: passage needs the PIN
+    "owner.operating_mode_get": request(*OWNER, *BRIDGE, to="policy"),
+    "owner.operating_mode_reply": reply("policy"),
     "owner.listing": reply("policy"),
     "owner.audit_report": reply("policy"),
     # -- Bluetooth keys (issue 16): the ble service relays, policy verifies and decides ------
@@ -176,6 +183,12 @@ TRUST: dict[str, Rule] = {
     # -- the MQTT bridge: the owner takes the lock off MQTT, or puts it back (issue 17) ------
     "bridge.remove": request(*OWNER, to="bridge"),
     "bridge.add": request(*OWNER, to="bridge"),
+    # -- the fleet (issue 17): a building's console pushes sealed visitor codes over MQTT; the
+    # bridge relays the bytes, policy opens them with the door's fleet key and decides. The
+    # owner alone gives the door that key (at the lock: the CLI, or the app)
+    "fleet.push": request(*BRIDGE, to="policy"),
+    "fleet.ack": reply("policy"),
+    "fleet.key_set": request(*OWNER, to="policy"),
 }
 
 

@@ -15,6 +15,7 @@ from services.policy.board import Board
 from services.policy.changes import Changes
 from services.policy.decider import Decider
 from services.policy.doorbell import Bell
+from services.policy.fleet import Fleet
 from services.policy.home import HomeScreen
 from services.policy.lock import Lock
 from services.policy.menu import Menu
@@ -46,6 +47,7 @@ class PolicyService(Service):
         PairingMode,
         Bell,
         PhoneKeys,
+        Fleet,
     )
 
     def setup(self) -> None:
@@ -69,6 +71,7 @@ class PolicyService(Service):
             lock_id=bytes.fromhex(self.lock_id), code_key=subkey(secret, "offline-codes"),
         )  # fmt: skip
         offline = OfflineCodes(lock, self.decider, self.phonekeys.code_secret)
+        self.fleet = Fleet(lock, changes, self.serial)  # issue 17: a building's console
         self.route(
             self.actuation,
             self.board,
@@ -88,6 +91,7 @@ class PolicyService(Service):
             self.pairing,
             Bell(lock, lambda: self.board.battery),
             self.phonekeys,
+            self.fleet,
         )
 
     def teardown(self) -> None:
@@ -117,6 +121,7 @@ class PolicyService(Service):
                 "bluetooth": self.phonekeys.bluetooth,
                 "refused": dict(self.phonekeys.refusals),
             },
+            "fleet": self.fleet.status(),
         }
 
     def _audit_head(self) -> dict[str, Any] | None:
