@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import struct
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from itertools import compress
 from operator import mul
 from pathlib import Path
+from typing import Any
 
 from hw import fingerprint as fp
+from hw.sim_finger_auto import AutoCommands
+from hw.sim_finger_image import R503_IMAGE_SIZE, ImageMemory, image_bytes, pack_nibbles, render
 from hw.sim_flash import Flash
 from hw.uart import Faults, ModuleSide
 
@@ -40,7 +45,7 @@ MATCH_Z = 5.5  # search/match threshold (security level 3): FAR ~2e-8 a comparis
 MERGE_Z = 4.0  # RegModel: the two captures must be of one finger
 QUANT = 28.0  # int8 quantisation of feature values in a char file
 CHAR_MAGIC = b"SF"
-CHAR_SIZE = 640  # bytes of a char file (5 data packets of 128)
+CHAR_SIZE = fp.TEMPLATE_SIZE  # bytes of a char file through UpChar/DownChar, as the R503's
 
 # per quality: (noise sigma as lognormal (median, spread), coverage range)
 QUALITIES = {
@@ -138,8 +143,77 @@ class Image:
     width: int
 
 
-class FingerprintSimulator:
-    """An R503-class module: 200 template slots, two char buffers, an image buffer, a ring LED."""
+FOREIGN_IMAGE = Image("", math.inf, 0, 0)  # downloaded, not rendered here: no features to read
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long the module takes. The defaults answer at once, for fast tests; R503_TIMING
+    is the part's own (its manual: image < 0.2 s, features < 0.5 s)."""
+
+    capture_s: float = 0.0  # GenImg, GetImageEx and each automatic capture
+    extract_s: float = 0.0  # Img2Tz and each automatic feature extraction
+    finger_wait_s: float = 10.0  # AutoEnroll/AutoIdentify give up without a finger this long
+    poll_s: float = 0.02  # how often the automatic commands look for a finger
+
+
+R503_TIMING = Timing(capture_s=0.2, extract_s=0.5)
+
+
+@dataclass
+class Settings:
+    """What the module keeps in flash besides templates: password, address, system
+    parameters and the 16-page notepad. The baud rate is used from the next power-up."""
+
+    password: int = 0
+    address: int = fp.DEFAULT_ADDRESS
+    baud_factor: int = fp.DEFAULT_BAUD // 9600
+    security_level: int = 3
+    packet_size: int = 128
+    notepad: list[bytes] = field(
+        default_factory=lambda: [bytes(fp.NOTEPAD_PAGE_SIZE)] * fp.NOTEPAD_PAGES
+    )
+
+    def to_record(self) -> dict[str, Any]:
+        return {**asdict(self), "notepad": [p.hex() for p in self.notepad]}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any], default: Settings) -> Settings:
+        try:
+            return cls(
+                int(rec["password"]), int(rec["address"]), int(rec["baud_factor"]),
+                int(rec["security_level"]), int(rec["packet_size"]),
+                [bytes.fromhex(p) for p in rec["notepad"]],
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            log.error("simulated fingerprint flash: settings unreadable (%s), factory ones", e)
+            return default
+
+
+SETTINGS_RECORD = -1  # the flash record of the settings; templates are 0 and up
+CHAR_BUFFERS = range(1, 7)  # CharBuffer1..6
+LEVEL_STEP_Z = 0.5  # each security level away from 3 moves the match threshold this much
+
+# the argument bytes each instruction needs: fewer is a packet error, not a crash
+ARGUMENT_LENGTHS = {
+    fp.IMG2TZ: 1, fp.SEARCH: 5, fp.HIGH_SPEED_SEARCH: 5, fp.STORE: 3, fp.LOAD_CHAR: 3,
+    fp.UP_CHAR: 1, fp.DOWN_CHAR: 1, fp.DELET_CHAR: 4, fp.SET_SYS_PARA: 2, fp.SET_PWD: 4,
+    fp.VFY_PWD: 4, fp.SET_ADDER: 4, fp.WRITE_NOTEPAD: 1 + fp.NOTEPAD_PAGE_SIZE,
+    fp.READ_NOTEPAD: 1, fp.READ_INDEX_TABLE: 1, fp.AUTO_ENROLL: 5, fp.AUTO_IDENTIFY: 5,
+    fp.AURA_LED_CONFIG: 4,
+}  # fmt: skip
+# answered before the password is verified (they tell nothing of the library), and while
+# an automatic command runs
+ALWAYS_ANSWERED = (fp.VFY_PWD, fp.HANDSHAKE, fp.GET_ECHO)
+WHILE_BUSY = (fp.CANCEL, fp.READ_SYS_PARA, fp.HANDSHAKE, fp.GET_ECHO)
+
+ALGORITHM_VERSION = "lockmesh-sim z-score 1"
+FIRMWARE_VERSION = "lockmesh-sim R503 1"
+
+
+class FingerprintSimulator(AutoCommands):
+    """An R503-class module: 200 template slots, six char buffers, an image buffer, a ring
+    LED, a notepad; the R503 manual's instruction set (hw/README.md has the table)."""
 
     def __init__(
         self,
@@ -148,28 +222,37 @@ class FingerprintSimulator:
         seed: int = 0,
         address: int = fp.DEFAULT_ADDRESS,
         password: int = 0,
-        require_password: bool = False,
+        require_password: bool | None = None,
         packet_size: int = 128,
         match_z: float = MATCH_Z,
         good: tuple[tuple[float, float], tuple[float, float]] | None = None,
+        timing: Timing = Timing(),
+        image_size: tuple[int, int] = R503_IMAGE_SIZE,
         flash: Path | None = None,
     ) -> None:
-        """good overrides the "good" quality's (noise (median, spread), coverage range);
-        flash is a file that keeps the template library across restarts."""
-        self.capacity, self.seed, self.address = capacity, seed, address
-        self.password, self.require_password = password, require_password
-        self.packet_size, self.match_z = packet_size, match_z
+        """address, password and packet_size are the factory settings, used when the flash
+        holds none; require_password forces VfyPwd first even for the default password.
+        good overrides the "good" quality's (noise (median, spread), coverage range);
+        flash is a file that keeps the library and settings across restarts."""
+        self.capacity, self.seed, self.match_z = capacity, seed, match_z
+        self.timing, self.image_size = timing, image_size
+        self._force_password = bool(require_password)
         self.qualities = {**QUALITIES, **({"good": good} if good else {})}
         self.port = ModuleSide()
         self.path = self.port.path
         self.faults = Faults(fp.HEADER, seed)
         self.flash = Flash(flash)
+        records = self.flash.load()
+        factory = Settings(password=password, address=address, packet_size=packet_size)
+        kept = records.pop(SETTINGS_RECORD, None)
+        self.settings = factory if kept is None else Settings.from_record(kept, factory)
         self.library: dict[int, Features] = {  # flash: survives unplugging and restarts
             page: f
-            for page, rec in self.flash.load().items()
+            for page, rec in records.items()
             if (f := unpack_char(bytes.fromhex(rec.get("char", "")))) is not None
         }
         self.led: tuple[int, int, int, int] | None = None
+        self.sensor_ok = True  # False: CheckSensor says 29h, captures fail
         self.stats: Counter[str] = Counter()
         self.powered = True
         self._rng = random.Random(f"captures:{seed}")
@@ -178,16 +261,50 @@ class FingerprintSimulator:
         self._placement: list[tuple[str, str]] = []
         self._lifted_unseen = False  # a finger went since the last image: it must show
         self._world = threading.Lock()
+        self._line = threading.Lock()  # one packet at a time on the wire
+        self._images = ImageMemory()
+        self._instruction = 0  # the command being answered: its ack's fixed length
+        self._foreign = b""  # a downloaded image this simulator did not render
+        self._init_auto()
         self._power_on_state()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-fingerprint", daemon=True)
 
     def _power_on_state(self) -> None:
+        self.baud = 9600 * self.settings.baud_factor  # as kept in flash at power-up
         self.parser = fp.PacketParser(self.address)
         self.image: Image | None = None
-        self.buffers: dict[int, Features | None] = {1: None, 2: None}
+        self.buffers: dict[int, Features | None] = dict.fromkeys(CHAR_BUFFERS)
         self._verified = False
-        self._download: tuple[int, bytearray] | None = None
+        self._matched = False
+        self._download: tuple[str, int, bytearray] | None = None
+
+    @property
+    def address(self) -> int:
+        return self.settings.address
+
+    @property
+    def password(self) -> int:
+        return self.settings.password
+
+    @property
+    def packet_size(self) -> int:
+        return self.settings.packet_size
+
+    def threshold(self, level: int | None = None) -> float:
+        """The match score needed at a security level (3: match_z), by default the module's."""
+        level = self.settings.security_level if level is None else level
+        return (self.match_z + (level - 3) * LEVEL_STEP_Z) * SCORE_SCALE
+
+    @property
+    def status(self) -> int:
+        """The system status register, as ReadSysPara reports it."""
+        return (
+            (fp.STATUS_BUSY if self.busy else 0)
+            | (fp.STATUS_PASS if self._matched else 0)
+            | (fp.STATUS_PWD if self._verified else 0)
+            | (fp.STATUS_IMAGE if self.image is not None else 0)
+        )
 
     def start(self) -> FingerprintSimulator:
         self._thread.start()
@@ -196,6 +313,7 @@ class FingerprintSimulator:
 
     def close(self) -> None:
         self._stop.set()
+        self._cancel_auto()
         if self._thread.is_alive():
             self._thread.join(timeout=1)
         self.port.close()
@@ -208,9 +326,9 @@ class FingerprintSimulator:
 
     # -- the world ---------------------------------------------------------------------
     def place(self, finger: object, *qualities: str) -> None:
-        """Put a finger on the sensor. Each GenImg takes the next quality; the last one stays.
+        """Put a finger on the sensor. Each image taken takes the next quality; the last one
+        stays. Qualities: good (natural variation), shifted, partial, dry, none (lifted).
 
-        Qualities: good (natural variation), shifted, partial, dry, none (lifted).
         A finger lifted and put back before the sensor took an image is seen gone for one
         image first: a hand is never back faster than the host polls (10 Hz), and a host
         that saw no gap would take the new placement for the old one.
@@ -276,6 +394,12 @@ class FingerprintSimulator:
     def score(self, a: Features, b: Features) -> int:
         return max(0, min(0xFFFF, round(z_score(a, b) * SCORE_SCALE)))
 
+    def picture(self, image: Image) -> bytes:
+        """The image as UpImage sends it (see hw/sim_finger_image.py)."""
+        data = pack_nibbles(render(image, DIMS, self.seed, self.image_size))
+        self._images.remember(data, image)
+        return data
+
     # -- faults and power --------------------------------------------------------------
     def inject(self, fault: str, count: int | None = None) -> None:
         """garbage | truncate | bad-checksum | silent: the next count answers, or until cleared."""
@@ -287,6 +411,7 @@ class FingerprintSimulator:
     def unplug(self) -> None:
         """The module loses power: it hears nothing and says nothing; RAM is lost, flash kept."""
         self.powered = False
+        self._cancel_auto()
 
     def replug(self) -> None:
         self._power_on_state()
@@ -294,28 +419,53 @@ class FingerprintSimulator:
         self._announce()
 
     def _announce(self) -> None:
-        self.port.write(bytes([fp.READY_BYTE]))
+        self._write(bytes([fp.READY_BYTE]))
 
     # -- the line ----------------------------------------------------------------------
+    def _line_speed_matches(self) -> bool:
+        """A host at another baud rate hears noise, and is heard as noise."""
+        host = self.port.host_baud()
+        return host is None or host == self.baud
+
+    def _write(self, wire: bytes) -> None:
+        if not self._line_speed_matches():
+            wire = bytes(self._rng.randrange(256) for _ in wire)
+        with self._line:
+            self.port.write(wire)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             data = self.port.read(0.05)
             if not data or not self.powered:
                 continue  # unplugged: whatever the host sends is lost
-            for packet in self.parser.feed(data):  # only those for our address
+            if not self._line_speed_matches():
+                self.stats["wrong baud rate"] += 1
+                continue
+            # only whole packets for our address with a good checksum: anything else gets
+            # no answer at all, as the manual says of a wrong address
+            for packet in self.parser.feed(data):
                 try:
                     self._handle(packet)
                 except Exception:  # a bug here must not kill the module: answer an error
                     log.exception("simulated fingerprint module: command failed")
-                    self._ack(fp.PACKET_ERROR)
+                    self._reply(fp.EXECUTION_FAILED)
 
     def _send(self, pid: int, payload: bytes) -> None:
         wire = self.faults.apply(fp.encode(fp.Packet(pid, payload, self.address)))
         if wire:
-            self.port.write(wire)
+            self._write(wire)
 
-    def _ack(self, code: int, data: bytes = b"") -> None:
-        self._send(fp.PID_ACK, bytes([code]) + data)
+    def _reply(self, code: int, data: bytes = b"", *, to: int | None = None) -> None:
+        """The acknowledgement, as long as the manual fixes it for the instruction whatever
+        the code: a client may read the whole packet by its length."""
+        length = fp.ACK_DATA_LENGTHS.get(self._instruction if to is None else to, 0)
+        self._send(fp.PID_ACK, bytes([code]) + data.ljust(length, b"\0")[: max(length, len(data))])
+
+    def _send_data(self, data: bytes) -> None:
+        size = self.packet_size
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        for i, chunk in enumerate(chunks):
+            self._send(fp.PID_END if i == len(chunks) - 1 else fp.PID_DATA, chunk)
 
     def _handle(self, packet: fp.Packet) -> None:
         if packet.pid in (fp.PID_DATA, fp.PID_END):
@@ -323,32 +473,49 @@ class FingerprintSimulator:
             return
         if packet.pid != fp.PID_COMMAND or not packet.payload:
             return
-        self._download = None  # a command ends an unfinished download
         instruction, args = packet.payload[0], packet.payload[1:]
-        self.stats[fp.COMMAND_NAMES.get(instruction, hex(instruction))] += 1
-        if (
-            self.require_password
-            and not self._verified
-            and instruction not in (fp.VFY_PWD, fp.HANDSHAKE)
-        ):
-            self._ack(fp.PASSWORD_FIRST)
+        if self.busy and instruction not in WHILE_BUSY:
+            self.stats["ignored while busy"] += 1  # one command at a time, Cancel apart
             return
+        self._download = None  # a command ends an unfinished download
+        self._instruction = instruction
+        self.stats[fp.COMMAND_NAMES.get(instruction, hex(instruction))] += 1
         handler = self._handlers().get(instruction)
         if handler is None:
-            self._ack(fp.PACKET_ERROR)
-            return
-        try:
+            self._reply(fp.UNSUPPORTED)
+        elif self._password_needed() and instruction not in ALWAYS_ANSWERED:
+            self._reply(fp.PASSWORD_FIRST)
+        elif len(args) < ARGUMENT_LENGTHS.get(instruction, 0):
+            self.stats["arguments too short"] += 1
+            self._reply(fp.PACKET_ERROR)
+        else:
             handler(args)
-        except (struct.error, IndexError):
-            self._ack(fp.PACKET_ERROR)  # arguments too short
 
-    def _handlers(self) -> dict:
+    def _password_needed(self) -> bool:
+        return (self.password != 0 or self._force_password) and not self._verified
+
+    def _handlers(self) -> dict[int, Callable[[bytes], None]]:
         return {
-            fp.HANDSHAKE: lambda a: self._ack(fp.READY),
+            fp.HANDSHAKE: lambda a: self._reply(fp.OK),
+            fp.GET_ECHO: lambda a: self._reply(fp.READY),
+            fp.CHECK_SENSOR: lambda a: self._reply(fp.OK if self.sensor_ok else fp.SENSOR_ERROR),
             fp.VFY_PWD: self._vfy_pwd,
-            fp.READ_SYS_PARA: self._read_sys_para,
+            fp.SET_PWD: self._set_pwd,
+            fp.SET_ADDER: self._set_adder,
+            fp.SET_SYS_PARA: self._set_sys_para,
+            fp.READ_SYS_PARA: lambda a: self._reply(fp.OK, self._sys_para()),
+            fp.GET_RANDOM_CODE: lambda a: self._reply(fp.OK, os.urandom(4)),
+            fp.READ_INF_PAGE: self._read_info_page,
+            fp.WRITE_NOTEPAD: self._write_notepad,
+            fp.READ_NOTEPAD: self._read_notepad,
+            fp.GET_ALG_VER: lambda a: self._reply(fp.OK, ALGORITHM_VERSION.encode()),
+            fp.GET_FW_VER: lambda a: self._reply(fp.OK, FIRMWARE_VERSION.encode()),
+            fp.READ_PROD_INFO: lambda a: self._reply(fp.OK, self.product_info().pack()),
             fp.SOFT_RESET: self._soft_reset,
             fp.GEN_IMG: self._gen_img,
+            fp.GET_IMAGE_EX: self._get_image_ex,
+            fp.UP_IMAGE: self._up_image,
+            fp.DOWN_IMAGE: self._down_image,
             fp.IMG2TZ: self._img2tz,
             fp.MATCH: self._match,
             fp.SEARCH: self._search,
@@ -360,169 +527,314 @@ class FingerprintSimulator:
             fp.DOWN_CHAR: self._down_char,
             fp.DELET_CHAR: self._delete,
             fp.EMPTY: self._empty,
-            fp.TEMPLATE_NUM: lambda a: self._ack(fp.OK, struct.pack(">H", len(self.library))),
+            fp.TEMPLATE_NUM: lambda a: self._reply(fp.OK, struct.pack(">H", len(self.library))),
             fp.READ_INDEX_TABLE: self._index_table,
             fp.AURA_LED_CONFIG: self._led,
+            fp.CANCEL: self._cancel,
+            fp.AUTO_ENROLL: lambda a: self._start_auto(self._auto_enroll, a),
+            fp.AUTO_IDENTIFY: lambda a: self._start_auto(self._auto_identify, a),
         }
 
-    # -- commands ----------------------------------------------------------------------
+    # -- system ------------------------------------------------------------------------
+    def product_info(self) -> fp.ProductInfo:
+        width, height = self.image_size
+        return fp.ProductInfo(
+            "R503-SIM", "SIM0", f"{self.seed:08d}"[-8:], (1, 0), "SIMCAP",
+            width, height, CHAR_SIZE, self.capacity,
+        )  # fmt: skip
+
+    def _sys_para(self) -> bytes:
+        s = self.settings
+        return struct.pack(
+            ">HHHHIHH", self.status, 0, self.capacity, s.security_level, s.address,
+            fp.PACKET_SIZES.index(s.packet_size), s.baud_factor,
+        )  # fmt: skip
+
     def _vfy_pwd(self, args: bytes) -> None:
         self._verified = struct.unpack(">I", args[:4])[0] == self.password
-        self._ack(fp.OK if self._verified else fp.WRONG_PASSWORD)
+        self._reply(fp.OK if self._verified else fp.WRONG_PASSWORD)
 
-    def _read_sys_para(self, args: bytes) -> None:
-        size_code = fp.PACKET_SIZES.index(self.packet_size)
-        params = struct.pack(
-            ">HHHHIHH", 0, 0, self.capacity, 3, self.address, size_code, fp.DEFAULT_BAUD // 9600
+    def _set_pwd(self, args: bytes) -> None:
+        """Kept in flash; this session stays verified, the next power-up asks for it."""
+        self.settings.password = struct.unpack(">I", args[:4])[0]
+        self._save_flash()
+        self._reply(fp.OK)
+
+    def _set_adder(self, args: bytes) -> None:
+        """The acknowledgement already comes from the new address (manual: SetAdder)."""
+        self.settings.address = struct.unpack(">I", args[:4])[0]
+        self.parser.address = self.address
+        self._save_flash()
+        self._reply(fp.OK)
+
+    def _set_sys_para(self, args: bytes) -> None:
+        parameter, value = args[0], args[1]
+        s = self.settings
+        if parameter == fp.PARAM_BAUD and value in fp.BAUD_FACTORS:
+            s.baud_factor = value  # from the next power-up (manual: system parameters)
+        elif parameter == fp.PARAM_SECURITY and value in fp.SECURITY_LEVELS:
+            s.security_level = value
+        elif parameter == fp.PARAM_PACKET_SIZE and value < len(fp.PACKET_SIZES):
+            s.packet_size = fp.PACKET_SIZES[value]
+        elif parameter in (fp.PARAM_BAUD, fp.PARAM_SECURITY, fp.PARAM_PACKET_SIZE):
+            self._reply(fp.BAD_REGISTER_VALUE)
+            return
+        else:
+            self._reply(fp.INVALID_REGISTER)
+            return
+        self._save_flash()
+        self._reply(fp.OK)
+
+    def _read_info_page(self, args: bytes) -> None:
+        """512 bytes: ReadSysPara's 16, ReadProdInfo's 46, the algorithm's and firmware's
+        version strings (32 each), zeros to the end. Our layout: the manual gives none."""
+        page = (
+            self._sys_para()
+            + self.product_info().pack()
+            + ALGORITHM_VERSION.encode().ljust(32, b"\0")
+            + FIRMWARE_VERSION.encode().ljust(32, b"\0")
         )
-        self._ack(fp.OK, params)
+        self._reply(fp.OK)
+        self._send_data(page.ljust(fp.INFO_PAGE_SIZE, b"\0"))
+
+    def _write_notepad(self, args: bytes) -> None:
+        page = args[0]
+        if page >= fp.NOTEPAD_PAGES:
+            self._reply(fp.BAD_NOTEPAD_PAGE)
+            return
+        self.settings.notepad[page] = bytes(args[1 : 1 + fp.NOTEPAD_PAGE_SIZE])
+        self._save_flash()
+        self._reply(fp.OK)
+
+    def _read_notepad(self, args: bytes) -> None:
+        if args[0] >= fp.NOTEPAD_PAGES:
+            self._reply(fp.BAD_NOTEPAD_PAGE)
+        else:
+            self._reply(fp.OK, self.settings.notepad[args[0]])
 
     def _soft_reset(self, args: bytes) -> None:
-        self._ack(fp.OK)
+        self._reply(fp.OK)
         self._power_on_state()
         self._announce()
 
+    # -- images --------------------------------------------------------------------------
+    def _take_image(self) -> Image | int:
+        """One image from the sensor, after the part's capture time: or why there is none."""
+        self._stop.wait(self.timing.capture_s)
+        if not self.sensor_ok:
+            return fp.CAPTURE_FAILED
+        return self._next_image() or fp.NO_FINGER
+
     def _gen_img(self, args: bytes) -> None:
-        self.image = self._next_image()
-        self._ack(fp.OK if self.image else fp.NO_FINGER)
+        """A poor image is taken too: Img2Tz says why it has no features."""
+        got = self._take_image()
+        self.image = got if isinstance(got, Image) else None
+        self._reply(fp.OK if isinstance(got, Image) else got)
+
+    def _get_image_ex(self, args: bytes) -> None:
+        """As GenImg, but a poor image is answered 07h. The buffer never keeps an older image."""
+        got = self._take_image()
+        self.image = got if isinstance(got, Image) else None
+        if isinstance(got, int):
+            self._reply(got)
+        else:
+            self._reply(fp.OK if self._usable(got) == fp.OK else fp.TOO_FEW_FEATURES)
+
+    def _up_image(self, args: bytes) -> None:
+        if self.image is None:
+            self._reply(fp.UPLOAD_IMAGE_FAILED)
+            return
+        self._reply(fp.OK)
+        if self.image is FOREIGN_IMAGE:
+            self._send_data(self._foreign)
+        else:
+            self._send_data(self.picture(self.image))
+
+    def _down_image(self, args: bytes) -> None:
+        self._download = ("image", 0, bytearray())
+        self._reply(fp.OK)
 
     def _img2tz(self, args: bytes) -> None:
         buffer_id = args[0]
         if buffer_id not in self.buffers:
-            self._ack(fp.INVALID_REGISTER)
+            self._reply(fp.INVALID_REGISTER)
         elif self.image is None:
-            self._ack(fp.NO_VALID_IMAGE)
-        elif self._usable(self.image) != fp.OK:
-            self._ack(self._usable(self.image))
+            self._reply(fp.NO_VALID_IMAGE)
         else:
-            self.buffers[buffer_id] = self._extract(self.image)
-            self._ack(fp.OK)
+            self._stop.wait(self.timing.extract_s)
+            verdict = self._usable(self.image)
+            if verdict == fp.OK:
+                self.buffers[buffer_id] = self._extract(self.image)
+            self._reply(verdict)
 
+    # -- matching and the library --------------------------------------------------------
     def _match(self, args: bytes) -> None:
         a, b = self.buffers[1], self.buffers[2]
         if a is None or b is None:
-            self._ack(fp.NO_VALID_IMAGE)
+            self._reply(fp.NO_VALID_IMAGE)
             return
         score = self.score(a, b)
-        self._ack(
-            fp.OK if score >= self.match_z * SCORE_SCALE else fp.NO_MATCH, struct.pack(">H", score)
-        )
+        self._matched = score >= self.threshold()
+        self._reply(fp.OK if self._matched else fp.NO_MATCH, struct.pack(">H", score))
 
-    def _search(self, args: bytes) -> None:
-        buffer_id, start, count = struct.unpack(">BHH", args[:5])
-        probe = self.buffers.get(buffer_id)
-        if probe is None:
-            self._ack(fp.NO_VALID_IMAGE)
-            return
-        if start >= self.capacity:
-            self._ack(fp.BAD_LOCATION)
-            return
+    def best_match(
+        self, probe: Features, pages: range, level: int | None = None
+    ) -> tuple[int, int] | None:
+        """The best template over the threshold among pages: (page, score)."""
         best, best_score = None, -1
-        for page in range(start, min(self.capacity, start + count)):
+        for page in pages:
             template = self.library.get(page)
             if template is not None:
                 score = self.score(probe, template)
                 if score > best_score:
                     best, best_score = page, score
-        if best is None or best_score < self.match_z * SCORE_SCALE:
-            self._ack(fp.NOT_FOUND, struct.pack(">HH", 0, 0))
+        if best is None or best_score < self.threshold(level):
+            return None
+        return best, best_score
+
+    def merge_captures(self, captures: list[Features]) -> Features | None:
+        """One template from several captures (AutoEnroll's six), each averaged in where it
+        saw; None when one of them is not of the finger the others are."""
+        merged, counts = captures[0], list(captures[0].seen)
+        for c in captures[1:]:
+            if z_score(merged, c) < MERGE_Z:
+                return None
+            values = tuple(
+                (m * n + v) / (n + 1) if s else m
+                for m, v, n, s in zip(merged.values, c.values, counts, c.seen)
+            )
+            counts = [n + s for n, s in zip(counts, c.seen)]
+            merged = Features(values, tuple(int(n > 0) for n in counts))
+        return quantise(merged)
+
+    def _search(self, args: bytes) -> None:
+        buffer_id, start, count = struct.unpack(">BHH", args[:5])
+        probe = self.buffers.get(buffer_id)
+        if probe is None:
+            self._reply(fp.NO_VALID_IMAGE)
+            return
+        if start >= self.capacity:
+            self._reply(fp.BAD_LOCATION)
+            return
+        hit = self.best_match(probe, range(start, min(self.capacity, start + count)))
+        self._matched = hit is not None
+        if hit is None:
+            self._reply(fp.NOT_FOUND)  # page and score 0, as the manual says
         else:
-            self._ack(fp.OK, struct.pack(">HH", best, best_score))
+            self._reply(fp.OK, struct.pack(">HH", *hit))
 
     def _reg_model(self, args: bytes) -> None:
         a, b = self.buffers[1], self.buffers[2]
         if a is None or b is None:
-            self._ack(fp.NO_VALID_IMAGE)
+            self._reply(fp.NO_VALID_IMAGE)
         elif z_score(a, b) < MERGE_Z:
-            self._ack(fp.MERGE_MISMATCH)
+            self._reply(fp.MERGE_MISMATCH)
         else:
             self.buffers[1] = self.buffers[2] = quantise(merge(a, b))
-            self._ack(fp.OK)
+            self._reply(fp.OK)
 
     def _store(self, args: bytes) -> None:
         buffer_id, page = struct.unpack(">BH", args[:3])
         features = self.buffers.get(buffer_id)
         if page >= self.capacity:
-            self._ack(fp.BAD_LOCATION)
+            self._reply(fp.BAD_LOCATION)
         elif features is None:
-            self._ack(fp.NO_VALID_IMAGE)
+            self._reply(fp.NO_VALID_IMAGE)
         else:
             self.library[page] = features
             self._save_flash()
-            self._ack(fp.OK)
+            self._reply(fp.OK)
 
     def _load_char(self, args: bytes) -> None:
         buffer_id, page = struct.unpack(">BH", args[:3])
         if page >= self.capacity or buffer_id not in self.buffers:
-            self._ack(fp.BAD_LOCATION)
+            self._reply(fp.BAD_LOCATION)
         elif page not in self.library:
-            self._ack(fp.TEMPLATE_READ_ERROR)
+            self._reply(fp.TEMPLATE_READ_ERROR)
         else:
             self.buffers[buffer_id] = self.library[page]
-            self._ack(fp.OK)
+            self._reply(fp.OK)
 
     def _up_char(self, args: bytes) -> None:
         features = self.buffers.get(args[0])
         if features is None:
-            self._ack(fp.UPLOAD_FEATURE_FAILED)
+            self._reply(fp.UPLOAD_FEATURE_FAILED)
             return
-        self._ack(fp.OK)
-        data, size = pack_char(features), self.packet_size
-        chunks = [data[i : i + size] for i in range(0, len(data), size)]
-        for i, chunk in enumerate(chunks):
-            self._send(fp.PID_END if i == len(chunks) - 1 else fp.PID_DATA, chunk)
+        self._reply(fp.OK)
+        self._send_data(pack_char(features))
 
     def _down_char(self, args: bytes) -> None:
         if args[0] not in self.buffers:
-            self._ack(fp.INVALID_REGISTER)
+            self._reply(fp.INVALID_REGISTER)
             return
-        self._download = (args[0], bytearray())
-        self._ack(fp.OK)
+        self._download = ("char", args[0], bytearray())
+        self._reply(fp.OK)
 
     def _receive_data(self, packet: fp.Packet) -> None:
         if self._download is None:
             return  # data nobody asked for
-        buffer_id, data = self._download
+        kind, buffer_id, data = self._download
         data += packet.payload
+        limit = 4 * CHAR_SIZE if kind == "char" else image_bytes(self.image_size)
         if packet.pid == fp.PID_END:
             self._download = None
-            # a template that fails the integrity check leaves the buffer empty: the next
-            # Store or Search says "no valid image/feature in the buffer"
-            self.buffers[buffer_id] = unpack_char(bytes(data))
-            self.stats["DownChar bad" if self.buffers[buffer_id] is None else "DownChar ok"] += 1
-        elif len(data) > 4 * CHAR_SIZE:
+            if kind == "char":
+                # a template that fails the integrity check leaves the buffer empty: the
+                # next Store or Search says "no valid image/feature in the buffer"
+                self.buffers[buffer_id] = unpack_char(bytes(data))
+                self.stats[
+                    "DownChar bad" if self.buffers[buffer_id] is None else "DownChar ok"
+                ] += 1
+            else:
+                self._take_download(bytes(data))
+        elif len(data) > limit:
             self._download = None
-            self.buffers[buffer_id] = None
+            if kind == "char":
+                self.buffers[buffer_id] = None
+            else:
+                self.image = None
+
+    def _take_download(self, data: bytes) -> None:
+        if len(data) != image_bytes(self.image_size):
+            self.image = None  # not an image of this sensor
+            return
+        known = self._images.recall(data)
+        self.image = known if isinstance(known, Image) else FOREIGN_IMAGE
+        self._foreign = data
 
     def _delete(self, args: bytes) -> None:
         page, count = struct.unpack(">HH", args[:4])
         if count == 0 or page + count > self.capacity:
-            self._ack(fp.DELETE_FAILED)
+            self._reply(fp.DELETE_FAILED)
             return
         for p in range(page, page + count):
             self.library.pop(p, None)
         self._save_flash()
-        self._ack(fp.OK)
+        self._reply(fp.OK)
 
     def _empty(self, args: bytes) -> None:
         self.library.clear()
         self._save_flash()
-        self._ack(fp.OK)
+        self._reply(fp.OK)
 
     def _save_flash(self) -> None:
-        self.flash.save({page: {"char": pack_char(f).hex()} for page, f in self.library.items()})
+        records: dict[int, dict[str, Any]] = {
+            page: {"char": pack_char(f).hex()} for page, f in self.library.items()
+        }
+        records[SETTINGS_RECORD] = self.settings.to_record()
+        self.flash.save(records)
 
     def _index_table(self, args: bytes) -> None:
         base, table = args[0] * 256, bytearray(32)
         for page in self.library:
             if base <= page < base + 256:
                 table[(page - base) // 8] |= 1 << ((page - base) % 8)
-        self._ack(fp.OK, bytes(table))
+        self._reply(fp.OK, bytes(table))
 
     def _led(self, args: bytes) -> None:
         control, speed, colour, count = args[:4]
-        if not 1 <= control <= 6:
-            self._ack(fp.INVALID_REGISTER)
+        if not 1 <= control <= 6 or not 1 <= colour <= 7:
+            self._reply(fp.INVALID_REGISTER)
             return
         self.led = (control, speed, colour, count)
-        self._ack(fp.OK)
+        self._reply(fp.OK)

@@ -272,6 +272,15 @@ class ModuleSide:
         except OSError:  # nothing after all (EAGAIN), or no client yet (EIO)
             return b""
 
+    def host_baud(self) -> int | None:
+        """The baud rate the client set on its end (a pty's two ends share one setting);
+        None when unknown."""
+        try:
+            speed = termios.tcgetattr(self._slave)[5]
+        except (termios.error, OSError):
+            return None
+        return _BAUD_OF.get(speed)
+
     def write(self, data: bytes, *, timeout_s: float = 0.2) -> bool:
         """Send data; False when nobody reads the line and its buffer stays full."""
         view, deadline = memoryview(data), time.monotonic() + timeout_s
@@ -292,6 +301,12 @@ class ModuleSide:
             os.close(self._master)
             os.close(self._slave)
 
+
+_BAUD_OF = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200, 230400)
+    if hasattr(termios, f"B{rate}")
+}
 
 GARBAGE, TRUNCATE, BAD_CHECK, SILENT = "garbage", "truncate", "bad-checksum", "silent"
 FAULTS = (GARBAGE, TRUNCATE, BAD_CHECK, SILENT)
