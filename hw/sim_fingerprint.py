@@ -557,6 +557,7 @@ class FingerprintSimulator(AutoCommands):
     def _set_pwd(self, args: bytes) -> None:
         """Kept in flash; this session stays verified, the next power-up asks for it."""
         self.settings.password = struct.unpack(">I", args[:4])[0]
+        self._verified = True  # the host that set it knows it
         self._save_flash()
         self._reply(fp.OK)
 
