@@ -33,12 +33,14 @@ from services.face.chip import face_chip
 from services.face.liveness import AntiSpoofModel, Parallax
 from services.face.models import build
 from services.face.pipeline import Described, Pipeline, largest
-from services.face.pose import shows
+from services.face.pose import shows, yaw_pitch
 from services.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
 MOVING = 0.3  # eye distances the nose may move between two enrolment frames
+# template sets of up to g.MAX_TEMPLATE_BYTES each, within one bus message (64 KB)
+TEMPLATES_PER_FETCH = 4
 
 
 class Cancelled(Exception):
@@ -152,7 +154,8 @@ class FaceWorker:
         """Policy's sealed templates are the truth (L-10): the gallery is rebuilt from them."""
         fresh, offset = self._empty_gallery(), 0
         while True:
-            answer = self.mail.request("policy", TemplatesFetch(kind="face", offset=offset))
+            fetch = TemplatesFetch(kind="face", offset=offset, limit=TEMPLATES_PER_FETCH)
+            answer = self.mail.request("policy", fetch)
             if answer is None or not isinstance(answer.body, Templates):
                 raise RuntimeError("policy did not give the face templates")
             for item in answer.body.items:
@@ -275,12 +278,12 @@ class FaceWorker:
         self.busy = True
         self._presentation = None
         try:
-            descriptors = [self._pose(person, pose, cause) for pose in self.settings["enrol_poses"]]
+            descriptors = self._poses(person, cause)
             for d in descriptors:  # L-5: a face that already matches someone else
                 other = self.gallery.nearest(d)
                 if other.distance <= self.settings["threshold"] and other.person != person:
                     raise EnrolFailed("already-added", "that face is already enrolled")
-            self._save(person, ticket, np.mean(descriptors, axis=0), cause)
+            self._save(person, ticket, np.stack(descriptors), cause)  # one per pose
         except Cancelled:
             self._done(person, False, "cancelled", "back was pressed", cause)
         except EnrolFailed as e:
@@ -296,9 +299,22 @@ class FaceWorker:
         settled.decided = True
         return settled
 
-    def _pose(self, person: str, pose: str, cause: str | None) -> np.ndarray:
-        """Frames until one shows a single, near, still face in the asked pose."""
+    def _poses(self, person: str, cause: str | None) -> list[np.ndarray]:
+        """One descriptor per pose asked, all of one person (issue 14): every pose must
+        match the first capture, whose (yaw, pitch) the later poses are measured from."""
+        first: Captured | None = None
+        descriptors = []
+        for pose in self.settings["enrol_poses"]:
+            captured = self._pose(person, pose, cause, first)
+            first = first or captured
+            descriptors.append(captured.descriptor)
+        return descriptors
+
+    def _pose(self, person: str, pose: str, cause: str | None, first: Captured | None) -> Captured:
+        """Frames until one shows a single, near, still face in the asked pose: the face
+        of the first capture, if there was one."""
         said = None
+        told: np.ndarray | None = None  # a face already told it is not the first one
         deadline = time.monotonic() + self.settings["enrol_timeout_s"]
         last = None
 
@@ -322,34 +338,41 @@ class FaceWorker:
                 last = None
                 say("face-none")
                 continue
-            if len(faces) > 1:
+            # faces too far to enrol are not the one enrolling: people passing behind
+            near = [f for f in faces if f.width >= self.settings["enrol_min_px"]]
+            if len(near) != 1:
                 last = None
-                say("face-several")
+                say("face-too-far" if not near else "face-several")
                 continue
-            face = faces[0]
-            if face.width < self.settings["enrol_min_px"]:
-                last = None
-                say("face-too-far")
-                continue
+            face = near[0]
             before, last = last, face.landmarks
             if before is None:
                 continue  # a still face is one seen twice in the same place
             if _moved(before, face.landmarks) > MOVING:
                 say("face-moving")
                 continue
-            if not shows(face.landmarks, pose):
+            if not shows(face.landmarks, pose, None if first is None else first.yaw_pitch):
                 say(f"face-{pose}")
                 continue
-            return self._loaded.describe(frame.rgb, [face])[0].descriptor
+            descriptor = self._loaded.describe(frame.rgb, [face])[0].descriptor
+            if first is None:
+                return Captured(descriptor, yaw_pitch(face.landmarks))
+            if _distance(descriptor, first.descriptor) <= self.settings["threshold"]:
+                return Captured(descriptor, yaw_pitch(face.landmarks))
+            if told is None or _distance(descriptor, told) > self.settings["threshold"]:
+                told = descriptor  # said once per face, not at every frame of it
+                say("face-not-same")
+                said = None  # and the pose asked again
+                say(f"face-{pose}")
 
-    def _save(self, person: str, ticket: str, descriptor: np.ndarray, cause: str | None) -> None:
-        save = TemplateSave(kind="face", ticket=ticket, template=g.to_template(descriptor))
+    def _save(self, person: str, ticket: str, poses: np.ndarray, cause: str | None) -> None:
+        save = TemplateSave(kind="face", ticket=ticket, template=g.to_template(poses))
         answer = self.mail.request("policy", save, cause)
         if answer is None or not answer.body.ok:
             reason = "policy-silent" if answer is None else answer.body.reason
             raise EnrolFailed(reason, "" if answer is None else answer.body.detail)
         number, _, slot = answer.body.detail.partition(":")
-        self.gallery.add(number, int(slot), descriptor)
+        self.gallery.add(number, int(slot), poses)
         self._done(number, True, "", slot, cause)
 
     def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
@@ -363,6 +386,18 @@ class FaceWorker:
 
     def wipe(self) -> None:
         self.gallery = self._empty_gallery()
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One pose of an enrolment: its descriptor, and where the face looked."""
+
+    descriptor: np.ndarray
+    yaw_pitch: tuple[float, float]
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
 
 
 def _moved(a: np.ndarray, b: np.ndarray) -> float:

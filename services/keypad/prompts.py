@@ -41,6 +41,7 @@ PROMPTS = {
     "face-several": "More than one face: only the person enrolling, please",
     "face-moving": "Hold still",
     "face-too-far": "Come closer to the camera",
+    "face-not-same": "Not the face enrolment began with: the same person, please",
     "face-move": "Turn your head slightly",
     "factory-reset-confirm": "Factory reset: press ok to erase everything, back to keep it",
     "factory-reset-done": "Factory reset done: everything was erased",
