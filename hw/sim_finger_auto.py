@@ -33,19 +33,28 @@ class AutoCommands:
 
     _auto: threading.Thread | None
     _cancelled: threading.Event
+    _running: threading.Event
 
     def _init_auto(self) -> None:
         self._auto = None
         self._cancelled = threading.Event()
+        self._running = threading.Event()  # cleared before the last word: the next command
+        # that the host sends on hearing it must not find the module still busy
 
     @property
     def busy(self) -> bool:
-        return self._auto is not None and self._auto.is_alive()
+        return self._running.is_set()
+
+    def _final(self, code: int, data: bytes, instruction: int) -> None:
+        self._running.clear()
+        sim: Any = self
+        sim._reply(code, data, to=instruction)
 
     def _start_auto(self, job: Callable[[bytes, int], None], args: bytes) -> None:
         sim: Any = self
         instruction = sim._instruction
         self._cancelled.clear()
+        self._running.set()
         self._auto = threading.Thread(
             target=self._run_auto, args=(job, args, instruction), name="sim-fingerprint-auto"
         )
@@ -60,7 +69,9 @@ class AutoCommands:
             pass
         except Exception:  # a bug here must not kill the module: answer an error
             log.exception("simulated fingerprint module: %s failed", fp.COMMAND_NAMES[instruction])
-            sim._reply(fp.EXECUTION_FAILED, to=instruction)
+            self._final(fp.EXECUTION_FAILED, b"", instruction)
+        finally:
+            self._running.clear()
 
     def _cancel_auto(self) -> None:
         self._cancelled.set()
@@ -108,12 +119,12 @@ class AutoCommands:
         sim: FingerprintSimulator = self  # type: ignore[assignment]
         page, overwrite, duplicates, report, lift = args[:5]
 
-        def say(code: int, step: int, slot: int = 0) -> None:
-            sim._reply(code, bytes([step, slot]), to=instruction)
+        def say(code: int, step: int, slot: int = 0) -> None:  # the last word
+            self._final(code, bytes([step, slot]), instruction)
 
         def progress(step: int) -> None:
             if report:
-                say(fp.OK, step)
+                sim._reply(fp.OK, bytes([step, 0]), to=instruction)
 
         if page >= fp.ENROLL_AUTO_ID:
             free = [p for p in range(sim.capacity) if p not in sim.library]
@@ -166,8 +177,12 @@ class AutoCommands:
         sim: FingerprintSimulator = self  # type: ignore[assignment]
         level, start, end, report, tries = args[:5]
 
-        def say(code: int, step: int, slot: int = 0, score: int = 0) -> None:
-            sim._reply(code, struct.pack(">BHH", step, slot, score), to=instruction)
+        def say(code: int, step: int, slot: int = 0, score: int = 0) -> None:  # the last word
+            self._final(code, struct.pack(">BHH", step, slot, score), instruction)
+
+        def progress(step: int) -> None:
+            if report:
+                sim._reply(fp.OK, struct.pack(">BHH", step, 0, 0), to=instruction)
 
         if level not in fp.SECURITY_LEVELS:
             say(fp.PACKET_ERROR, 0)  # the manual's flow: a bad level is answered 01h
@@ -185,14 +200,12 @@ class AutoCommands:
             if isinstance(got, int):
                 say(got, fp.IDENTIFY_CAPTURE)
                 return
-            if report:
-                say(fp.OK, fp.IDENTIFY_CAPTURE)
+            progress(fp.IDENTIFY_CAPTURE)
             verdict, step = self._extract_now(), fp.IDENTIFY_EXTRACT
             if verdict == fp.OK:
                 assert sim.image is not None
                 probe = sim.buffers[1] = sim._extract(sim.image)
-                if report:
-                    say(fp.OK, fp.IDENTIFY_EXTRACT)
+                progress(fp.IDENTIFY_EXTRACT)
                 hit = sim.best_match(probe, range(start, end + 1), level=level)
                 sim._matched = hit is not None
                 if hit is not None:
