@@ -62,7 +62,6 @@ class AutoCommands:
         self._auto.start()
 
     def _run_auto(self, job: Callable[[bytes, int], None], args: bytes, instruction: int) -> None:
-        sim: Any = self
         try:
             job(args, instruction)
         except Cancelled:

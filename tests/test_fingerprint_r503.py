@@ -4,7 +4,6 @@ against the simulated module (issue 18; the table is in hw/README.md)."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
