@@ -7,18 +7,20 @@ import json
 import logging
 import os
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from ops import bench, benchkit, enrol, mesh, mqtt, owner, phone, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
+from proto import config as configuration
 from proto import files, supervisor_rpc
 from proto.bus import Bus, Counters
-from proto.layout import SERVICES, Layout, NoLock
+from proto.layout import PUBLISHERS, SERVICES, Layout, NoLock
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse(parser(), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
@@ -28,7 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if _needs_a_lock(args) and not layout.data.is_dir():
             raise NoLock(f"no lock at {layout.data}: no such folder (start one with `lockmesh up`)")
-        return args.run(layout, args)
+        if _needs_it_running(args) and not _is_running(layout):  # at once, not after 5 s
+            raise NoLock(f"no lock is running at {layout.data} (start it with `lockmesh up`)")
+        code = args.run(layout, args)
+        sys.stdout.flush()  # a reader that went away is found here, not at the exit
+        return code
+    except BrokenPipeError:  # `lockmesh status | head -1`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit either
+        return 1
+    except (configuration.ConfigError, tomllib.TOMLDecodeError) as e:  # lockmesh.toml
+        where = "" if isinstance(e, configuration.ConfigError) else f"{layout.config_file}: "
+        print(f"lockmesh: {where}{e}", file=sys.stderr)
+        return 1
     except files.MissingFile as e:  # a key or the device secret: one line, not a traceback
         where = str(e).replace(f"{layout.data}/", "")
         print(f"lockmesh: no lock at {layout.data}: {where}", file=sys.stderr)
@@ -50,6 +64,35 @@ def _needs_a_lock(args: argparse.Namespace) -> bool:
         and getattr(args, "db", None) is None
         and not (args.run is phone.run and phone.needs_no_lock(args))  # made on the phone
     )
+
+
+def _needs_it_running(args: argparse.Namespace) -> bool:
+    """Commands that ask the lock's services: owner and sim commands, enrol, tap, mqtt."""
+    if args.run is simulate.run:
+        return getattr(args, "local", simulate.power_cycle) is simulate.power_cycle
+    return args.run in (owner.run, enrol.run, cmd_tap, mqtt.run)
+
+
+def _is_running(layout: Layout) -> bool:
+    """supervisord answers in the lock's run folder (never made here just to look)."""
+    run = layout.existing_run()
+    return run is not None and bool(supervisor_rpc.processes(run))
+
+
+GLOBBED = ("tap", "replay")  # TOPIC-GLOBs may come after an option too (issue 15)
+
+
+def parse(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, but `replay FILE --json GLOB` is `replay --json FILE GLOB`: argparse
+    ends a nargs='*' positional at the first option and leaves what follows unparsed."""
+    args, extra = p.parse_known_args(argv)
+    if extra and getattr(args, "command_name", None) in GLOBBED:
+        if not any(e.startswith("-") for e in extra):
+            args.globs = [*args.globs, *extra]
+            extra = []
+    if extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _common(default: Any) -> argparse.ArgumentParser:
@@ -75,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, parents=[common], help=help, description=help)
-        c.set_defaults(run=fn)
+        c.set_defaults(run=fn, command_name=name)
         return c
 
     c = command("up", cmd_up, "start the mesh under supervisord; return once all are healthy")
@@ -104,7 +147,8 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     owner.add_parsers(owner_command, common)
-    enrol.add_parser(command("enrol", enrol.run, "enrol a finger or palm for a person (L-14)"))
+    enrolling = "enrol a face, finger or palm for a person (L-14)"
+    enrol.add_parser(command("enrol", enrol.run, enrolling))
     mqtt.add_parser(command("mqtt", mqtt.run, "take the lock off MQTT (HA forgets it), or back"))
     phone.add_parser(command("phone", phone.run, "the phone's side of Bluetooth keys"), common)
     c = command("bench", bench.cmd_bench, "time a path of the mesh beside two baselines")
@@ -259,11 +303,7 @@ def cmd_tap(layout: Layout, args: argparse.Namespace) -> int:
     with Bus(layout, "cli") as bus:
         tap = Tap(bus)
         heard = tap.settle()
-        print(
-            f"tap: listening (heard {len(heard)} of {len(tap.peers)} publishers)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"tap: listening ({heard_line(heard)})", file=sys.stderr, flush=True)
         for peer, frames in tap.frames(args.timeout):
             env = bus.receive_event_frames(frames, peer)
             if env is None or not matches(env.topic, globs):
@@ -279,6 +319,15 @@ def cmd_tap(layout: Layout, args: argparse.Namespace) -> int:
     if record:
         record.close()
     return 0
+
+
+def heard_line(heard: set[str]) -> str:
+    """'heard 9 of 10 services; silent: bridge' (issue 15: name the silent one). procevents
+    speaks only when a process starts or stops, so it is not waited for nor counted."""
+    services = [name for name in PUBLISHERS if name != "procevents"]
+    silent = [name for name in services if name not in heard]
+    line = f"heard {len(services) - len(silent)} of {len(services)} services"
+    return line + (f"; silent: {', '.join(silent)}" if silent else "")
 
 
 def cmd_replay(layout: Layout, args: argparse.Namespace) -> int:

@@ -8,8 +8,10 @@ face or biometric service start it, issue 11), then prints each step that servic
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from typing import Any
 
 import zmq
 
@@ -22,7 +24,19 @@ from proto.layout import Layout
 def add_parser(c: argparse.ArgumentParser) -> None:
     c.add_argument("modality", choices=ENROLMENTS)
     c.add_argument("number", help="the person's number, e.g. 002")
-    c.add_argument("--timeout", type=float, default=120.0, help="give up after S seconds")
+    c.add_argument(
+        "--timeout", type=float, default=120.0,
+        help="give up after S seconds: the enrolment is cancelled on the lock too",
+    )  # fmt: skip
+    c.add_argument("--json", action="store_true", help="each step, then the end, as JSON lines")
+
+
+def say(as_json: bool, text: str, record: dict[str, Any], *, error: bool = False) -> None:
+    """A line for a person, or the same as a JSON object for a program (issue 15)."""
+    if as_json:
+        print(json.dumps(record), flush=True)
+    else:
+        print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
 
 def run(layout: Layout, args: argparse.Namespace) -> int:
@@ -39,17 +53,32 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
             print(f"lockmesh: policy answered {answer.type}, not done", file=sys.stderr)
             return 1
         if not answer.body.ok:
-            print(f"refused: {answer.body.reason}: {answer.body.detail}", file=sys.stderr)
+            b = answer.body
+            say(args.json, f"refused: {b.reason}: {b.detail}",
+                {"ok": False, "reason": b.reason, "detail": b.detail}, error=True)  # fmt: skip
             return 1
         try:
-            return follow(bus, events, service, args.number, args.timeout)
+            ended = follow(bus, events, service, args.number, args.timeout, args.json)
         except KeyboardInterrupt:
-            bus.client(service).request(EnrolCancel(), timeout=5.0)
-            print("cancelled", file=sys.stderr)
+            ended = None
+            why = "cancelled"
+        else:
+            why = "timeout"
+        if ended is None:  # the lock stops too: its capture no longer blocks the door (issue 15)
+            cancel = bus.client(service).request(EnrolCancel(), timeout=5.0)
+            done = cancel is not None and getattr(cancel.body, "ok", False)
+            text = "the enrolment did not finish in time" if why == "timeout" else "cancelled"
+            text += ": cancelled on the lock" if done else ": the lock did not confirm the cancel"
+            say(args.json, f"lockmesh: {text}",
+                {"ok": False, "reason": why, "detail": text}, error=True)  # fmt: skip
             return 1
+        return ended
 
 
-def follow(bus: Bus, events: zmq.Socket, service: str, person: str, timeout: float) -> int:
+def follow(
+    bus: Bus, events: zmq.Socket, service: str, person: str, timeout: float, as_json: bool
+) -> int | None:
+    """Print each step until the end: 0 stored, 1 refused; None when timeout passed first."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         if not events.poll(int(left * 1000) + 1):
@@ -60,12 +89,14 @@ def follow(bus: Bus, events: zmq.Socket, service: str, person: str, timeout: flo
         body = env.body
         if isinstance(body, EnrolStep):
             extra = " ".join(f"{k}={v}" for k, v in body.params.items())
-            print(f"{body.step}{' ' + extra if extra else ''}", flush=True)
+            say(as_json, f"{body.step}{' ' + extra if extra else ''}",
+                {"step": body.step, "params": body.params})  # fmt: skip
         elif isinstance(body, EnrolDone):
             if body.ok:
-                print(f"enrolled: {body.modality} slot {body.detail}")
+                say(as_json, f"enrolled: {body.modality} slot {body.detail}",
+                    {"ok": True, "modality": body.modality, "slot": body.detail})  # fmt: skip
                 return 0
-            print(f"refused: {body.reason}: {body.detail}", file=sys.stderr)
+            why = {"ok": False, "reason": body.reason, "detail": body.detail}
+            say(as_json, f"refused: {body.reason}: {body.detail}", why, error=True)
             return 1
-    print("lockmesh: the enrolment did not finish in time", file=sys.stderr)
-    return 1
+    return None

@@ -14,11 +14,13 @@ import getpass
 import json
 import math
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from ops import audit
+from ops.words import decision_sentence
 from proto.bus import Bus
 from proto.control import Done
 from proto.layout import Layout
@@ -60,6 +62,15 @@ class UsageError(ValueError):
     pass
 
 
+class Refused(UsageError):
+    """What the lock would refuse, said before asking it: a refusal (exit 1), not a
+    usage error (exit 2), like every other refusal (issue 15)."""
+
+    def __init__(self, reason: str, sentence: str) -> None:
+        super().__init__(f"{reason}: {sentence}")
+        self.reason = reason
+
+
 def parse_time(text: str | None) -> float | None:
     """ISO 8601 (local time unless it says otherwise) or epoch seconds."""
     if text is None:
@@ -96,6 +107,20 @@ def parse_slot(text: str) -> list[int]:
     return [mask, start, end]
 
 
+def slot_text(slot: list[int]) -> str:
+    """[days mask, start min, end min] as parse_slot reads it: 'mon-fri@08:00-18:00'."""
+    mask, start, end = slot
+    days = [d for i, d in enumerate(DAYS) if mask >> i & 1]
+    runs: list[list[str]] = []
+    for day in days:  # consecutive days as one run, in Matter's Sunday-first order
+        if runs and DAYS.index(day) == DAYS.index(runs[-1][-1]) + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    named = ",".join(r[0] if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+    return f"{named}@{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
@@ -106,7 +131,7 @@ def read_code(args: argparse.Namespace) -> str:
         return sys.stdin.readline().strip()
     first = getpass.getpass("passcode: ")
     if getpass.getpass("again: ") != first:
-        raise UsageError("the two entries do not match")
+        raise Refused("mismatch", "the two entries do not match (L-4)")
     return first
 
 
@@ -123,7 +148,7 @@ def read_new_secret(label: str, args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass(f"{label}: ")
     if getpass.getpass(f"{label} again: ") != first:
-        raise UsageError(f"the two {label}s do not match")
+        raise Refused("mismatch", f"the two {label}s do not match")
     return first
 
 
@@ -259,12 +284,14 @@ def message_for(args: argparse.Namespace) -> Message:
         if verb is None:
             return VisitorsRequest()
         if verb == "add":
+            start, end = parse_time(args.start), parse_time(args.end)
+            if end is not None and end <= time.time():  # before the code is typed twice
+                when = datetime.fromtimestamp(end).isoformat(timespec="minutes")
+                raise Refused("bad-value", f"the window ended at {when}: give a later --end")
+            if start is not None and end is not None and end <= start:
+                raise Refused("bad-value", "the window ends before it starts")
             return VisitorAdd(
-                label=args.label,
-                code=read_code(args),
-                start=parse_time(args.start),
-                end=parse_time(args.end),
-                uses=args.uses,
+                label=args.label, code=read_code(args), start=start, end=end, uses=args.uses
             )
         return VisitorDelete(label=args.label)
     if cmd == "settings":
@@ -296,6 +323,9 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
     with Bus(layout, "cli") as bus:  # a lock to talk to, before anyone types a secret
         try:
             message = message_for(args)
+        except Refused as e:
+            print(f"refused: {e}", file=sys.stderr)
+            return 1
         except UsageError as e:
             print(f"lockmesh: {e}", file=sys.stderr)
             return 2
@@ -315,12 +345,14 @@ def show(body: Any, as_json: bool) -> int:
         print(json.dumps(body.to_body(), indent=2, default=str))
     elif isinstance(body, Listing):
         for item in body.items:
-            print("  ".join(f"{k}={_shown(v)}" for k, v in item.items() if v not in (None, [], "")))
+            shown = (f"{k}={_shown(v, k)}" for k, v in item.items() if v not in (None, [], ""))
+            print("  ".join(shown))
     elif isinstance(body, Home):
         for name, value in body.to_body().items():
             print(f"{name}: {_home_value(name, value)}")
     elif isinstance(body, Decision):
-        print("unlocked" if body.granted else f"refused: {body.reason}")
+        why = decision_sentence(body.reason)
+        print("unlocked" if body.granted else f"refused: {body.reason}: {why}")
     elif isinstance(body, Done):
         print(
             "ok" + (f": {body.detail}" if body.detail else "")
@@ -331,7 +363,12 @@ def show(body: Any, as_json: bool) -> int:
     return 0 if ok else 1
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, name: str = "") -> str:
+    if name == "slots" and isinstance(value, list):  # L-7's weekly slots, as typed
+        try:
+            return ",".join(slot_text(slot) for slot in value)
+        except (TypeError, ValueError):
+            return str(value)
     if isinstance(value, float) and value > 1e9:
         return datetime.fromtimestamp(value).isoformat(timespec="seconds")
     return str(value)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from hw.rtc import SimRtc
 from hw.sim_fingerprint import QUALITIES as FINGER_QUALITY_MODEL
 from hw.sim_palm import QUALITIES as PALM_QUALITIES
 from ops import mesh
+from proto import config as configuration
 from proto import supervisor_rpc
 from proto.biometric import MODALITIES, MODULE_FAULTS, SimFace, SimModule, SimPresent
 from proto.board import SimBoard
@@ -21,13 +23,29 @@ from proto.layout import Layout
 from proto.schema import Message
 
 FINGER_QUALITIES = (*FINGER_QUALITY_MODEL, "none")
+RELEASE_GRACE_S = 15.0  # past the hold, for the motor to see SET go and the panel to ask
+NOT_REFUSALS = ("", "no-answer", "not-running", "unhealthy", "bad-value")  # said as lockmesh: …
+_json = argparse.ArgumentParser(add_help=False)
+_json.add_argument("--json", action="store_true", help="the answer as a JSON object")
+
+
+def answer(args: argparse.Namespace, ok: bool, reason: str = "", detail: str = "") -> int:
+    """`ok`, or `refused: REASON: sentence` (exit 1); with --json the same as an object."""
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": ok, "reason": reason, "detail": detail} if not ok else {"ok": ok}))
+    elif ok:
+        print("ok")
+    else:
+        said = f"lockmesh: {detail}" if reason in NOT_REFUSALS else f"refused: {reason}: {detail}"
+        print(said, file=sys.stderr)
+    return 0 if ok else 1
 
 
 def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(required=True, metavar="VERB")
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help)  # every verb takes --data
+        return sub.add_parser(name, parents=[common, _json], help=help)  # --data, --json
 
     verb("touch", help="touch the keypad (wakes it)").set_defaults(
         make=lambda a: ("keypad", SimKeys(keys=["touch"]))
@@ -123,37 +141,34 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
     if hasattr(args, "local"):  # parts of the simulated world that are files, not services
         return args.local(layout, args)
     peer, message = args.make(args)
-    return send(layout, peer, message)
+    return send(layout, peer, message, args)
 
 
-def send(layout: Layout, peer: str, message: Message) -> int:
+def send(layout: Layout, peer: str, message: Message, args: argparse.Namespace) -> int:
     with Bus(layout, "cli") as bus:
-        answer = bus.client(peer).request(message, timeout=5.0)
-    if answer is None:
-        print(f"lockmesh: {peer} did not answer (is the lock up?)", file=sys.stderr)
-        return 1
-    body = answer.body
+        reply = bus.client(peer).request(message, timeout=5.0)
+    if reply is None:
+        return answer(args, False, "no-answer", f"{peer} did not answer (is the lock up?)")
+    body = reply.body
     if isinstance(body, Done) and not body.ok:
-        print(f"refused: {body.reason}: {body.detail}", file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+        return answer(args, False, body.reason, body.detail)
+    return answer(args, True)
 
 
 def set_clock(layout: Layout, args: argparse.Namespace) -> int:
     SimRtc(layout.data / "sim-rtc.json").set(offset_s=args.seconds, lost=args.how == "lost")
-    print("ok")
-    return 0
+    return answer(args, True)
 
 
 def power_cycle(layout: Layout, args: argparse.Namespace) -> int:
-    """Every process stops, as with the battery out; SET is held (or not) as it returns."""
+    """Every process stops, as with the battery out; SET is held (or not) as it returns.
+    Returns once SET is let go, and after L-30's gesture once the panel asks for ok: an
+    ok typed at once then resets, as it would at the door (issue 15)."""
     rpc = supervisor_rpc.proxy(layout.run)
     try:
         rpc.supervisor.stopAllProcesses()
     except OSError:
-        print("lockmesh: the lock is not running", file=sys.stderr)
-        return 1
+        return answer(args, False, "not-running", f"no lock is running at {layout.data}")
     board = layout.data / "sim-board.json"
     world = json.loads(board.read_text()) if board.exists() else {}
     world["set_held_s"] = args.hold_set
@@ -161,22 +176,43 @@ def power_cycle(layout: Layout, args: argparse.Namespace) -> int:
     tmp.write_text(json.dumps(world))
     tmp.replace(board)
     rpc.supervisor.startAllProcesses()
+    powered = time.monotonic()
     unhealthy = mesh.wait_healthy(layout, 20.0)
     if unhealthy:
-        print(f"lockmesh: not healthy after the power came back: {unhealthy}", file=sys.stderr)
-        return 1
-    print("ok")
-    return 0
+        why = f"not healthy after the power came back: {unhealthy}"
+        return answer(args, False, "unhealthy", why)
+    if args.hold_set > 0:
+        why = wait_for_release(layout, args.hold_set, powered)
+        if why:
+            return answer(args, False, "unhealthy", why)
+    return answer(args, True)
+
+
+def wait_for_release(layout: Layout, hold_s: float, powered: float) -> str:
+    """Until SET is let go and the panel has taken the gesture (or its lack); "" or why not.
+    The panel's mode is asked, not its prompt heard: a slow start may be past the prompt."""
+    reset_hold_s = configuration.load(layout.config_file)["motor"]["reset_hold_s"]
+    deadline = powered + hold_s + RELEASE_GRACE_S
+    with Bus(layout, "cli") as bus:
+        while time.monotonic() < deadline:
+            motor = mesh.service_status(bus, "motor", timeout=0.5)
+            released = motor is not None and motor.detail.get("set_button") == "released"
+            if released and hold_s < reset_hold_s:
+                return ""
+            keypad = mesh.service_status(bus, "keypad", timeout=0.5)
+            if released and keypad is not None and keypad.detail.get("mode") == "factory-reset":
+                return ""
+            time.sleep(0.05)
+    return f"SET was held {hold_s:g} s, but the panel did not ask for ok in time"
 
 
 def set_battery(layout: Layout, args: argparse.Namespace) -> int:
     percent, usb_c = args.percent, args.usb_c
     if not 0 <= percent <= 100:
-        print("lockmesh: battery percent must be 0 to 100", file=sys.stderr)
+        answer(args, False, "bad-value", "battery percent must be 0 to 100")
         return 2
     path = layout.data / "sim-power.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"battery_percent": percent, "usb_c": usb_c}))
     tmp.replace(path)
-    print("ok")
-    return 0
+    return answer(args, True)
