@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,18 +103,47 @@ def service_status(bus: Bus, name: str, timeout: float = 1.0) -> StatusReply | N
     return answer.body if answer is not None and isinstance(answer.body, StatusReply) else None
 
 
+# The order services stop in: the edge first, all at once, then the core that records
+# and moves the bolt. supervisord's own shutdown stops one program at a time and wakes
+# once a second to see it gone, so eleven programs took 8-10 s; each wave here is
+# signalled at once and watched every 50 ms (an RPC also wakes supervisord to reap).
+CORE = ("policy", "motor")
+STOP_WAVES = (tuple(n for n in reversed(SERVICES) if n not in CORE), CORE, ("procevents",))
+
+
 def down(layout: Layout, *, timeout: float = 30.0) -> bool:
     """Stop every service and supervisord; False when nothing was running."""
     if not running(layout):
         return False
-    supervisor_rpc.proxy(layout.run).supervisor.shutdown()
-    pidfile = layout.run / "supervisord.pid"
     deadline = time.monotonic() + timeout
+    rpc = supervisor_rpc.proxy(layout.run)
+    for wave in STOP_WAVES:
+        _stop_wave(layout, rpc, wave, deadline)
+    rpc.supervisor.shutdown()
+    pidfile = layout.run / "supervisord.pid"
     while time.monotonic() < deadline:
         if not pidfile.exists() and not supervisor_rpc.socket_path(layout.run).exists():
             return True
         time.sleep(0.05)
     raise MeshError(f"supervisord did not stop within {timeout:.0f}s")
+
+
+def _stop_wave(layout: Layout, rpc: Any, names: tuple[str, ...], deadline: float) -> None:
+    """Ask supervisord to stop names without waiting, then wait until none runs. A name
+    already stopped (or unknown) is left to the shutdown that follows."""
+    for name in names:
+        try:
+            rpc.supervisor.stopProcess(name, False)
+        except xmlrpc.client.Fault:
+            pass  # NOT_RUNNING, BAD_NAME: nothing to stop
+    while time.monotonic() < deadline:
+        states = supervisor_rpc.processes(layout.run)
+        if not any(states.get(n, {}).get("statename") in LIVE_STATES for n in names):
+            return
+        time.sleep(0.05)
+
+
+LIVE_STATES = ("STARTING", "RUNNING", "BACKOFF", "STOPPING")
 
 
 def clean_run_dir(layout: Layout) -> None:
