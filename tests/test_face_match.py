@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from services.face import gallery as g
+from services.face.enrolment import Enrolment, still
 from services.face.pose import DELTA, shows, yaw_pitch
 
 FRONTAL = np.array([[100, 100], [160, 100], [130, 135], [105, 165], [155, 165]], float)
@@ -95,3 +96,23 @@ def test_l15_a_later_pose_is_measured_from_the_straight_capture(pose, dyaw, dpit
     assert not shows(turned(0.6 * DELTA * dyaw, 0.6 * DELTA * dpitch), pose, straight)
     assert shows(turned(1.2 * DELTA * dyaw, 1.2 * DELTA * dpitch), pose, straight)
     assert not shows(turned(-1.2 * DELTA * dyaw, -1.2 * DELTA * dpitch), pose, straight)
+
+
+def test_l15_every_pose_must_be_the_person_of_the_first_capture():
+    """Issue 14 item 5: another face at a later pose is refused (said once per face) and
+    the pose stays asked; the first person's face then takes it."""
+    me, other = descriptors(7, 2)
+    other = me + (other - me) * (0.8 / np.linalg.norm(other - me))  # 0.8 away
+    enrolment = Enrolment(["straight", "up"], threshold=0.5)
+    assert enrolment.shows_asked(FRONTAL) and not enrolment.shows_asked(turned(0, -0.1))
+    assert enrolment.offer(me, FRONTAL) == "taken" and enrolment.asked == "up"
+    assert enrolment.shows_asked(turned(0, -0.1)) and not enrolment.shows_asked(FRONTAL)
+    assert enrolment.offer(other, turned(0, -0.1)) == "not-same"
+    assert enrolment.offer(other + 0.001, turned(0, -0.1)) == "told"
+    assert not enrolment.done and enrolment.asked == "up"
+    assert enrolment.offer(me + 0.02, turned(0, -0.1)) == "taken"
+    assert enrolment.done and enrolment.descriptors().shape == (2, 128)
+
+
+def test_a_still_face_is_one_whose_nose_stays_put():
+    assert still(FRONTAL, FRONTAL + [0.2 * 60, 0]) and not still(FRONTAL, FRONTAL + [0.4 * 60, 0])

@@ -30,15 +30,14 @@ from proto.biometric import (
 )
 from services.face import gallery as g
 from services.face.chip import face_chip
+from services.face.enrolment import Enrolment, still
 from services.face.liveness import AntiSpoofModel, Parallax
 from services.face.models import build
 from services.face.pipeline import Described, Pipeline, largest
-from services.face.pose import shows, yaw_pitch
 from services.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
-MOVING = 0.3  # eye distances the nose may move between two enrolment frames
 # template sets of up to g.MAX_TEMPLATE_BYTES each, within one bus message (64 KB)
 TEMPLATES_PER_FETCH = 4
 
@@ -278,12 +277,14 @@ class FaceWorker:
         self.busy = True
         self._presentation = None
         try:
-            descriptors = self._poses(person, cause)
-            for d in descriptors:  # L-5: a face that already matches someone else
+            enrolment = Enrolment(self.settings["enrol_poses"], self.settings["threshold"])
+            while not enrolment.done:
+                self._pose(person, enrolment, cause)
+            for d in enrolment.descriptors():  # L-5: a face that already matches someone else
                 other = self.gallery.nearest(d)
                 if other.distance <= self.settings["threshold"] and other.person != person:
                     raise EnrolFailed("already-added", "that face is already enrolled")
-            self._save(person, ticket, np.stack(descriptors), cause)  # one per pose
+            self._save(person, ticket, enrolment.descriptors(), cause)  # one row per pose
         except Cancelled:
             self._done(person, False, "cancelled", "back was pressed", cause)
         except EnrolFailed as e:
@@ -299,22 +300,11 @@ class FaceWorker:
         settled.decided = True
         return settled
 
-    def _poses(self, person: str, cause: str | None) -> list[np.ndarray]:
-        """One descriptor per pose asked, all of one person (issue 14): every pose must
-        match the first capture, whose (yaw, pitch) the later poses are measured from."""
-        first: Captured | None = None
-        descriptors = []
-        for pose in self.settings["enrol_poses"]:
-            captured = self._pose(person, pose, cause, first)
-            first = first or captured
-            descriptors.append(captured.descriptor)
-        return descriptors
-
-    def _pose(self, person: str, pose: str, cause: str | None, first: Captured | None) -> Captured:
-        """Frames until one shows a single, near, still face in the asked pose: the face
-        of the first capture, if there was one."""
+    def _pose(self, person: str, enrolment: Enrolment, cause: str | None) -> None:
+        """Frames until one shows a single, near, still face in the asked pose, of the
+        person of the first capture (issue 14)."""
+        pose = enrolment.asked
         said = None
-        told: np.ndarray | None = None  # a face already told it is not the first one
         deadline = time.monotonic() + self.settings["enrol_timeout_s"]
         last = None
 
@@ -348,21 +338,19 @@ class FaceWorker:
             before, last = last, face.landmarks
             if before is None:
                 continue  # a still face is one seen twice in the same place
-            if _moved(before, face.landmarks) > MOVING:
+            if not still(before, face.landmarks):
                 say("face-moving")
                 continue
-            if not shows(face.landmarks, pose, None if first is None else first.yaw_pitch):
+            if not enrolment.shows_asked(face.landmarks):
                 say(f"face-{pose}")
                 continue
             descriptor = self._loaded.describe(frame.rgb, [face])[0].descriptor
-            if first is None:
-                return Captured(descriptor, yaw_pitch(face.landmarks))
-            if _distance(descriptor, first.descriptor) <= self.settings["threshold"]:
-                return Captured(descriptor, yaw_pitch(face.landmarks))
-            if told is None or _distance(descriptor, told) > self.settings["threshold"]:
-                told = descriptor  # said once per face, not at every frame of it
+            taken = enrolment.offer(descriptor, face.landmarks)
+            if taken == "taken":
+                return
+            if taken == "not-same":  # said once per face, then the pose is asked again
                 say("face-not-same")
-                said = None  # and the pose asked again
+                said = None
                 say(f"face-{pose}")
 
     def _save(self, person: str, ticket: str, poses: np.ndarray, cause: str | None) -> None:
@@ -386,20 +374,3 @@ class FaceWorker:
 
     def wipe(self) -> None:
         self.gallery = self._empty_gallery()
-
-
-@dataclass(frozen=True)
-class Captured:
-    """One pose of an enrolment: its descriptor, and where the face looked."""
-
-    descriptor: np.ndarray
-    yaw_pitch: tuple[float, float]
-
-
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b))
-
-
-def _moved(a: np.ndarray, b: np.ndarray) -> float:
-    eye_distance = float(np.linalg.norm(b[1] - b[0])) or 1.0
-    return float(np.linalg.norm(np.asarray(b[2]) - np.asarray(a[2])) / eye_distance)
