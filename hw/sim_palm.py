@@ -37,6 +37,8 @@ MATCH_Z = 5.5  # verify/duplicate threshold: FAR ~2e-8 a comparison
 MERGE_Z = 4.0  # enrolment frames must be of one palm
 FEATURE_MAGIC = b"SP"
 ADULT_CM, CHILD_CM = 20.0, 10.0  # where a palm is best held (L-15)
+STATUS_IDLE, STATUS_BUSY = 0, 1  # GET_STATUS's byte (2 error and 3 invalid never happen here)
+CAPTURES = (pm.VERIFY, pm.ENROLL_SINGLE)  # the commands that keep the module busy
 
 QUALITIES = ("good", "far", "near", "off-centre", "moving", "none")
 STATE_OF = {
@@ -104,6 +106,8 @@ class PalmSimulator:
         self._world = threading.Lock()
         self._gen = 0  # power cycles: a task of an earlier one says nothing
         self._abort = threading.Event()
+        self._working = threading.Event()  # a command is being carried out: GET_STATUS says busy
+        self._line = threading.Lock()  # both threads answer: one frame at a time on the wire
         self._commands: queue.Queue[pm.Frame] = queue.Queue()
         self._parser = pm.FrameParser()
         self._last_state: int | None = None
@@ -214,12 +218,15 @@ class PalmSimulator:
             return
         wire = self.faults.apply(pm.encode(pm.Frame(msg_id, data)))
         if wire:
-            self.port.write(wire)
+            with self._line:
+                self.port.write(wire)
 
     def _note(self, data: bytes, gen: int | None = None) -> None:
         self._send(pm.NOTE, data, gen)
 
     def _reply(self, command: int, result: int, data: bytes = b"", gen: int | None = None) -> None:
+        if command in CAPTURES:
+            self._working.clear()  # before the reply: a host asking on hearing it sees standby
         self._send(pm.REPLY, bytes([command, result]) + data, gen)
 
     def _read_loop(self) -> None:
@@ -228,9 +235,19 @@ class PalmSimulator:
             if not data or not self.powered:
                 continue  # unplugged: whatever the host sends is lost
             for frame in self._parser.feed(data):
+                if frame.msg_id == pm.GET_STATUS:
+                    # answered at once, not queued behind a capture: "busy" must be seeable
+                    self.stats["GET_STATUS"] += 1
+                    self._reply(pm.GET_STATUS, pm.MR_SUCCESS, bytes([self.status]))
+                    continue
                 if frame.msg_id == pm.RESET:
                     self._abort.set()  # stops a capture at its next frame
                 self._commands.put(frame)
+
+    @property
+    def status(self) -> int:
+        """GET_STATUS's answer: 0 standby, 1 busy (a capture under way)."""
+        return STATUS_BUSY if self._working.is_set() else STATUS_IDLE
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():
@@ -240,19 +257,21 @@ class PalmSimulator:
                 continue
             gen = self._gen
             self.stats[pm.COMMAND_NAMES.get(frame.msg_id, hex(frame.msg_id))] += 1
+            if frame.msg_id in CAPTURES:
+                self._working.set()
             try:
                 self._handle(frame, gen)
             except Exception:  # a bug here must not kill the module: answer an error
                 log.exception("simulated palm module: command failed")
                 self._reply(frame.msg_id, pm.MR_FAILED4_UNKNOWNREASON, gen=gen)
+            finally:
+                self._working.clear()
 
     def _handle(self, frame: pm.Frame, gen: int) -> None:
         mid, data = frame.msg_id, frame.data
         if mid == pm.RESET:
             self._abort.clear()
             self._reply(mid, pm.MR_SUCCESS, gen=gen)
-        elif mid == pm.GET_STATUS:
-            self._reply(mid, pm.MR_SUCCESS, b"\0", gen)
         elif mid == pm.VERIFY:
             self._verify(data, gen)
         elif mid == pm.ENROLL_SINGLE:

@@ -326,3 +326,31 @@ def test_far_frr_over_50_palms(natural_sim, capsys):
             f" (best stranger z {max(scores):.1f}, threshold {sim.match_z})"
         )
     assert frr <= 0.10 and far <= 0.02 and comparison_far <= 0.001
+
+
+def test_get_status_is_answered_busy_while_a_capture_runs(sim):
+    """Not queued behind the capture (issue 18): a host can see the module is busy."""
+    sim.lift()
+    parser, replies = FrameParser(), []
+
+    def ask_status(port: serial.Serial) -> int:
+        port.write(pm.encode(pm.Frame(pm.GET_STATUS, b"")))
+        deadline, asked = time.monotonic() + 2, len(replies)
+        while time.monotonic() < deadline:
+            frames = parser.feed(port.read(64))
+            replies.extend(pm.parse_reply(f) for f in frames if f.msg_id == pm.REPLY)
+            status = [r.data[0] for r in replies[asked:] if r.command == pm.GET_STATUS]
+            if status:
+                return status[0]
+        raise AssertionError("no GET_STATUS reply")
+
+    with serial.Serial(sim.path, 115200, timeout=0.05) as port:
+        assert ask_status(port) == 0
+        port.write(pm.encode(pm.Frame(pm.VERIFY, bytes([0, 5]))))  # 5 s, no palm there
+        eventually(lambda: sim.stats["VERIFY"], timeout=5, every=0.01)
+        start = time.monotonic()
+        assert ask_status(port) == 1
+        assert time.monotonic() - start < 1  # not after the capture's 5 s
+        port.write(pm.encode(pm.Frame(pm.RESET, b"")))
+        eventually(lambda: ask_status(port) == 0, timeout=5)
+    assert (pm.VERIFY, pm.MR_ABORTED) in [(r.command, r.result) for r in replies]
