@@ -117,13 +117,16 @@ class Unreadable(Message, family="biometric", event="unreadable"):
 
 @dataclass(frozen=True)
 class EnrolDone(Message, family="biometric", event="enrolled"):
-    """The end of an enrolment: stored (slot), or why not (already-added, full, …)."""
+    """The end of an enrolment: stored (slot), or why not (already-added, full, …).
+    new_person: the enrolment made the person (the menu's create); else a credential was
+    added to one who was there (the owner's `enrol`, the app), which the panel says apart."""
 
     modality: str = one_of(*MODALITIES, "face")
     person: str = ""
     ok: bool = False
     reason: str = ""
     detail: str = ""
+    new_person: bool = False
 
 
 @dataclass(frozen=True)

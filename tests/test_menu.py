@@ -396,6 +396,7 @@ ALLOWED = {  # the mode a key is pressed in → what that key may ask
         ("bell", Doorbell),
     },
 }
+ALLOWED["pairing"] = ALLOWED["entry"]  # the keypad works while pairing is open (issue 15)
 PURPOSES = ("direction", "check", "create", "verify", "home", "mute", "bell", "other")
 STEPS = st.one_of(
     st.tuples(st.just("key"), st.sampled_from(INPUTS)),

@@ -119,7 +119,6 @@ def test_l17_pairing_flashes_0_stays_awake_and_ends_by_the_windows_word():
     effects = menu.pairing(True, "opened", 1.0)
     assert effects == [Say("pairing"), Light(["0"], flashing=["0"])]
     assert menu.tick(1000.0) == []  # no 20 s sleep while the window is open
-    assert menu.key("5", 1001.0) == []
     assert menu.pairing(False, "ended", 1002.0) == [Say("pairing-ended"), Light([])]
     assert menu.mode == "asleep"
     assert menu.pairing(False, "ended", 1003.0) == []  # not pairing: nothing to end

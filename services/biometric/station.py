@@ -159,6 +159,9 @@ class Station:
     def decide(self, owner: Owner | None, score: float, cause: str | None) -> None:
         """Tell policy who is at the door; it decides, logs and unlocks (or not). The
         module's own checks stand for liveness (the palm module's liveness check)."""
+        if self.busy:  # an enrolment was asked while this was read: the hand is for it
+            log.info("%s read as an enrolment began: not an attempt (issue 15)", self.kind)
+            return
         self.stats["attempts"] += 1
         self.stats["matches"] += owner is not None
         person, slot = owner if owner is not None else (None, 0)
@@ -207,16 +210,24 @@ class Station:
             detail = "" if answer is None else answer.body.detail
             self._done(person, False, reason, detail, cause)
             return
-        person, _, policy_slot = answer.body.detail.partition(":")
-        self.owners[slot] = Owner(person, int(policy_slot))
-        self._done(person, True, "", policy_slot, cause)
+        number, _, policy_slot = answer.body.detail.partition(":")
+        self.owners[slot] = Owner(number, int(policy_slot))
+        self._done(number, True, "", policy_slot, cause, new_person=not person)
 
-    def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
+    def _done(
+        self,
+        person: str,
+        ok: bool,
+        reason: str,
+        detail: str,
+        cause: str | None,
+        *,
+        new_person: bool = False,
+    ) -> None:
         log.info("%s enrolment of %s: %s", self.kind, person, "stored" if ok else reason)
-        self.mail.publish(
-            EnrolDone(modality=self.MODALITY, person=person, ok=ok, reason=reason, detail=detail),
-            cause,
-        )
+        done = EnrolDone(modality=self.MODALITY, person=person, ok=ok, reason=reason,
+                         detail=detail, new_person=new_person)  # fmt: skip
+        self.mail.publish(done, cause)
 
     def forget(self, person: str) -> None:
         """The job after a person was deleted in policy: their module slots go too."""

@@ -262,6 +262,9 @@ class FaceWorker:
 
     def _decide(self, near: g.Nearest, *, live: bool) -> None:
         """Tell policy who is at the door (the face and slot that matched), or nobody."""
+        if self.busy:  # an enrolment was asked while this frame was read: the face is for it
+            log.info("a face read as an enrolment began: not an attempt (issue 15)")
+            return
         score = near.distance if np.isfinite(near.distance) else -1.0
         match = Match(method="face", person=near.person, slot=near.slot,
                       score=round(score, 4), live=live)  # fmt: skip
@@ -361,13 +364,16 @@ class FaceWorker:
             raise EnrolFailed(reason, "" if answer is None else answer.body.detail)
         number, _, slot = answer.body.detail.partition(":")
         self.gallery.add(number, int(slot), poses)
-        self._done(number, True, "", slot, cause)
+        self._done(number, True, "", slot, cause, new_person=not person)
 
-    def _done(self, person: str, ok: bool, reason: str, detail: str, cause: str | None) -> None:
+    def _done(
+        self, person: str, ok: bool, reason: str, detail: str, cause: str | None,
+        *, new_person: bool = False,
+    ) -> None:  # fmt: skip
         log.info("face enrolment of %s: %s", person or "a new person", "stored" if ok else reason)
-        self.mail.publish(
-            EnrolDone(modality="face", person=person, ok=ok, reason=reason, detail=detail), cause
-        )
+        done = EnrolDone(modality="face", person=person, ok=ok, reason=reason, detail=detail,
+                         new_person=new_person)  # fmt: skip
+        self.mail.publish(done, cause)
 
     def forget(self, person: str) -> None:
         self.gallery.forget(person)

@@ -18,12 +18,13 @@ from proto.policy import (
     MenuOpen,
     MenuOpenBiometric,
 )
-from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
+from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say, flash_number
 from services.keypad.panel_state import PanelState
 
 MENU_KEYS = ["1", "2", "3", "4", "5", "back"]
 CREDENTIAL_KEYS = ["1", "2", "3", "4", "back"]
 ENROLMENTS = {"1": ("face", "face"), "2": ("biometric", "palm"), "3": ("biometric", "finger")}
+CREDENTIAL_WORDS = {"face": "face", "palm": "palm vein", "finger": "fingerprint"}
 
 
 class AdminMenu(PanelState):
@@ -55,7 +56,7 @@ class AdminMenu(PanelState):
     def _answer_menu_open_bio(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         return self._answer_menu_open(ok, reason, detail)
 
-    def _menu(self, *say: Say) -> list[Effect]:
+    def _menu(self, *say: Effect) -> list[Effect]:
         self.mode, self.buffer = "menu", ""
         return [*say, Say("menu"), Light(MENU_KEYS)]
 
@@ -118,18 +119,32 @@ class AdminMenu(PanelState):
         self._last_key = now
         return [Say(step, params)]
 
-    def enrol_done(self, ok: bool, reason: str, person: str, now: float) -> list[Effect]:
+    def enrol_done(
+        self,
+        ok: bool,
+        reason: str,
+        person: str,
+        now: float,
+        *,
+        modality: str = "",
+        new_person: bool = False,
+    ) -> list[Effect]:
+        """The end of an enrolment: a new person (the menu's create, or the app's) is
+        announced with their number; a credential added to someone is said as that (L-14)."""
         self._last_key = now
-        said = (
-            Say("person-added", {"number": person})
-            if ok
-            else Say("already-added")
-            if reason == "already-added"  # L-5
-            else Say("failed", {"why": reason})
-        )
+        said: list[Effect]
+        if ok and new_person:
+            said = [Say("person-added", {"number": person}), *flash_number(person)]
+        elif ok:
+            what = CREDENTIAL_WORDS.get(modality, modality or "credential")
+            said = [Say("credential-added", {"credential": what, "number": person})]
+        elif reason == "already-added":  # L-5
+            said = [Say("already-added")]
+        else:
+            said = [Say("failed", {"why": reason})]
         if self.mode != "menu-enrolling":
-            return [said]
-        return self._menu(said)
+            return said
+        return self._menu(*said)
 
     def _in_menu_new_code(self, key: str) -> list[Effect]:
         if key == "back":
@@ -158,7 +173,7 @@ class AdminMenu(PanelState):
         self.new_code = ""
         if not ok:
             return self._to("menu-new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
-        return self._menu(Say("person-added", {"number": detail}))
+        return self._menu(Say("person-added", {"number": detail}), *flash_number(detail))
 
     def _in_menu_delete(self, key: str) -> list[Effect]:
         if key == "back":

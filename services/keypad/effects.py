@@ -33,3 +33,8 @@ class Ask:
 
 
 Effect = Say | Light | Ask
+
+
+def flash_number(number: str) -> list[Light]:
+    """L-2: a new person's number is announced and its digits flash in turn, one by one."""
+    return [Light([digit], flashing=[digit]) for digit in number if digit in DIGITS]

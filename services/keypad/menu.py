@@ -18,7 +18,7 @@ from proto.policy import (
     VerifyPasscode,
 )
 from services.keypad.admin_menu import AdminMenu
-from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say
+from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say, flash_number
 from services.keypad.prompts import not_actuated_why
 
 # Where the panel rests, by what the lock knows of itself (L-12).
@@ -36,6 +36,8 @@ HOME_KEYS = {
 
 class Menu(AdminMenu):
     """The panel's modes outside the administrator's menu; its state is PanelState's."""
+
+    pairing_open = False  # L-17's window, as policy last said: its end is said even if typing
 
     # -- inputs ---------------------------------------------------------------------------
     def start(self, *, initial: bool, direction: str | None, now: float) -> list[Effect]:
@@ -74,14 +76,16 @@ class Menu(AdminMenu):
 
     def pairing(self, opened: bool, why: str, now: float) -> list[Effect]:
         """L-17: policy opened or closed the pairing window; 0 flashes while it is open."""
+        was_open, self.pairing_open = self.pairing_open, opened
+        if self.waiting is not None:
+            return []
         if opened:
-            if self.waiting is not None:
-                return []
             self._last_key, self.mode, self.buffer = now, "pairing", ""
             return [Say("pairing"), Light(["0"], flashing=["0"])]
-        if self.mode != "pairing":
+        if not was_open and self.mode != "pairing":
             return []
-        return [Say("paired" if why == "claimed" else "pairing-ended")] + self._sleep()
+        said = [Say("paired" if why == "claimed" else "pairing-ended")]
+        return said + self._sleep() if self.mode == "pairing" else said
 
     def tick(self, now: float) -> list[Effect]:
         if (
@@ -196,7 +200,7 @@ class Menu(AdminMenu):
             self.new_code = ""
             return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
         self.home = "entry"
-        return [Say("admin-created", {"number": detail})] + self._sleep()
+        return [Say("admin-created", {"number": detail}), *flash_number(detail)] + self._sleep()
 
     def _answer_home(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:
@@ -220,7 +224,11 @@ class Menu(AdminMenu):
         return [Say("doorbell")]  # the visitor may still type a code
 
     def _in_pairing(self, key: str) -> list[Effect]:
-        return []  # the window ends by itself or with the owner's claim
+        """The window stays open (it ends by itself or with the claim), but the keypad is
+        the keypad: a key is taken as at home, a code unlocks (issue 15, fault 1)."""
+        self.mode = self.home
+        took = getattr(self, "_in_" + self.home.replace("-", "_"))(key)
+        return [Light(HOME_KEYS[self.home])] + took  # lit as at home: 0 no longer flashes
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if ok:  # "door unlocked" waits for the motor's word (bolt_reported, issue 11)

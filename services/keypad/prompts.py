@@ -27,6 +27,7 @@ PROMPTS = {
     "menu-credential": "1 face, 2 palm vein, 3 fingerprint, 4 passcode",
     "menu-delete": "Enter the person's number, then ok",
     "person-added": "Operation successful: person {number} added",
+    "credential-added": "Operation successful: {credential} added for person {number}",
     "person-deleted": "Person {number} deleted",
     "delete-failed": "Deleting {number} failed: {why}",
     "already-added": "Already added",

@@ -246,7 +246,9 @@ class KeypadService(Service):
     def on_enrol_done(self, env: Envelope) -> None:
         b = env.body
         if self._started_menu:
-            self._run(self.menu.enrol_done(b.ok, b.reason, b.person, self.clock()), env.id)
+            done = self.menu.enrol_done(b.ok, b.reason, b.person, self.clock(),
+                                        modality=b.modality, new_person=b.new_person)  # fmt: skip
+            self._run(done, env.id)
 
     @accepts(SimKeys)
     def on_sim_keys(self, env: Envelope, peer: str) -> Done:
