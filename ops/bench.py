@@ -153,6 +153,8 @@ def _results(report: dict[str, Any], blocks: dict[str, Block], measured: str) ->
 
 
 def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
+    if args.service == "fleet":  # issue 17: its own broker and locks, not the one at --data
+        return cmd_bench_fleet(args)
     try:
         report = run(
             layout, args.service, count=args.count, code=args.code,
@@ -177,6 +179,24 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
         bench_face.show(report)
     else:
         show_mesh(report)
+    return 0
+
+
+def cmd_bench_fleet(args: argparse.Namespace) -> int:
+    from ops import bench_fleet
+
+    count = args.count
+    try:
+        report = bench_fleet.run(full=args.full, sims=args.sims, count=count, full_count=count,
+                                 rate=args.rate or 40.0,
+                                 full_rate=min(args.rate or 20.0, 20.0))  # fmt: skip
+    except Failed as e:
+        print(f"lockmesh bench: {e}")
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        bench_fleet.show(report)
     return 0
 
 

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ops import bench, benchkit, enrol, mesh, mqtt, owner, phone, simulate, trust_table
+from ops import bench, benchkit, enrol, fleet, mesh, mqtt, owner, phone, simulate, trust_table
 from ops.tap import Tap, as_json, as_line, matches, read_recording, record_line
 from proto import config as configuration
 from proto import files, supervisor_rpc
@@ -63,6 +63,8 @@ def _needs_a_lock(args: argparse.Namespace) -> bool:
         args.run not in (cmd_up, cmd_replay, trust_table.run)
         and getattr(args, "db", None) is None
         and not (args.run is phone.run and phone.needs_no_lock(args))  # made on the phone
+        and not (args.run is fleet.run and fleet.needs_no_lock(args))  # the building's console
+        and not (args.run is bench.cmd_bench and args.service == "fleet")  # its own locks
     )
 
 
@@ -150,9 +152,12 @@ def parser() -> argparse.ArgumentParser:
     enrolling = "enrol a face, finger or palm for a person (L-14)"
     enrol.add_parser(command("enrol", enrol.run, enrolling))
     mqtt.add_parser(command("mqtt", mqtt.run, "take the lock off MQTT (HA forgets it), or back"))
+    fleet.add_parser(
+        command("fleet", fleet.run, "a building's doors from one console (MQTT)"), common
+    )
     phone.add_parser(command("phone", phone.run, "the phone's side of Bluetooth keys"), common)
     c = command("bench", bench.cmd_bench, "time a path of the mesh beside two baselines")
-    c.add_argument("service", choices=SERVICES)
+    c.add_argument("service", choices=(*SERVICES, "fleet"))
     c.add_argument("--count", type=int, default=1000, help="requests per path (p99 from 1000)")
     c.add_argument("--rate", type=float, help="requests per second, open loop (default: per bench)")
     c.add_argument("--code", default=benchkit.BENCH_CODE, help="a valid passcode (keypad bench)")
@@ -166,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--load", action="store_true", help="keypad: key-to-feedback with the CPU saturated"
     )
+    c.add_argument("--full", type=int, default=5, help="fleet: whole simulated locks (5)")
+    c.add_argument("--sims", type=int, default=1000, help="fleet: protocol-level doors (1000)")
     return p
 
 

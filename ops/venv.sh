@@ -22,6 +22,8 @@ ensure_test_packages() {
     local missing=() sudo=""
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    # the fleet on a three-node clustered MQTT broker (issue 17, tests/test_fleet_cluster.py)
+    command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
     command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
     /usr/bin/python3 -c "import dbus" 2>/dev/null || missing+=(python3-dbus)
     [ ${#missing[@]} -eq 0 ] && return 0

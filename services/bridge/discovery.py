@@ -141,4 +141,5 @@ def configs(topics: Topics, device: Device) -> dict[str, dict[str, Any]]:
 
 def retained_states(topics: Topics) -> list[str]:
     """The state topics the bridge keeps retained (cleared when the lock leaves MQTT)."""
-    return [topics.state(e.key) for e in entities(topics) if e.retained_state]
+    kept = [topics.state(e.key) for e in entities(topics) if e.retained_state]
+    return [*kept, topics.state("audit")]  # the log's head, for a building's console

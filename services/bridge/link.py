@@ -54,23 +54,28 @@ class Settings:
     reconnect_min_s: int
     reconnect_max_s: int
     session_expiry_s: int
+    others: tuple[tuple[str, int], ...] = ()  # a cluster's other nodes, tried in turn
+
+    @property
+    def brokers(self) -> tuple[tuple[str, int], ...]:
+        return ((self.host, self.port), *self.others)
 
     @property
     def url(self) -> str:
         """The broker, as status shows it (no credentials)."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        nodes = ",".join(f"{host}:{port}" for host, port in self.brokers)
+        return f"{'mqtts' if self.tls else 'mqtt'}://{nodes}"
 
 
 def settings(section: dict[str, Any], data: Path) -> Settings:
-    """[mqtt] read and checked; the password from its file (0600, as every secret)."""
-    parts = urlsplit(section["url"])
-    if parts.scheme not in SCHEMES:
+    """[mqtt] read and checked; the password from its file (0600, as every secret). The
+    url may name a cluster's nodes, `mqtt://n1:1883,n2:1883,n3:1883`: the bridge goes to
+    the next one each time it reconnects."""
+    scheme, _, rest = section["url"].partition("://")
+    if scheme not in SCHEMES:
         raise BadSettings(f"mqtt.url must start mqtt:// or mqtts://, not {section['url']!r}")
-    if parts.username or parts.password:
-        raise BadSettings("mqtt.url holds no credentials: use mqtt.username and password_file")
-    if not parts.hostname or parts.path not in ("", "/"):
-        raise BadSettings(f"mqtt.url names a broker host and port only: {section['url']!r}")
-    tls, default_port = SCHEMES[parts.scheme]
+    tls, default_port = SCHEMES[scheme]
+    brokers = [_node(f"{scheme}://{node}", default_port) for node in rest.split(",")]
     if section["protocol"] not in PROTOCOLS:
         raise BadSettings(f"mqtt.protocol is 3.1.1 or 5, not {section['protocol']!r}")
     if section["ca_file"] and not tls:
@@ -78,12 +83,9 @@ def settings(section: dict[str, Any], data: Path) -> Settings:
     low, high = section["reconnect_min_s"], section["reconnect_max_s"]
     if not 0 < low <= high:
         raise BadSettings("mqtt.reconnect_min_s must be above 0 and at most reconnect_max_s")
-    try:
-        port = parts.port or default_port
-    except ValueError as e:
-        raise BadSettings(f"mqtt.url: {e}") from None
+    (host, port), *others = brokers
     return Settings(
-        host=parts.hostname,
+        host=host,
         port=port,
         tls=tls,
         ca_file=str(data / section["ca_file"]) if section["ca_file"] else None,
@@ -94,7 +96,20 @@ def settings(section: dict[str, Any], data: Path) -> Settings:
         reconnect_min_s=low,
         reconnect_max_s=high,
         session_expiry_s=section["session_expiry_s"],
+        others=tuple(others),
     )
+
+
+def _node(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise BadSettings("mqtt.url holds no credentials: use mqtt.username and password_file")
+    if not parts.hostname or parts.path not in ("", "/"):
+        raise BadSettings(f"mqtt.url names a broker host and port only: {url!r}")
+    try:
+        return parts.hostname, parts.port or default_port
+    except ValueError as e:
+        raise BadSettings(f"mqtt.url: {e}") from None
 
 
 def _password(name: str, data: Path) -> str | None:
@@ -140,7 +155,8 @@ class Link:
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         v5 = s.protocol == "5"
-        self.client = mqtt.Client(
+        self.client = Rotating(
+            s.brokers,
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=None if v5 else False,  # the broker keeps our subscription
@@ -278,6 +294,32 @@ class Link:
                 response,
             )
         )
+
+
+class Rotating(mqtt.Client):
+    """paho's client, going to a cluster's next node at each reconnection. paho reconnects
+    to the host it was given and refuses to change it while its loop runs (the host
+    setter raises), so the node is set where paho reads it, just before it connects."""
+
+    def __init__(self, brokers: tuple[tuple[str, int], ...], *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._brokers, self._turn, self._first = brokers, 0, True
+
+    def connect_async(self, host: str, port: int = 1883, *args: Any, **kw: Any) -> None:
+        self._turn, self._first = 0, True
+        super().connect_async(host, port, *args, **kw)
+
+    @property
+    def node(self) -> str:
+        """The node it is on (or trying)."""
+        return f"{self._host}:{self._port}"
+
+    def reconnect(self) -> mqtt.MQTTErrorCode:
+        if len(self._brokers) > 1 and not self._first:  # a reconnection: the next node
+            self._turn = (self._turn + 1) % len(self._brokers)
+            self._host, self._port = self._brokers[self._turn]  # paho 2.x's own fields
+        self._first = False
+        return super().reconnect()
 
 
 def response_properties(correlation: bytes | None) -> Properties | None:

@@ -22,9 +22,9 @@ from collections import Counter, OrderedDict
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from proto import files
+from proto import files, fleet
 from proto.board import Bolt, Button, Door, Tamper
-from proto.bridge import MqttAdd, MqttRemove
+from proto.bridge import FleetAck, FleetPush, MqttAdd, MqttRemove
 from proto.control import OK, Done, StatusReply, StatusRequest, refused
 from proto.owner import Home, HomeRequest, RemoteLock, RemoteUnlock
 from proto.policy import Audit, Decision
@@ -50,9 +50,11 @@ log = logging.getLogger(__name__)
 
 OFF = "off: no broker configured"
 REMOVED = "off: removed from MQTT by the owner"
+WIFI_OFF = "off: Wi-Fi is off in the settings"  # L-36, issue 15: off the network till on
 ASK_POLICY_EVERY_S = 2.0  # while policy has not said who the lock is
 POLICY_WAIT_S = 1.0  # a status or Home request: the loop beats meanwhile
 UNLOCKS_KEPT = 32  # granted decisions awaiting the bolt's report
+HEAD_AFTER_S = 1.0  # the audit head is asked for this long after a logged event, once
 
 
 def firmware() -> str:
@@ -71,11 +73,14 @@ class BridgeService(Service):
         self.counts: Counter[str] = Counter()  # commands: done, refused:<reason>, duplicate
         self.unlocks: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
         self.said: dict[str, str] = {}  # each retained state as last published
+        self.fleet: Counter[str] = Counter()  # pushes relayed, or refused here: fleet:<reason>
+        self.head_due: float | None = None  # when to say the audit head again
         self.settings: Settings | None = None
         self.topics: Topics | None = None
         self.device: discovery.Device | None = None
         self.link: Link | None = None
         self.next_ask = 0.0
+        self.wifi_off = False  # the owner's Wi-Fi setting (L-36), asked of policy at join
         self.lost = ""  # why the link last dropped, until it is back
         self.section = self.config["mqtt"]
         work = self.layout.data / "work" / "lockmesh-bridge"  # the Pi account's own folder
@@ -109,13 +114,19 @@ class BridgeService(Service):
         return {
             "broker": self.settings.url if self.settings else None,
             "connected": bool(self.link and self.link.connected),
+            "wifi": not self.wifi_off,
+            "node": self.link.client.node if self.link else None,  # a cluster's, now
             "serial": self.topics.serial if self.topics else None,
             "commands": dict(self.counts),
+            "fleet": dict(self.fleet),
         }
 
     # -- joining the broker -------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        if self.settings is None or self.link is not None or self.removed:
+        if self.head_due is not None and now >= self.head_due:
+            self.head_due = None
+            self.publish_head()
+        if self.settings is None or self.link is not None or self.removed or self.wifi_off:
             return
         if now >= self.next_ask:
             self.next_ask = now + ASK_POLICY_EVERY_S
@@ -123,6 +134,8 @@ class BridgeService(Service):
 
     def join(self, s: Settings) -> None:
         """Policy names the lock; then the link starts (and reconnects by itself)."""
+        if not self.wifi_on():
+            return
         answer = self.request("policy", StatusRequest(), timeout=POLICY_WAIT_S)
         if answer is None or not isinstance(answer.body, StatusReply):
             self.state = "waiting for policy to name the lock"  # not answering yet: asked again
@@ -147,7 +160,7 @@ class BridgeService(Service):
         self.refresh()
         t = self.topics
         client_id = self.section["client_id"] or f"lockmesh-{serial}"
-        self.link = Link(s, client_id, t.availability, [t.command, t.ha_status])
+        self.link = Link(s, client_id, t.availability, [t.command, t.ha_status, t.fleet_push])
         self.watch(self.link.fd, self.on_news)
         self.link.start()
         self.state = f"connecting to {s.url}"
@@ -199,6 +212,22 @@ class BridgeService(Service):
             self.link.publish(topic, json.dumps(config), retain=True)
         self.said.clear()
         self.publish_states()
+        self.publish_head()
+
+    def publish_head(self) -> None:
+        """The event log's sealed head as policy's status says it, retained, for a
+        building's console (each push's signed ack carries it too, which the broker cannot
+        forge; this one is for the doors it has not pushed to)."""
+        if self.link is None or self.topics is None or self.removed:
+            return
+        answer = self.request("policy", StatusRequest(), timeout=POLICY_WAIT_S)
+        if answer is None or not isinstance(answer.body, StatusReply):
+            return
+        head = answer.body.detail.get("audit_head")
+        payload = json.dumps(head, sort_keys=True) if isinstance(head, dict) else None
+        if payload is not None and self.said.get("audit") != payload:
+            self.link.publish(self.topics.state("audit"), payload, retain=True)
+            self.said["audit"] = payload
 
     def publish_states(self) -> None:
         """The retained states that changed since they were last said."""
@@ -220,6 +249,8 @@ class BridgeService(Service):
         try:
             if message.topic == self.topics.command:
                 self.on_command(message)
+            elif message.topic == self.topics.fleet_push:
+                self.on_fleet_push(message)
             elif message.topic == self.topics.ha_status and message.payload == b"online":
                 self.announce()  # HA restarted: it wants the configs and states again
         finally:
@@ -249,6 +280,28 @@ class BridgeService(Service):
             self.ledger.take(command.id, time.time())  # before it is done: never twice
         ok, reason, detail = self.ask_policy(command)
         self.answer(message, command, ok, reason, detail)
+
+    def on_fleet_push(self, message: Incoming) -> None:
+        """A console's sealed push, relayed to policy untouched (the bridge holds no fleet
+        key: policy opens, checks and answers it); policy's signed answer published as is.
+        What is refused here (retained, too long, policy silent) is answered unsigned."""
+        assert self.link is not None and self.topics is not None
+        serial, reason = self.topics.serial, ""
+        if message.retain:  # replayed at every new subscription: never a push
+            reason = "retained"
+        elif len(message.payload) > fleet.MAX_PUSH:
+            reason = "too-long"
+        else:
+            answer = self.request("policy", FleetPush(payload=message.payload))
+            if answer is not None and isinstance(answer.body, FleetAck):
+                self.fleet["relayed"] += 1
+                self.link.publish(self.topics.fleet_ack, answer.body.payload, retain=False)
+                return
+            reason = "no-answer"
+        self.fleet[f"refused:{reason}"] += 1
+        log.warning("bridge: fleet push refused on %s: %s", message.topic, reason)
+        ack = fleet.make_ack(None, serial, None, False, reason)
+        self.link.publish(self.topics.fleet_ack, ack, retain=False)
 
     def stale(self, command: Command) -> str:
         """Why an unlock is too old to do (a command queued while the lock was away must
@@ -380,7 +433,41 @@ class BridgeService(Service):
         self.view.battery_low = env.body.low
         self.publish_states()
 
+    def wifi_on(self) -> bool:
+        """Whether the owner's Wi-Fi is on (Home's wifi, L-36); a silent policy: asked again."""
+        answer = self.request("policy", HomeRequest(), timeout=POLICY_WAIT_S)
+        if answer is not None and isinstance(answer.body, Home) and not answer.body.wifi:
+            self.wifi_changed(False)
+            return False
+        return True
+
+    def wifi_changed(self, on: bool) -> None:
+        """Wi-Fi off takes the lock off the broker, saying offline first as a stop does (a
+        clean disconnect sends no will); on, the link connects again (issue 15)."""
+        self.wifi_off = not on
+        if self.settings is None:
+            return  # no broker configured: nothing on the network to stop
+        if not on:
+            if self.link is not None:
+                if self.link.connected and self.topics is not None and not self.removed:
+                    self.link.publish(self.topics.availability, "offline", retain=True)
+                self.link.stop()
+            self.state = WIFI_OFF
+            log.info("bridge: Wi-Fi is off: off MQTT until it is on")
+        elif self.state == WIFI_OFF:
+            if self.link is not None and not self.removed:
+                self.link.start()
+                self.state = f"connecting to {self.settings.url}"
+            else:
+                self.state = REMOVED if self.removed else "waiting for policy to name the lock"
+            self.next_ask = 0.0  # a lock not joined yet joins at the next tick
+
     @hears(Audit)
     def on_audit(self, env: Envelope[Audit]) -> None:
+        name, _, value = env.body.detail.partition("=")
+        if env.body.kind == "setting" and name == "wifi":  # L-36
+            self.wifi_changed(value == "True")
+        if self.head_due is None:  # many events in a burst: one status request
+            self.head_due = self.clock() + HEAD_AFTER_S
         if env.body.kind == "doorbell":
             self.publish_event("doorbell", {"event_type": "ring"})

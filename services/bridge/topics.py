@@ -63,8 +63,19 @@ class Topics:
         """What became of each command (not retained): id, action, ok, reason."""
         return f"{self.base}/lock/result"
 
+    @property
+    def fleet_push(self) -> str:
+        """Where a building's console sends sealed pushes (proto/fleet.py) to this door."""
+        return f"{self.base}/fleet/set"
+
+    @property
+    def fleet_ack(self) -> str:
+        """The door's signed answer to each push (not retained)."""
+        return f"{self.base}/fleet/ack"
+
     def state(self, thing: str) -> str:
-        """A retained state: lock, door, battery, tamper, jam, battery_low."""
+        """A retained state: lock, door, battery, tamper, jam, battery_low; audit (the
+        log's head, as policy's status says it)."""
         return f"{self.base}/{check_word('state', thing)}/state"
 
     def events(self, kind: str) -> str:

@@ -8,9 +8,9 @@ VisitorAdd does: L-4's rules, the window and uses, logged with the source `fleet
 answer is signed with the same key, with the audit head after the change, so the console
 knows each door's outcome and log head without trusting the broker.
 
-A refusal of a push that opened (stale, replayed, wrong serial, bad seal) is logged in
-the event log; junk that is not a push at all is only counted (status `fleet`), so a
-broker flooding the topic cannot fill the log.
+A refusal of a push that opened (stale, wrong serial, bad body) or failed its seal is
+logged in the event log; a replay of one taken, and junk that is not a push at all, are
+only counted (status `fleet`), so a broker replaying or flooding cannot fill the log.
 """
 
 from __future__ import annotations
@@ -83,9 +83,7 @@ class Fleet:
         seen = self._seen()
         if push.id in seen:  # a replay, or the console asking again: never done twice
             _, ok, reason = seen[push.id]
-            self.refusals["replayed"] += 1
-            self.lock.store.log("fleet-replayed", source="fleet", cause=env.trace,
-                                detail=push.id, reason=reason or None)  # fmt: skip
+            self.refusals["replayed"] += 1  # counted, not logged: a broker may replay forever
             return self._ack(key, push.id, bool(ok), str(reason), again=True)
         answer = self._add(push, env)
         seen[push.id] = [push.at, answer.ok, answer.reason]
