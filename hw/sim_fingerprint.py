@@ -190,7 +190,6 @@ class Settings:
             return default
 
 
-SETTINGS_RECORD = -1  # the flash record of the settings; templates are 0 and up
 CHAR_BUFFERS = range(1, 7)  # CharBuffer1..6
 LEVEL_STEP_Z = 0.5  # each security level away from 3 moves the match threshold this much
 
@@ -241,14 +240,14 @@ class FingerprintSimulator(AutoCommands):
         self.port = ModuleSide()
         self.path = self.port.path
         self.faults = Faults(fp.HEADER, seed)
-        self.flash = Flash(flash)
-        records = self.flash.load()
+        self.flash = Flash(flash)  # the library, as it always was
+        self.system_flash = Flash(flash and flash.with_name(f"{flash.stem}-system{flash.suffix}"))
         factory = Settings(password=password, address=address, packet_size=packet_size)
-        kept = records.pop(SETTINGS_RECORD, None)
+        kept = self.system_flash.load().get(0)
         self.settings = factory if kept is None else Settings.from_record(kept, factory)
         self.library: dict[int, Features] = {  # flash: survives unplugging and restarts
             page: f
-            for page, rec in records.items()
+            for page, rec in self.flash.load().items()
             if (f := unpack_char(bytes.fromhex(rec.get("char", "")))) is not None
         }
         self.led: tuple[int, int, int, int] | None = None
@@ -819,11 +818,8 @@ class FingerprintSimulator(AutoCommands):
         self._reply(fp.OK)
 
     def _save_flash(self) -> None:
-        records: dict[int, dict[str, Any]] = {
-            page: {"char": pack_char(f).hex()} for page, f in self.library.items()
-        }
-        records[SETTINGS_RECORD] = self.settings.to_record()
-        self.flash.save(records)
+        self.flash.save({page: {"char": pack_char(f).hex()} for page, f in self.library.items()})
+        self.system_flash.save({0: self.settings.to_record()})
 
     def _index_table(self, args: bytes) -> None:
         base, table = args[0] * 256, bytearray(32)
