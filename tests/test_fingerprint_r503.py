@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hw import fingerprint as fp
 from hw.fingerprint import Fingerprint, FingerprintAckError, FingerprintTimeout, Packet, encode
@@ -304,3 +306,25 @@ def test_busy_while_an_automatic_command_runs_and_cancel_stops_it(sim, sensor):
         assert not status[11] & fp.STATUS_BUSY
         port.timeout = 0.3
         assert port.read(1) == b""  # the cancelled command says nothing more
+
+
+# -- bad input --------------------------------------------------------------------------------
+STATEFUL = (fp.SET_ADDER, fp.SET_PWD, fp.SET_SYS_PARA, fp.SOFT_RESET, fp.AUTO_ENROLL,
+            fp.AUTO_IDENTIFY, fp.EMPTY, fp.DELET_CHAR, fp.WRITE_NOTEPAD)  # fmt: skip
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    instruction=st.integers(0, 255).filter(lambda i: i not in STATEFUL),
+    args=st.binary(max_size=40),
+)
+def test_any_command_is_answered_and_never_a_traceback(sim, sensor, caplog, instruction, args):
+    """Whatever the instruction and its arguments: an acknowledgement, no logged error, and
+    the module goes on answering."""
+    caplog.set_level(logging.ERROR)
+    code, _ = sensor.command(instruction, args, ok=tuple(range(256)))
+    assert instruction in fp.COMMAND_NAMES or code == fp.UNSUPPORTED
+    assert not caplog.records
+    sensor.handshake()
