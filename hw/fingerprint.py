@@ -560,6 +560,7 @@ class Fingerprint:
             self._params = SysParams(
                 status, sid, size, level, addr, PACKET_SIZES[min(psize, 3)], baud * 9600
             )
+            self.packet_size = self._params.packet_size  # what the module sends, we send
         return self._params
 
     def template_count(self) -> int:

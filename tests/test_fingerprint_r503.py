@@ -165,6 +165,9 @@ def test_packet_size_applies_to_data_both_ways(sim, sensor):
     assert sensor.read_template(2) == template
     sensor.write_template(3, template)
     assert sensor.used_slots() == {2, 3}
+    with Fingerprint.open(sim.path) as another:  # a driver that starts at 128 adopts 32
+        another.sys_params()
+        assert another.packet_size == 32
 
 
 # -- images -----------------------------------------------------------------------------------
