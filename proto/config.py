@@ -102,7 +102,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "person_palms": 2,
         "person_fingerprints": 5,
     },
-    "lockout": {"enabled": True, "failures": 5, "window_s": 300.0, "duration_s": 180.0},  # L-20
+    "lockout": {  # L-20; failures and duration_s are the owner's settings' defaults
+        "enabled": True,
+        "failures": 5,
+        "window_s": 300.0,
+        "duration_s": 180.0,
+        "daily_budget": 20,  # issue 15: codes wrong entries tested in any 24 h (a 20-digit
+        # entry tests 15 six-digit ones, L-19); reaching it trips a lockout
+        "max_s": 86400.0,  # each trip doubles the lockout, to this, till a day without one
+        "siren_s": 10.0,  # entering a lockout sounds the siren this long (L-20, L-29)
+        "factor_window_s": 30.0,  # a multi-factor attempt's credentials within this (issue 15)
+    },
     "clock": {"timezone": "UTC", "source": "system"},  # "sim": the simulated board's RTC
     "power": {
         "report_every_s": 10.0,

@@ -211,3 +211,48 @@ class PairClaim(Message, family="owner", event="pair"):
     code: str = secret()
     password: str = secret(check=password_shape)
     pin: str = secret(check=pin_shape)
+
+
+# -- issue 15: Matter's UserStatus, CredentialRule and OperatingMode --------------------
+OPERATING_MODES = ("normal", "vacation", "privacy", "no-remote", "passage")
+
+
+@dataclass(frozen=True)
+class PersonStatus(Message, family="owner", event="person_status"):
+    """Disable a person without deleting them (Matter's UserStatus occupied-disabled),
+    or enable them again: every credential of theirs is refused while disabled."""
+
+    number: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class CredentialRuleSet(Message, family="owner", event="credential_rule"):
+    """Matter's CredentialRule: how many different credentials the person shows at the
+    door, within lockout.factor_window_s (single 1, dual 2, tri 3)."""
+
+    number: str
+    rule: str = one_of("single", "dual", "tri")
+
+
+@dataclass(frozen=True)
+class OperatingModeSet(Message, family="owner", event="operating_mode"):
+    """Matter's OperatingMode. passage unlocks the door (always, or in weekly slots), so
+    it is a remote unlock: remote unlock on and, while RequirePINforRemoteOperation is,
+    the app PIN, checked by policy. pin is empty for the other modes."""
+
+    mode: str = one_of(*OPERATING_MODES)
+    slots: list[list[int]] = checked(weekly_slots, default_factory=list)
+    pin: str = secret(default="")
+
+
+@dataclass(frozen=True)
+class OperatingModeRequest(Message, family="owner", event="operating_mode_get"):
+    """The operating mode as set, and whether passage holds the bolt open now."""
+
+
+@dataclass(frozen=True)
+class OperatingMode(Message, family="owner", event="operating_mode_reply"):
+    mode: str
+    slots: list[list[int]]
+    effective: str  # the mode in force now: passage outside its slots is normal

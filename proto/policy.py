@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proto.schema import Message, one_of, secret
 
@@ -191,3 +191,25 @@ class Pairing(Message, family="policy", event="pairing"):
     open: bool
     why: str = one_of("opened", "ended", "claimed", "too-many-failures")
     seconds_left: float = 0.0
+
+
+@dataclass(frozen=True)
+class LockoutNotice(Message, family="policy", event="lockout"):
+    """L-20 at the door (issue 15): a lockout began (the panel says "system locked" and
+    the siren sounds) or ended (active false)."""
+
+    active: bool
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FactorsNeeded(Message, family="policy", event="factors"):
+    """A person's credential was right and their CredentialRule asks for more (issue 15):
+    the panel says how many more different credentials, within seconds; still 0 with
+    timed_out: the attempt ran out of time (it counted as one failure)."""
+
+    person: str
+    still: int
+    seconds: float = 0.0
+    shown: list[str] = field(default_factory=list)  # the methods already shown
+    timed_out: bool = False

@@ -140,7 +140,7 @@ TRUST: dict[str, Rule] = {
     "policy.audit": event("policy", to=("keypad", "face", "biometric", *APP, *BRIDGE)),
     "policy.menu_verified": event("policy", to=("keypad",)),
     "policy.pairing": event("policy", to=("keypad", *APP)),
-    "policy.lockout": event("policy", to=("keypad", *APP)),  # issue 15: L-20 at the door
+    "policy.lockout": event("policy", to=("keypad",)),  # issue 15: L-20 at the door
     "policy.factors": event("policy", to=("keypad",)),  # issue 15: what is still needed
     # -- the owner's commands --------------------------------------------------------------
     "owner.people": request(*OWNER, to="policy"),
@@ -166,7 +166,7 @@ TRUST: dict[str, Rule] = {
     "owner.person_status": request(*OWNER, to="policy"),  # issue 15: UserStatus
     "owner.credential_rule": request(*OWNER, to="policy"),  # issue 15: CredentialRule
     "owner.operating_mode": request(*OWNER, to="policy"),  # issue 15: passage needs the PIN
-    "owner.operating_mode_get": request(*OWNER, *BRIDGE, to="policy"),
+    "owner.operating_mode_get": request(*OWNER, to="policy"),
     "owner.operating_mode_reply": reply("policy"),
     "owner.listing": reply("policy"),
     "owner.audit_report": reply("policy"),

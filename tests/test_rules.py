@@ -163,6 +163,8 @@ class Policy:
         self.layout.data.mkdir(parents=True)
         self.config = configuration.load(None)
         self.config["lockout"]["enabled"] = enabled
+        # L-20 alone: issue 15's long-window guard is modelled in test_access_rules_model.py
+        self.config["lockout"].update(daily_budget=0, max_s=180.0)
         self.mono, self.wall = 0.0, MONDAY_9
         self.service = self._start()
 

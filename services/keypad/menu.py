@@ -17,6 +17,7 @@ from proto.policy import (
     SetDirection,
     VerifyPasscode,
 )
+from services.keypad import door_rules
 from services.keypad.admin_menu import AdminMenu
 from services.keypad.effects import ENTRY_KEYS, Effect, Light, Say, flash_number
 from services.keypad.prompts import not_actuated_why
@@ -232,8 +233,19 @@ class Menu(AdminMenu):
 
     def _answer_verify(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if ok:  # "door unlocked" waits for the motor's word (bolt_reported, issue 11)
-            return self._sleep()
-        return self._to("entry", "verify-failed", ENTRY_KEYS)
+            return door_rules.granted(reason) + self._sleep()
+        prompt = door_rules.refused(reason)  # issue 15: "system locked", the modes' words
+        if prompt is None:  # more factors: the policy's event says what is still needed
+            self.mode, self.buffer = "entry", ""
+            return []
+        return self._to("entry", prompt, ENTRY_KEYS)
+
+    def rules_notice(self, effects: list[Effect], now: float, *, entry: bool) -> list[Effect]:
+        """Policy's word on the access rules (issue 15); entry: the panel waits for the next
+        credential (a multi-factor attempt's), awake, as if a key had been pressed."""
+        if entry and self.waiting is None and self.mode in ("asleep", "entry"):
+            self._last_key, self.mode, self.buffer = now, "entry", ""
+        return effects
 
     # -- the bolt: what the motor did, not what policy decided (issue 11) -----------------
     def bolt_reported(self, state: str) -> list[Effect]:

@@ -63,6 +63,14 @@ PROMPTS = {
     "pairing-ended": "Pairing mode ended",
     "paired": "Paired with the owner's app",
     "system-info": "Serial number {serial}, firmware {firmware}, verification code {code}",
+    # the access rules at the door (issue 15)
+    "system-locked": "System locked: too many failed attempts, try again later",  # L-20
+    "user-disabled": "This person is disabled",
+    "vacation-mode": "Vacation mode: only administrators may unlock",
+    "privacy-mode": "Privacy mode: the door opens only from inside",
+    "passage-mode": "Passage mode: the door is open",
+    "more-factors": "{shown} verified: {still} more credential of another kind, please",
+    "factor-timeout": "Too slow: the verification was not finished, start again",
 }
 
 

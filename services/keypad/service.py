@@ -12,8 +12,10 @@ from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
 from proto.policy import (
     ActuationFailed,
     Audit,
+    FactorsNeeded,
     LockInfo,
     LockInfoRequest,
+    LockoutNotice,
     MenuVerified,
     Pairing,
     SystemInfo,
@@ -21,7 +23,7 @@ from proto.policy import (
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
-from services.keypad import prompts
+from services.keypad import door_rules, prompts
 from services.keypad.battery import is_low, with_battery
 from services.keypad.effects import DIGITS, Ask, Effect, Light, Say
 from services.keypad.menu import Menu
@@ -199,6 +201,21 @@ class KeypadService(Service):
         if self._started_menu:
             b = env.body
             self._run(self.menu.pairing(b.open, b.why, self.clock()), env.id)
+
+    @hears(LockoutNotice)
+    def on_lockout(self, env: Envelope) -> None:
+        """L-20 at the door (issue 15): "system locked" as a lockout begins."""
+        if self._started_menu:
+            said = door_rules.lockout(env.body.active)
+            self._run(self.menu.rules_notice(said, self.clock(), entry=False), env.id)
+
+    @hears(FactorsNeeded)
+    def on_factors(self, env: Envelope) -> None:
+        """A multi-factor attempt (issue 15): what is still needed, or that it timed out."""
+        if self._started_menu:
+            b = env.body
+            said = door_rules.factors(b.still, b.shown, b.timed_out)
+            self._run(self.menu.rules_notice(said, self.clock(), entry=not b.timed_out), env.id)
 
     @hears(Bolt)
     def on_bolt(self, env: Envelope) -> None:

@@ -139,7 +139,7 @@ class Account:
             self.logins_lockout.succeed()
             self._log("app-login", source, env)
             return Done(ok=True, detail="logged in")
-        started = self.logins_lockout.fail(self.lock.clock())
+        started = self.logins_lockout.fail(self.lock.clock()) is not None
         self._log("app-login-failed", source, env, reason="wrong-password",
                   detail=self._count(self.logins_lockout, started))  # fmt: skip
         if started:
@@ -175,5 +175,5 @@ class Account:
         if self.pins.matches(stored, pin):
             self.pin_lockout.succeed()
             return None
-        started = self.pin_lockout.fail(self.lock.clock())
+        started = self.pin_lockout.fail(self.lock.clock()) is not None
         return "wrong-pin", self._count(self.pin_lockout, started)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from proto.board import Siren
 from proto.control import Done, refused
-from proto.policy import Audit, Decision
+from proto.policy import Audit, Decision, FactorsNeeded, LockoutNotice
 from proto.schema import Message
 from proto.wire import Envelope
 from services.policy import lockouts, passcodes, rules
 from services.policy.actuation import Actuation
 from services.policy.lock import Lock
+from services.policy.modes import mode_now
 from services.policy.people import CodeRef
 
 # unlocks from outside (manual: the mechanical key; app: the owner's app, bridge: MQTT's
@@ -27,18 +29,37 @@ class Decider:
     def __init__(self, lock: Lock, actuation: Actuation) -> None:
         self.lock, self.actuation = lock, actuation
         self.lockout = self.restored_lockout()
+        self.factors = rules.Factors(lock.config["lockout"]["factor_window_s"])  # issue 15
+        self._was_locked = self.locked_out()  # an end is announced once (issue 15, L-20)
 
     # -- the lockout survives restarts (L-20) ---------------------------------------------
     def restored_lockout(self) -> rules.Lockout:
         """Restored at full length: pulling the power never shortens it."""
-        enabled = self.lock.settings.get("lockout_protection")
-        lockout = lockouts.made(self.lock.config["lockout"], enabled=enabled)
+        settings = self.lock.settings
+        lockout = lockouts.door_lockout(
+            self.lock.config["lockout"],
+            enabled=settings.get("lockout_protection"),
+            limit=settings.get("wrong_code_entry_limit"),
+            duration_s=settings.get("user_code_temporary_disable_time_s"),
+        )
         saved = self.lock.store.setting("lockout_state")
         return lockouts.restored(lockout, saved, self.lock.clock())
+
+    def settings_changed(self) -> None:
+        """The owner's lockout settings, taken at once (L-36, issue 15)."""
+        settings, lockout = self.lock.settings, self.lockout
+        lockout.enabled = settings.get("lockout_protection")
+        lockout.limit = settings.get("wrong_code_entry_limit")
+        lockout.duration_s = settings.get("user_code_temporary_disable_time_s")
+
+    def operating_mode(self) -> str:
+        return mode_now(self.lock)
 
     def forget(self) -> None:
         """After a factory reset: the lockout as the erased store has it."""
         self.lockout = self.restored_lockout()
+        self.factors.clear()
+        self._was_locked = False
 
     def locked_out(self) -> bool:
         return self.lockout.active(self.lock.clock())
@@ -50,6 +71,8 @@ class Decider:
         """The owner lifts the lockout; logged with the state it leaves."""
         was = self.locked_out()
         self.lockout.release()
+        self._was_locked = False  # its end is this row, and said now
+        self.lock.publish(LockoutNotice(active=False), cause)
         with self.lock.store.transaction():
             self.lock.store.append(
                 "lockout-released",
@@ -121,11 +144,58 @@ class Decider:
                 ordered=say,
             )
         say()
-        if verdict.alarm is not None:
-            self.lock.alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=sent.id)
+        self.announce(verdict, attempt, sent.id)
         if verdict.granted:
             self.outside_success(source, sent.id)
         return decision
+
+    def announce(self, verdict: rules.Verdict, attempt: rules.Attempt, cause: str) -> None:
+        """What a verdict sets off beside its answer: its alarm; a lockout's start at the
+        door (the siren, and the panel says "system locked", L-20); what a multi-factor
+        attempt still needs (issue 15)."""
+        if verdict.alarm is not None:
+            self.lock.alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=cause)
+        if verdict.alarm in ("wrong-code-entry-limit", "daily-failure-limit"):
+            self._lockout_began(cause)
+        if verdict.reason == "more-factors" and attempt.person is not None:
+            shown = sorted(self.factors.methods)
+            left = self.factors.left(self.lock.clock())
+            needed = FactorsNeeded(person=attempt.person, still=verdict.still, seconds=left,
+                                   shown=shown)  # fmt: skip
+            self.lock.publish(needed, cause)
+
+    def _lockout_began(self, cause: str) -> None:
+        self._was_locked = True
+        left = max(0.0, (self.lockout.until or 0.0) - self.lock.clock())
+        self.lock.publish(LockoutNotice(active=True, seconds=left), cause)
+        self.lock.request("motor", Siren(seconds=self.lock.config["lockout"]["siren_s"]),
+                          cause=cause, timeout=0.5)  # fmt: skip
+
+    # -- what time ends: a lockout, a half-done multi-factor attempt (issue 15) -----------
+    def tick(self, now: float) -> None:
+        expired = self.factors.expired(now)
+        if expired is not None:
+            self._factor_timed_out(expired, now)
+        locked = self.lockout.active(now)
+        if self._was_locked and not locked:
+            self._was_locked = False
+            with self.lock.store.transaction():
+                self.lock.store.append("lockout-ended", source="policy", detail="time")
+                self.lock.store.put_setting("lockout_state", self._lockout_state())
+            self.lock.publish(LockoutNotice(active=False))
+
+    def _factor_timed_out(self, person: str, now: float) -> None:
+        """A half-done multi-factor attempt counts as one failure (issue 15)."""
+        trip = self.lockout.fail(now)
+        with self.lock.store.transaction():
+            self.lock.store.append("refused", person=person, source="keypad",
+                                   reason="factor-timeout",
+                                   detail="a multi-factor attempt was not finished")  # fmt: skip
+            self.lock.store.put_setting("lockout_state", self._lockout_state())
+        event = self.lock.publish(FactorsNeeded(person=person, still=0, timed_out=True))
+        if trip is not None:
+            self.lock.alarm(trip, "factor-timeout", person=person, cause=event.id)
+            self._lockout_began(event.id)
 
     def refuse(
         self,
@@ -155,8 +225,7 @@ class Decider:
     ) -> rules.Verdict:
         """A verification that opens nothing (the menu's, L-13); failures still count (L-20)."""
         verdict = self.verify(attempt, env, source=source, success="menu-opened", why=why)
-        if verdict.alarm is not None:
-            self.lock.alarm(verdict.alarm, verdict.reason, person=attempt.person, cause=env.trace)
+        self.announce(verdict, attempt, env.trace)
         return verdict
 
     def verify(
@@ -170,6 +239,10 @@ class Decider:
     ) -> rules.Verdict:
         """The verdict, logged with the lockout's state in one transaction."""
         lock = self.lock
+        attempt = self.standing(attempt)
+        expired = self.factors.expired(lock.clock())  # before this one joins an attempt
+        if expired is not None:
+            self._factor_timed_out(expired, lock.clock())
         verdict = rules.decide(
             attempt,
             self.lockout,
@@ -177,24 +250,36 @@ class Decider:
             mono=lock.clock(),
             tz=lock.tz,
             remote_enabled=lock.settings.get("remote_unlock"),
+            mode=self.operating_mode(),
+            factors=self.factors,
         )
         if why is not None and verdict.reason == "invalid-credential":
             verdict = dataclasses.replace(verdict, reason=why)
         visitor = attempt.visitor.label if attempt.visitor else None
         with lock.store.transaction():
             lock.store.append(
-                success if verdict.granted else "refused",
+                success if verdict.granted else _refusal_kind(verdict),
                 person=attempt.person,
                 method=attempt.method,
                 source=source,
                 reason=verdict.reason,
                 cause=env.trace,
-                detail=f"visitor {visitor}" if visitor else None,
+                detail=f"visitor {visitor}" if visitor else _factor_detail(verdict),
             )
             if verdict.granted and visitor is not None:
                 lock.people.use_visitor(visitor)
             lock.store.put_setting("lockout_state", self._lockout_state())
         return verdict
+
+    def standing(self, attempt: rules.Attempt) -> rules.Attempt:
+        """The attempt with its person's UserStatus, role and CredentialRule (issue 15);
+        the owner's remote unlock is an administrator's (vacation mode lets it in)."""
+        if attempt.method == "remote":
+            return dataclasses.replace(attempt, admin=True)
+        if attempt.person is None or attempt.visitor is not None:
+            return attempt
+        s = self.lock.people.standing(attempt.person)
+        return dataclasses.replace(attempt, disabled=s.disabled, admin=s.admin, factors=s.factors)
 
     # -- modes that last until the next unlock from outside (L-21, L-22) ------------------
     def mode(self, name: str) -> bool:
@@ -210,3 +295,16 @@ class Decider:
         for name in UNTIL_OUTSIDE:
             if self.mode(name):
                 self.set_mode(name, False, source=source, cause=cause)
+
+
+def _refusal_kind(verdict: rules.Verdict) -> str:
+    """A right credential that its person's CredentialRule wants more beside is logged
+    `factor`, not `refused`: nothing failed (issue 15)."""
+    return "factor" if verdict.reason == "more-factors" else "refused"
+
+
+def _factor_detail(verdict: rules.Verdict) -> str | None:
+    if verdict.reason != "more-factors":
+        return None
+    abandoned = "; another person's half-done attempt counted as a failure"
+    return f"{verdict.still} more needed" + (abandoned if verdict.abandoned else "")

@@ -74,7 +74,15 @@ class Lock:
         self.hasher = passcodes.Hasher(subkey(secret, "passcodes"))
         self.vault = Vault(subkey(secret, "templates"))
         self.people = People(self.store, config["capacity"], self._now_or_zero)
-        self.settings = Settings(self.store, {"lockout_protection": config["lockout"]["enabled"]})
+        lockout = config["lockout"]
+        self.settings = Settings(
+            self.store,
+            {
+                "lockout_protection": lockout["enabled"],
+                "wrong_code_entry_limit": lockout["failures"],
+                "user_code_temporary_disable_time_s": int(lockout["duration_s"]),
+            },
+        )
         self.wall: WallClock = (
             SimRtc(data / "sim-rtc.json") if config["board"]["kind"] == "sim" else SystemClock()
         )

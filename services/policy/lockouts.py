@@ -23,6 +23,23 @@ def made(
     )
 
 
+def door_lockout(
+    config: dict[str, Any], *, enabled: bool, limit: int, duration_s: float
+) -> rules.Lockout:
+    """L-20's, with the owner's WrongCodeEntryLimit and UserCodeTemporaryDisableTime, and
+    the long-window guard (issue 15): a daily failure budget, and lockouts that double
+    with each trip, to max_s, until a day passes without one."""
+    return rules.Lockout(
+        limit=limit,
+        window_s=config["window_s"],
+        duration_s=duration_s,
+        enabled=enabled,
+        max_s=config["max_s"],
+        daily_budget=config["daily_budget"] or None,  # 0: no budget
+        keep_strikes=True,
+    )
+
+
 def restored(lockout: rules.Lockout, saved: str | None, now: float) -> rules.Lockout:
     """The lockout as saved: an active one at its full length from now (the monotonic
     clock starts again at a boot), failures counted as if made now, strikes kept."""
@@ -31,6 +48,10 @@ def restored(lockout: rules.Lockout, saved: str | None, now: float) -> rules.Loc
     if state.get("active"):
         lockout.until = now + lockout.length()
     lockout.failures = [now] * min(int(state.get("failures", 0)), lockout.limit - 1)
+    day = int(state.get("day", 0))  # the day's failures, as if made now: a longer day
+    lockout.day_failures = [now] * min(day, lockout.daily_budget or 0)  # codes tested
+    if lockout.strikes:  # a day without a trip counts from now
+        lockout.last_trip = lockout.until or now
     return lockout
 
 
@@ -41,5 +62,6 @@ def saved(lockout: rules.Lockout, now: float) -> str:
             "active": lockout.active(now),
             "failures": len(lockout.failures),
             "strikes": lockout.strikes,
+            "day": len(lockout.day_failures),
         }
     )

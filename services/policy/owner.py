@@ -7,10 +7,13 @@ app's gateway); each is logged with owner_source(peer): "app" or "remote" (issue
 
 from __future__ import annotations
 
+from typing import Any
+
 from proto.control import OK, Done, refused
 from proto.owner import (
     AuditReport,
     AuditVerify,
+    CredentialRuleSet,
     DuressSet,
     EventsRequest,
     Listing,
@@ -19,6 +22,7 @@ from proto.owner import (
     PersonAdd,
     PersonDelete,
     PersonRename,
+    PersonStatus,
     RemoteLock,
     RemoteUnlock,
     SettingSet,
@@ -85,6 +89,31 @@ class Owner:
             "person-deleted",
             source=owner_source(peer),
             person=b.number,
+        )
+
+    @accepts(PersonStatus)
+    def on_person_status(self, env: Envelope[PersonStatus], peer: str) -> Done:
+        """Matter's UserStatus (issue 15): disabled keeps the person, refuses them."""
+        b = env.body
+        return self.changes.apply(
+            env,
+            lambda **e: self.lock.people.set_status(b.number, b.enabled, **e),
+            "person-enabled" if b.enabled else "person-disabled",
+            source=owner_source(peer),
+            person=b.number,
+        )
+
+    @accepts(CredentialRuleSet)
+    def on_credential_rule(self, env: Envelope[CredentialRuleSet], peer: str) -> Done:
+        """Matter's CredentialRule (issue 15): single, dual or tri."""
+        b = env.body
+        return self.changes.apply(
+            env,
+            lambda **e: self.lock.people.set_credential_rule(b.number, b.rule, **e),
+            "credential-rule-set",
+            source=owner_source(peer),
+            person=b.number,
+            detail=b.rule,
         )
 
     @accepts(ValiditySet)
@@ -156,9 +185,10 @@ class Owner:
             value = settings.parse(b.name, b.value)
         except Refusal as r:
             return refused(r.reason, r.detail)
+        if b.name == "require_pin_for_remote" and not value and peer != "cli":
+            return refused("cli-only", "only the owner's CLI may stop asking for the app PIN")
         self.lock.settings.set(b.name, value, source=owner_source(peer), cause=env.trace)
-        if b.name == "lockout_protection":
-            self.decider.lockout.enabled = value
+        self.decider.settings_changed()
         self.lock.publish(Audit(kind="setting", detail=f"{b.name}={value}"), env.trace)
         return OK
 
@@ -173,22 +203,35 @@ class Owner:
         """L-18, L-32: remote unlock on, the lock claimed, the app PIN right and not locked
         out (issue 13), then the rules' verdict as for any unlock."""
         source = owner_source(peer)
-        refusal = self._remote_refusal(env.body.pin)
+        refusal = self.remote_authority(env.body.pin, env, source)
+        if refusal is None:
+            return self.decider.judge(rules.Attempt("remote", person="owner"), env, source=source)
+        return Decision(granted=False, method="remote", reason=refusal[0])
+
+    def remote_authority(self, pin: str, env: Envelope[Any], source: str) -> tuple[str, str] | None:
+        """The one rule for what unlocks from away from the door (a remote unlock, passage
+        mode): remote unlock on, then, while RequirePINforRemoteOperation is on (the
+        default), the app PIN, checked here and counted toward its own lockout (issue 13,
+        issue 15). None when allowed; else (reason, detail), already logged and announced."""
+        refusal = self._remote_refusal(pin)
         if refusal is None:
             self.account.save()
-            return self.decider.judge(rules.Attempt("remote", person="owner"), env, source=source)
+            return None
         reason, detail = refusal
-        decision = self.decider.refuse(
+        self.decider.refuse(
             "remote", reason, env, source=source, detail=detail, keep=self.account.states()
         )
         if reason == "wrong-pin" and self.account.pin_locked():  # this one started it
             detail = "remote unlock locked: too many wrong app PINs"
             self.lock.alarm(PIN_LIMIT_ALARM, detail, cause=env.trace)
-        return decision
+        return reason, detail
 
     def _remote_refusal(self, pin: str) -> tuple[str, str] | None:
-        if not self.lock.settings.get("remote_unlock"):  # before the PIN: nothing to count
+        settings = self.lock.settings
+        if not settings.get("remote_unlock"):  # before the PIN: nothing to count
             return "remote-unlock-off", "remote unlock is off in the settings (L-18)"
+        if not settings.get("require_pin_for_remote"):  # the owner's choice, from the CLI
+            return None
         return self.account.pin_refusal(pin)
 
     @accepts(RemoteLock)

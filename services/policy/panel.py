@@ -4,6 +4,8 @@ the panel shows of the lock."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from proto.control import OK, Done, refused
 from proto.policy import (
     ArmLeavingHome,
@@ -66,7 +68,9 @@ class Panel:
             offline = self.offline.judge(entry, env)
             if offline is not None:
                 return offline
-        return self.decider.judge(self.decider.attempt("pin", ref), env, source="keypad")
+        attempt = self.decider.attempt("pin", ref)
+        tries = passcodes.tried(entry, self.lock.lengths)  # the daily budget's (issue 15)
+        return self.decider.judge(dataclasses.replace(attempt, tries=tries), env, source="keypad")
 
     # -- the first start ------------------------------------------------------------------
     @accepts(SetDirection)

@@ -68,6 +68,12 @@ def runs(entry: str, lengths: set[int]) -> Iterator[str]:
             yield entry[start : start + length]
 
 
+def tried(entry: str, lengths: set[int]) -> int:
+    """How many codes of the shortest stored length a wrong entry tested (L-19): what the
+    long-window guard counts (issue 15)."""
+    return max(1, len(entry) - min(lengths) + 1) if lengths else 1
+
+
 def find(entry: str, codes: dict[bytes, Owner], lengths: set[int], hasher: Hasher) -> Owner | None:
     """Whose code stands in the entry as a contiguous run, or None."""
     for run in runs(entry, lengths):

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from services.policy.rules import Slot, Validity, Visitor
+from services.policy.rules import CREDENTIAL_RULES, Slot, Validity, Visitor
 from services.policy.store import Store
 
 ROLES = ("admin", "user")
@@ -33,6 +33,15 @@ class CodeRef:
 
     kind: str  # "normal", "duress" or "visitor"
     owner: str  # a person's number, or a visitor code's label
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A person's UserStatus, role and CredentialRule, as the rules take them (issue 15)."""
+
+    disabled: bool = False
+    admin: bool = False
+    factors: int = 1
 
 
 def days_from_mask(mask: int) -> frozenset[int]:
@@ -82,11 +91,27 @@ class People:
         ).fetchone()
         return validity_of(*row) if row else Validity()
 
+    def standing(self, number: str) -> Standing:
+        """What the rules need of a person beside their validity (issue 15); read at every
+        decision, kept until the people table changes. Nobody by that number: a standing
+        that grants nothing more than a stranger's (not an administrator, one factor)."""
+        return self.store.cache.get("people", ("standing", number), lambda: self._standing(number))
+
+    def _standing(self, number: str) -> Standing:
+        row = self.db.execute(
+            "SELECT role, status, credential_rule FROM people WHERE number=?", (number,)
+        ).fetchone()
+        if row is None:
+            return Standing()
+        role, status, rule = row
+        return Standing(status == "disabled", role == "admin", CREDENTIAL_RULES[rule])
+
     def listing(self) -> list[dict[str, Any]]:
         """Each person with counts of their credentials, never the credentials (L-33)."""
         people = []
-        for number, role, name, start, end, slots in self.db.execute(
-            "SELECT number, role, name, valid_start, valid_end, slots FROM people ORDER BY number"
+        for number, role, name, start, end, slots, status, rule in self.db.execute(
+            "SELECT number, role, name, valid_start, valid_end, slots, status, credential_rule "
+            "FROM people ORDER BY number"
         ):
             codes, biometrics = (
                 dict(
@@ -110,6 +135,8 @@ class People:
                     "faces": biometrics.get("face", 0),
                     "fingerprints": biometrics.get("fingerprint", 0),
                     "palms": biometrics.get("palm-vein", 0),
+                    "status": status,
+                    "credential_rule": rule,
                 }
             )
         return people
@@ -237,6 +264,35 @@ class People:
                 detail=json.dumps({"start": start, "end": end, "slots": slots}),
                 **event,
             )
+
+    def set_status(self, number: str, enabled: bool, **event: Any) -> None:
+        """Matter's UserStatus (issue 15): a disabled person keeps every credential, and
+        every one is refused until they are enabled again. Never the last administrator
+        who is enabled: someone must still be able to open the menu (L-13)."""
+        self._known(number)
+        role = self.role(number)
+        last = self._enabled_admins() == 1 and not self.standing(number).disabled
+        if not enabled and role == "admin" and last:
+            raise Refusal("last-admin", "the last enabled administrator cannot be disabled")
+        status = "enabled" if enabled else "disabled"
+        with self.store.transaction():
+            self.db.execute("UPDATE people SET status=? WHERE number=?", (status, number))
+            self.store.append(f"person-{status}", person=number, detail=role, **event)
+
+    def _enabled_admins(self) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM people WHERE role='admin' AND status='enabled'"
+        ).fetchone()
+        return int(row[0])
+
+    def set_credential_rule(self, number: str, rule: str, **event: Any) -> None:
+        """Matter's CredentialRule (issue 15): single, dual or tri different credentials."""
+        self._known(number)
+        if rule not in CREDENTIAL_RULES:
+            raise Refusal("bad-value", f"a credential rule is one of {', '.join(CREDENTIAL_RULES)}")
+        with self.store.transaction():
+            self.db.execute("UPDATE people SET credential_rule=? WHERE number=?", (rule, number))
+            self.store.append("credential-rule-set", person=number, detail=rule, **event)
 
     def set_duress(self, number: str, digest: bytes, length: int, **event: Any) -> None:
         """L-8: one duress code per person, replacing an earlier one."""

@@ -19,6 +19,7 @@ from services.policy.fleet import Fleet
 from services.policy.home import HomeScreen
 from services.policy.lock import Lock
 from services.policy.menu import Menu
+from services.policy.modes import OperatingModes
 from services.policy.offline_codes import OfflineCodes
 from services.policy.owner import Owner
 from services.policy.pairing import PairingMode
@@ -47,6 +48,7 @@ class PolicyService(Service):
         PairingMode,
         Bell,
         PhoneKeys,
+        OperatingModes,
         Fleet,
     )
 
@@ -71,6 +73,8 @@ class PolicyService(Service):
             lock_id=bytes.fromhex(self.lock_id), code_key=subkey(secret, "offline-codes"),
         )  # fmt: skip
         offline = OfflineCodes(lock, self.decider, self.phonekeys.code_secret)
+        owner = Owner(lock, self.decider, changes, self.actuation, self.account)
+        self.modes = OperatingModes(lock, self.actuation, owner.remote_authority)  # issue 15
         self.fleet = Fleet(lock, changes, self.serial)  # issue 17: a building's console
         self.route(
             self.actuation,
@@ -78,7 +82,8 @@ class PolicyService(Service):
             Panel(lock, self.decider, changes, self.actuation, self.board, offline),
             self.menu,
             Biometrics(lock, tickets, self.decider, self.menu),
-            Owner(lock, self.decider, changes, self.actuation, self.account),
+            owner,
+            self.modes,
             self.account,
             HomeScreen(
                 lock,
@@ -105,6 +110,8 @@ class PolicyService(Service):
         self.pairing.tick(now)
         self.actuation.tick(now)
         self.board.tick(now)
+        self.decider.tick(now)  # a lockout's end, a half-done multi-factor attempt (issue 15)
+        self.modes.tick(now)  # passage mode's weekly slots (issue 15)
 
     def status_detail(self) -> dict[str, Any]:
         return {
@@ -116,6 +123,7 @@ class PolicyService(Service):
             "bolt": self.actuation.bolt,
             "door": self.board.door,
             "locked_out": self.decider.locked_out(),
+            "operating_mode": self.decider.operating_mode(),  # issue 15: the mode in force
             "time_known": self.lock.wall.now() is not None,
             "ble": {
                 "bluetooth": self.phonekeys.bluetooth,

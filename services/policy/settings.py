@@ -25,6 +25,12 @@ SETTINGS = {
     "remote_unlock": Setting(bool, False),  # L-18
     "wifi": Setting(bool, True),
     "volume": Setting(int, 2, range(0, 4)),
+    # issue 15, Matter's names: L-20's lockout within safe bounds (never fewer than 3
+    # tries nor shorter than a minute: each try may test 15 codes, L-19)
+    "wrong_code_entry_limit": Setting(int, 5, range(3, 11)),
+    "user_code_temporary_disable_time_s": Setting(int, 180, range(60, 3601)),
+    # RequirePINforRemoteOperation: a remote unlock needs the app PIN (off: only from the CLI)
+    "require_pin_for_remote": Setting(bool, True),
 }
 
 

@@ -101,6 +101,13 @@ MIGRATIONS = (
                    coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), zeroblob(32)))
         FROM events;
     """,
+    # issue 15: Matter's UserStatus (occupied-enabled/-disabled) and CredentialRule
+    """
+    ALTER TABLE people ADD COLUMN status TEXT NOT NULL DEFAULT 'enabled'
+        CHECK (status IN ('enabled', 'disabled'));
+    ALTER TABLE people ADD COLUMN credential_rule TEXT NOT NULL DEFAULT 'single'
+        CHECK (credential_rule IN ('single', 'dual', 'tri'));
+    """,
 )
 
 HEAD_MIGRATION = next(n for n, m in enumerate(MIGRATIONS, 1) if "TABLE chain_head" in m)
