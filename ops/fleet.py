@@ -60,7 +60,7 @@ def add_parser(c: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     a.add_argument("--name", default="")
     a.add_argument("--group", action="append", default=[])
     console("status", "every door's state and audit head")
-    w = console("watch", "events and state changes from all doors, live")
+    w = console("watch", "events from all doors, live")
     w.add_argument("--timeout", type=float, help="stop after S seconds")
     v = console("visitor", "push a visitor code (read from stdin) to a group of doors")
     v.add_argument("--group")
