@@ -36,7 +36,11 @@ class SimBoard:
         handing: str,
     ) -> None:
         self.pins = {name: factory.pin(number) for name, number in pins.items()}
-        self.state_file, self.travel_s, self.handing = state_file, travel_s, handing
+        # "follow": the bolt is mounted the way the owner chose (L-12), as an installer
+        # would have mounted it; "right" or "left": fixed, so a wrong choice jams (L-27)
+        self.follows = handing == "follow"
+        self.handing = "right" if self.follows else handing
+        self.state_file, self.travel_s = state_file, travel_s
         self.world = self._load()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -75,6 +79,12 @@ class SimBoard:
             self._thread.join(timeout=1)
 
     # -- the world's inputs ---------------------------------------------------------------
+    def mount(self, direction: str) -> None:
+        """The opening direction a drive is made for; a board that follows takes it."""
+        if self.follows and direction in ("right", "left"):
+            with self._lock:
+                self.handing = direction
+
     def set_door(self, open_: bool) -> None:
         with self._lock:
             self.world["door_open"] = open_

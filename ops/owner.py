@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from ops import audit
+from ops import audit, owner_rules
 from ops.words import decision_sentence
 from proto.bus import Bus
 from proto.control import Done
@@ -215,6 +215,7 @@ def add_parsers(
     duress = verb("duress", "set the person's duress passcode (L-8)")
     duress.add_argument("number")
     duress.add_argument("--code-stdin", action="store_true")
+    owner_rules.add_people_verbs(verb)  # issue 15: disable, enable, rule
     verb = verbs_of(command("codes", "visitor passcodes (L-9)"))
     add = verb("add", "a visitor code with a window and a use limit")
     add.add_argument("label")
@@ -240,6 +241,8 @@ def add_parsers(
     events.add_argument("--kind")
     events.add_argument("--limit", type=int, default=50)
     events.add_argument("--before", type=int, metavar="SEQ", help="older rows than SEQ only")
+    owner_rules.add_events_option(events)  # issue 15: --matter
+    owner_rules.add_mode_command(command)  # issue 15: mode
     audit_parser = command("audit", "re-check the event log from the database, running or not")
     audit_parser.add_argument("action", choices=("verify",))
     audit_parser.add_argument("--db", type=Path, metavar="FILE", help="a copy of lock.db")
@@ -261,6 +264,9 @@ def add_parsers(
 def message_for(args: argparse.Namespace) -> Message:
     """The request a command line stands for."""
     cmd, verb = args.command, getattr(args, "verb", None)
+    rules = owner_rules.message_for(args, parse_slot, read_pin)  # issue 15
+    if rules is not None:
+        return rules
     if cmd == "people":
         if verb is None:
             return PeopleRequest()
@@ -333,7 +339,9 @@ def run(layout: Layout, args: argparse.Namespace) -> int:
         if answer is None:
             print("lockmesh: policy did not answer (is the lock up?)", file=sys.stderr)
             return 1
-        shown = show(answer.body, args.json)
+        shown = (
+            0 if owner_rules.show(answer.body, args, slot_text) else show(answer.body, args.json)
+        )
         if isinstance(message, EventsRequest) and audit.warn_if_rolled_back(bus):
             return 1
     return shown

@@ -130,6 +130,10 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         "--hold-set", type=float, default=0.0, metavar="S",
         help="hold SET for S seconds as the power returns (5 or more: L-30's gesture)",
     )  # fmt: skip
+    cycle.add_argument(
+        "--timeout", type=float, metavar="S",
+        help="seconds for the mesh to be healthy again (default: mesh.up_timeout_s, 20)",
+    )  # fmt: skip
     cycle.set_defaults(local=power_cycle)
     battery = verb("battery", help="set the simulated battery level")
     battery.add_argument("percent", type=float)
@@ -177,7 +181,8 @@ def power_cycle(layout: Layout, args: argparse.Namespace) -> int:
     tmp.replace(board)
     rpc.supervisor.startAllProcesses()
     powered = time.monotonic()
-    unhealthy = mesh.wait_healthy(layout, 20.0)
+    limit = args.timeout or configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
+    unhealthy = mesh.wait_healthy(layout, limit)
     if unhealthy:
         why = f"not healthy after the power came back: {unhealthy}"
         return answer(args, False, "unhealthy", why)
@@ -192,7 +197,7 @@ def wait_for_release(layout: Layout, hold_s: float, powered: float) -> str:
     """Until SET is let go and the panel has taken the gesture (or its lack); "" or why not.
     The panel's mode is asked, not its prompt heard: a slow start may be past the prompt."""
     reset_hold_s = configuration.load(layout.config_file)["motor"]["reset_hold_s"]
-    deadline = powered + hold_s + RELEASE_GRACE_S
+    deadline = max(powered + hold_s, time.monotonic()) + RELEASE_GRACE_S  # a slow start too
     with Bus(layout, "cli") as bus:
         while time.monotonic() < deadline:
             motor = mesh.service_status(bus, "motor", timeout=0.5)

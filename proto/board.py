@@ -68,7 +68,10 @@ class Siren(Message, family="motor", event="siren"):
 
 @dataclass(frozen=True)
 class Chime(Message, family="motor", event="chime"):
-    """Ring the doorbell chime on the buzzer (policy only, L-23); never over the siren."""
+    """Ring the doorbell chime on the buzzer (policy only, L-23); never over the siren.
+    volume is the owner's (L-36): 0 is silent (refused `silent`), 1-3 the buzzer's level."""
+
+    volume: int = between(0, 3, default=2)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "board": {
         "kind": "sim",  # "sim": gpiozero MockFactory and simulated parts; "pi": lgpio
-        "sim_handing": "right",  # how the simulated bolt is mounted (L-12)
+        # how the simulated bolt is mounted (L-12): "follow" the opening direction chosen
+        # (menu 4, first start); "right" or "left" fixed, where the other choice jams (L-27)
+        "sim_handing": "follow",
         "sim_travel_s": 0.3,  # how long the simulated bolt takes end to end
     },
     "pins": {  # BCM numbers

@@ -16,7 +16,8 @@ class Key(Message, family="keypad", event="key"):
     """A key press as the tap shows it: digits are not told apart, so codes stay secret."""
 
     key: str = one_of(*(INPUTS + ("digit",)))
-    audible: bool = True  # the beep; off while the lock is muted (L-21)
+    audible: bool = True  # the beep; off while the lock is muted (L-21) or at volume 0
+    volume: int = between(0, 3, default=2)  # the owner's volume (L-36): the beep's level
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Prompt(Message, family="keypad", event="prompt"):
     prompt: str
     text: str
     params: dict[str, str] = field(default_factory=dict)
-    audible: bool = True  # spoken; off while the lock is muted (L-21)
+    audible: bool = True  # spoken; off while the lock is muted (L-21) or at volume 0
+    volume: int = between(0, 3, default=2)  # the owner's volume (L-36): the voice's level
 
 
 @dataclass(frozen=True)

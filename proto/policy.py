@@ -22,6 +22,7 @@ class LockInfo(Message, family="policy", event="info_reply"):
     bolt: str
     door: str
     muted: bool = False  # one-time mute until the next unlock from outside (L-21)
+    volume: int = 2  # the owner's volume setting (L-36): the beeps' and the voice's level
 
 
 @dataclass(frozen=True)

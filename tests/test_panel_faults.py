@@ -4,10 +4,17 @@ faults is in tests/test_door_faults_mesh.py."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
 from proto.policy import VerifyPasscode
 from services.keypad.effects import ENTRY_KEYS, Ask, Light, Say
 from services.keypad.menu import Menu
 from services.keypad.prompts import text
+from services.keypad.voice import Voice
+from tests.test_voice import drain, fake_program
 
 CODE = "246813"
 
@@ -82,3 +89,27 @@ def test_issue15_l14_a_credential_added_to_someone_is_not_said_as_a_new_person()
     made = menu.enrol_done(True, "", "003", 6.0, modality="finger", new_person=True)
     assert made[0] == Say("person-added", {"number": "003"})
     assert Light(["3"], flashing=["3"]) in made
+
+
+@pytest.fixture
+def speaker(tmp_path, monkeypatch) -> Path:
+    """A stand-in espeak-ng first on PATH (test_voice's); the file it writes what it says to."""
+    said = tmp_path / "said.txt"
+    fake_program(tmp_path / "bin", "espeak-ng", said, delay_s=0.05)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    return said
+
+
+def test_issue15_l36_the_volume_sets_the_voices_level_and_0_is_silent(speaker):
+    voice = Voice("espeak-ng")
+    voice.say("doorbell", text("doorbell", {}), 0)  # silent: nothing is started
+    voice.say("doorbell", text("doorbell", {}), 3)
+    voice.say("enter-code", text("enter-code", {}), 1)
+    voice.say("enter-code", text("enter-code", {}), 2)  # espeak-ng's own default level
+    assert drain(voice, speaker, 3) == [
+        f"-a 170 {text('doorbell', {})}",
+        f"-a 50 {text('enter-code', {})}",
+        text("enter-code", {}),
+    ]
+    assert voice.spoken == 3
+    voice.close()

@@ -17,6 +17,9 @@ STEPS = {
     "moving": "palm-moving",
     "no palm": "palm-show",
 }
+# After an enrolment, stored or refused, the palm is still held up for a moment: a wake
+# then (the sim's placement, a touch) would take it as an attempt at the door (issue 15)
+HELD_AFTER_ENROL_S = 3.0
 REFUSALS = {
     pm.MR_FAILED4_ENROLLED: ("already-added", "that palm is already enrolled"),
     pm.MR_FAILED4_MAXUSER: ("full", "the palm module is full"),
@@ -34,6 +37,7 @@ class PalmStation(Station):
         self.port = port
         self.module: pm.Palm | None = None
         self.awake_until = 0.0
+        self.enrolled_at = float("-inf")  # when the last enrolment ended
 
     def connect(self) -> None:
         if self.module is None:
@@ -81,7 +85,8 @@ class PalmStation(Station):
     # -- at the door --------------------------------------------------------------------
     def wake(self) -> None:
         """The panel was touched or someone is at the door: look for a palm for a while."""
-        if not self.busy:  # during an enrolment the palm shown is being enrolled
+        held = self.now() - self.enrolled_at < HELD_AFTER_ENROL_S  # the palm just enrolled
+        if not self.busy and not held:  # during an enrolment the palm shown is being enrolled
             self.awake_until = self.now() + self.settings["palm_awake_s"]
 
     def idle(self) -> None:
@@ -127,4 +132,5 @@ class PalmStation(Station):
         return uid, self.link.get_feature(uid)
 
     def after_enrol(self) -> None:
-        self.awake_until = 0.0  # the next attempt needs a new wake
+        self.awake_until = 0.0  # the next attempt needs a new wake, once the palm is away
+        self.enrolled_at = self.now()

@@ -18,6 +18,7 @@ from typing import Any
 
 from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.board import Bolt, Door
+from proto.owner import Home, HomeRequest
 from proto.policy import Alarm, Audit, Pairing
 from proto.power import Battery
 from proto.schema import Message
@@ -34,6 +35,8 @@ ASK_S = 2.0  # one request to policy
 ASK_BUDGET_S = 2.0  # all the requests of one wake-up of the loop
 MAILBOX_WAIT_S = ASK_BUDGET_S + 0.5  # an HTTP worker's wait for the loop's answer
 RETRY_LISTEN_S = 5.0  # an address in use is tried again this often
+ASK_WIFI_EVERY_S = 1.0  # the owner's Wi-Fi setting is asked of policy until it answers
+WIFI_OFF = "off: Wi-Fi is off in the settings"  # L-36, issue 15: no app until it is on
 
 
 class GatewayService(Service):
@@ -52,6 +55,8 @@ class GatewayService(Service):
         self.http: HttpServer | None = None
         self.url = ""
         self._next_listen = 0.0
+        self.wifi: bool | None = None  # the owner's setting (L-36): None until policy says
+        self._next_wifi_ask = 0.0
         self._listen()
 
     def _listen(self) -> None:
@@ -85,8 +90,28 @@ class GatewayService(Service):
         return f"{self.settings['host']}:{self.settings['port']}"
 
     def tick(self, now: float) -> None:
-        if self.http is None and now >= self._next_listen:
+        if self.wifi is None and now >= self._next_wifi_ask:
+            self._ask_wifi(now)
+        if self.http is None and self.wifi is not False and now >= self._next_listen:
             self._listen()
+
+    def _ask_wifi(self, now: float) -> None:
+        self._next_wifi_ask = now + ASK_WIFI_EVERY_S
+        answer = self.request("policy", HomeRequest(), timeout=0.3)
+        if answer is not None and isinstance(answer.body, Home):
+            self._wifi(answer.body.wifi)
+
+    def _wifi(self, on: bool) -> None:
+        """Wi-Fi off (L-36): the app is not served on the network until it is on again;
+        the sessions end with the server (a restart of the gateway does the same)."""
+        self.wifi = on
+        if not on:
+            if self.http is not None:
+                self.http.stop()
+            self.http, self.gw, self.url, self.state = None, None, "", WIFI_OFF
+            log.info("Wi-Fi is off: the app is not served")
+        elif self.state == WIFI_OFF:
+            self.state, self._next_listen = "starting", 0.0  # tick() listens again
 
     def _deliver(self) -> None:
         """The HTTP thread's requests, sent from this loop (which owns the sockets)."""
@@ -135,6 +160,9 @@ class GatewayService(Service):
     @hears(Audit)
     def on_audit(self, env: Envelope[Audit]) -> None:
         self._heard(env)
+        name, _, value = env.body.detail.partition("=")
+        if env.body.kind == "setting" and name == "wifi":
+            self._wifi(value == "True")
 
     @hears(Pairing)
     def on_pairing(self, env: Envelope[Pairing]) -> None:
@@ -156,6 +184,7 @@ class GatewayService(Service):
         gw = self.gw
         return {
             "url": self.url or None,
+            "wifi": self.wifi,
             "cert_sha256": self.cert.sha256 if self.cert else None,
             "sessions": len(gw.sessions) if gw else 0,
             "streams": len(gw.hub.subscribers) if gw else 0,

@@ -85,7 +85,7 @@ class Menu(AdminMenu):
             return [Say("pairing"), Light(["0"], flashing=["0"])]
         if not was_open and self.mode != "pairing":
             return []
-        said = [Say("paired" if why == "claimed" else "pairing-ended")]
+        said: list[Effect] = [Say("paired" if why == "claimed" else "pairing-ended")]
         return said + self._sleep() if self.mode == "pairing" else said
 
     def tick(self, now: float) -> list[Effect]:
@@ -201,7 +201,8 @@ class Menu(AdminMenu):
             self.new_code = ""
             return self._to("new-code", "code-refused", ENTRY_KEYS, why=detail or reason)
         self.home = "entry"
-        return [Say("admin-created", {"number": detail}), *flash_number(detail)] + self._sleep()
+        said: list[Effect] = [Say("admin-created", {"number": detail}), *flash_number(detail)]
+        return said + self._sleep()
 
     def _answer_home(self, ok: bool, reason: str, detail: str) -> list[Effect]:
         if not ok:

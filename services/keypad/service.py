@@ -58,6 +58,7 @@ class KeypadService(Service):
         self.menu = Menu(sleep_after_s=settings["sleep_after_s"], max_digits=settings["max_digits"])
         self._started_menu = False
         self.muted = False
+        self.volume = 2  # the owner's setting (L-36), told by policy at start and on change
         self.bolt = "unknown"
         self.voice = Voice(settings["voice"])
         self.touch: TouchReader | None = None
@@ -124,11 +125,13 @@ class KeypadService(Service):
             self.state = "ready"
         info = answer.body
         self.muted = info.muted
+        self.volume = info.volume
         self._run(self.menu.start(initial=info.initial, direction=info.direction, now=now), None)
 
     def press(self, key: str, cause: str | None) -> None:
         shown = self.publish(
-            Key(key="digit" if key in DIGITS else key, audible=not self.muted), cause
+            Key(key="digit" if key in DIGITS else key, audible=self.audible, volume=self.volume),
+            cause,
         )
         self._run(self.menu.key(key, self.clock()), shown.id)
 
@@ -144,18 +147,24 @@ class KeypadService(Service):
                         prompt=effect.prompt,
                         params=effect.params,
                         text=said,
-                        audible=not self.muted,
+                        audible=self.audible,
+                        volume=self.volume,
                     ),
                     cause,
                 )
-                if not self.muted:  # L-21: a muted lock says nothing
-                    self.voice.say(effect.prompt, said)
+                if self.audible:  # L-21: a muted lock says nothing; nor at volume 0 (L-36)
+                    self.voice.say(effect.prompt, said, self.volume)
             elif isinstance(effect, Light):
                 self.publish(Lit(keys=effect.keys, flashing=effect.flashing), cause)
                 if not effect.keys and self.touch is not None:
                     self.touch.sleep()  # dark: the next contact only wakes it (L-11)
             elif isinstance(effect, Ask):
                 todo[:0] = with_battery(self._ask(effect, cause), self.menu.battery_low)
+
+    @property
+    def audible(self) -> bool:
+        """Beeps and voice: not while muted (L-21), nor at the owner's volume 0 (L-36)."""
+        return not self.muted and self.volume > 0
 
     def _ask(self, ask: Ask, cause: str | None) -> list[Effect]:
         """Ask and read the answer. An entered code's event is stamped before the request
@@ -248,6 +257,9 @@ class KeypadService(Service):
         """Mute changes the panel did not ask for itself (a remote unlock ends it too)."""
         if env.body.kind == "mute":
             self.muted = env.body.detail == "on"
+        name, _, value = env.body.detail.partition("=")
+        if env.body.kind == "setting" and name == "volume" and value.isdigit():  # L-36
+            self.volume = min(int(value), 3)
 
     @hears(EnrolStep)
     def on_enrol_step(self, env: Envelope) -> None:

@@ -16,6 +16,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 QUEUE_MAX = 4  # older prompts are dropped: what is said should be what is shown now
+# The owner's volume (L-36) as espeak-ng's amplitude (0-200, its default 100); 0 is never
+# asked for: the panel says nothing at volume 0. A recording plays at its own level.
+AMPLITUDE = {1: 50, 2: 100, 3: 170}
 
 
 class Voice:
@@ -31,17 +34,18 @@ class Voice:
     def silent(self) -> bool:
         return self.setting == "none" or self._broken
 
-    def say(self, prompt: str, text: str) -> None:
-        if self.silent:
+    def say(self, prompt: str, text: str, volume: int = 2) -> None:
+        if self.silent or volume <= 0:
             return
-        command = self._command(prompt, text)
+        command = self._command(prompt, text, volume)
         if command is not None:
             self._waiting.append(command)
             self.pump()
 
-    def _command(self, prompt: str, text: str) -> list[str] | None:
+    def _command(self, prompt: str, text: str, volume: int = 2) -> list[str] | None:
         if self.folder is None:
-            return ["espeak-ng", text]
+            level = ["-a", str(AMPLITUDE[volume])] if volume in AMPLITUDE and volume != 2 else []
+            return ["espeak-ng", *level, text]  # 2 is espeak-ng's own default
         recording = self.folder / f"{prompt}.wav"
         return ["aplay", "-q", str(recording)] if recording.is_file() else None
 

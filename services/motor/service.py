@@ -66,6 +66,7 @@ class MotorService(Service):
         self._siren_until = 0.0
         self._siren_on = False  # the siren's own state: a chime blinks the same buzzer
         self.chimes = 0
+        self.chime_volume = 0  # the last chime's level (L-36); a plain buzzer has one loudness
         self.battery: Battery | None = None
         self.journal = Journal(self.layout.drive_journal)
         self._drive: Drive | None = None  # the drive under way, as journalled
@@ -173,6 +174,8 @@ class MotorService(Service):
         except OSError as e:  # the drive matters more than its journal: go on, say so
             log.error("drive journal %s not written: %s", self.journal.path, e)
             drive = Drive(action=action, direction=direction, cause=cause, started=time.time())
+        if self.sim is not None:  # the simulated bolt is mounted as the owner chose (issue 15)
+            self.sim.mount(direction)
         self.bolt.start(TARGET[action], direction, self.clock())
         self._drive = drive
         self.state = "driving"
@@ -237,6 +240,7 @@ class MotorService(Service):
             "tamper": "removed" if not self.tamper.is_pressed else "in place",
             "siren": self._siren_on,
             "chimes": self.chimes,
+            "chime_volume": self.chime_volume,
             "bolt": self.bolt.state,
             "door": "open" if not self.door.is_pressed else "closed",
             "set_button": "pressed" if self.set_button.is_pressed else "released",
@@ -268,6 +272,9 @@ class MotorService(Service):
         """The doorbell (L-23): a few beeps in gpiozero's background thread; the siren wins."""
         if self._siren_on:
             return refused("busy", "the siren is sounding")
+        if env.body.volume == 0:  # the owner's volume 0 (L-36): the chime stays silent
+            return refused("silent", "the volume is 0")
+        self.chime_volume = env.body.volume
         m = self.config["motor"]
         self.siren.beep(m["chime_on_s"], m["chime_off_s"], n=m["chime_beeps"], background=True)
         self.chimes += 1

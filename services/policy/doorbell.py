@@ -59,7 +59,8 @@ class Bell:
         chimed: list[Done | None] = []
 
         def chime() -> None:
-            chimed.append(answered(lock.request("motor", Chime(), cause=env.trace)))
+            ring = Chime(volume=lock.settings.get("volume"))  # 0: silent (L-36, issue 15)
+            chimed.append(answered(lock.request("motor", ring, cause=env.trace)))
 
         if video_allowed(self.battery(), lock.config["power"]["video_min_percent"]):
             name = self.snapshot_name()

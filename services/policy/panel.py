@@ -53,6 +53,7 @@ class Panel:
             bolt=self.actuation.bolt,
             door=self.board.door,
             muted=self.decider.mode("mute"),
+            volume=self.lock.settings.get("volume"),  # the panel's level from its start (L-36)
         )
 
     @accepts(VerifyPasscode)
