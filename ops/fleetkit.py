@@ -146,6 +146,7 @@ class Console:
         self.seen: dict[str, Seen] = {}
         self.pending: dict[str, Pending] = {}
         self.strays = 0  # acks for no push of ours, or failing their MAC
+        self._probes: set[str] = set()  # ours, and other consoles' on the same broker
         self.connected = threading.Event()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
@@ -184,9 +185,7 @@ class Console:
         topic = f"{ROOT}/console-{marker}/probe/state"
         self.client.publish(topic, marker, qos=1)
         with self.changed:
-            self.changed.wait_for(lambda: self._probe == marker, timeout)
-
-    _probe = ""
+            self.changed.wait_for(lambda: marker in self._probes, timeout)
 
     # -- pushing ------------------------------------------------------------------------------
     def push(self, door: Door, visitor: fleet.Visitor, *, at: float | None = None) -> str:
@@ -242,7 +241,7 @@ class Console:
         payload = bytes(msg.payload)
         with self.changed:
             if kind == "probe/state":
-                self._probe = payload.decode(errors="replace")
+                self._probes.add(payload.decode(errors="replace"))
             elif kind == "fleet/ack":
                 self._take_ack(serial, payload, now)
             else:

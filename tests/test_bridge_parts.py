@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from proto import config as configuration
 from proto import files
 from services.bridge import discovery
 from services.bridge.commands import Command, Ledger, Refused, age_s, parse
-from services.bridge.link import BadSettings, settings
+from services.bridge.link import BadSettings, Rotating, settings
 from services.bridge.topics import BadTopic, Topics
 from services.bridge.view import LockView
 from tests import hakit
@@ -240,6 +241,26 @@ def test_issue17_the_broker_url_and_protocol_are_read_strictly(tmp_path: Path) -
     ]:
         with pytest.raises(BadSettings, match=says):
             settings(mqtt_config(**bad), tmp_path)
+
+
+def test_issue17_a_clusters_nodes_are_tried_in_turn(tmp_path: Path) -> None:
+    s = settings(mqtt_config(url="mqtt://n1:1884,n2,10.0.0.3:1999"), tmp_path)
+    assert s.brokers == (("n1", 1884), ("n2", 1883), ("10.0.0.3", 1999))
+    assert s.url == "mqtt://n1:1884,n2:1883,10.0.0.3:1999"
+    for bad in ("mqtt://n1,", "mqtt://n1,u:p@n2", "mqtt://n1,n2:0x"):
+        with pytest.raises(BadSettings):
+            settings(mqtt_config(url=bad), tmp_path)
+    nodes = (("127.0.0.1", 1), ("127.0.0.1", 2), ("127.0.0.1", 3))  # nothing listens
+    client = Rotating(nodes, CallbackAPIVersion.VERSION2, client_id="t")
+    client.connect_async(*nodes[0])
+    seen = []
+    for _ in range(4):  # each connection is refused: each reconnection tries the next node
+        try:
+            client.reconnect()
+        except OSError:
+            pass
+        seen.append(client.node)
+    assert seen == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:1"]
 
 
 def test_issue17_the_password_is_read_from_a_private_file_only(tmp_path: Path) -> None:
