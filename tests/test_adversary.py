@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -460,6 +461,61 @@ def test_a_hijacked_ble_process_cannot_unlock_without_a_phones_signature(lock) -
         watch.wait_for(lambda e: is_type(Bolt, state="locked")(e) and e.sender == "motor")
     finally:
         watch.close()
+    lock.wait_healthy(20)
+
+
+# -- the bridge, hijacked (issue 17) -----------------------------------------------------------
+def test_a_hijacked_bridge_cannot_add_a_visitor_code_without_the_doors_fleet_key(
+    lock, tmp_path
+) -> None:
+    """The bridge relays a building console's pushes to policy, holding no key: with its real
+    key on the bus, every push it can make itself is refused with its reason and adds no
+    code; the owner's own request to add one is not its to send."""
+    from proto import fleet
+    from proto.bridge import FleetAck, FleetPush
+    from proto.owner import VisitorAdd
+
+    key = fleet.new_key()
+    key_file = tmp_path / "fleet.key"
+    key_file.write_text(key.hex())
+    key_file.chmod(0o600)
+    assert lock.cli("fleet", "join", "--key-file", str(key_file)).stdout.strip() == "ok"
+    serial = lock.status()["services"]["policy"]["detail"]["serial"]
+    before = snapshot(lock)
+    rpc = supervisor_rpc.proxy(lock.layout.run).supervisor
+    rpc.stopProcess("bridge")  # its process taken over: its key used here
+    try:
+        with Bus(lock.layout, "bridge") as bus:
+            policy = bus.client("policy")
+
+            def pushed(payload: bytes) -> fleet.Ack:
+                answer = policy.request(FleetPush(payload=payload), timeout=5)
+                assert answer is not None and isinstance(answer.body, FleetAck)
+                return fleet.read_ack(key, answer.body.payload)
+
+            visitor, now = fleet.Visitor("mallory", "61730284"), time.time()
+            honest = fleet.seal(key, serial, "h1", now - 600, visitor)  # recorded long ago
+            forged = {
+                "bad-seal": fleet.seal(fleet.new_key(), serial, "m1", now, visitor),
+                "not-json": b"OPEN",
+                "bad-field": b'{"v": 1}',
+                "too-long": b"{" + b" " * 3000 + b"}",
+                "stale": honest,
+            }
+            said = {reason: pushed(payload) for reason, payload in forged.items()}
+            assert {r: (a.ok, a.reason) for r, a in said.items()} == {r: (False, r) for r in forged}
+            assert said["stale"].signed and not said["bad-seal"].signed
+            owner = policy.request(VisitorAdd(label="mallory", code="61730284"), timeout=5)
+            assert owner is not None and owner.body.reason == "unauthorized"
+    finally:
+        rpc.startProcess("bridge")
+    after = snapshot(lock)
+    new_rows = after["events"][: len(after["events"]) - len(before["events"])]  # newest first
+    assert {row["kind"] for row in new_rows} == {"fleet-refused"}
+    assert {k: v for k, v in after.items() if k != "events"} == {
+        k: v for k, v in before.items() if k != "events"
+    }
+    assert lock.cli("fleet", "leave").stdout.strip() == "ok"
     lock.wait_healthy(20)
 
 
