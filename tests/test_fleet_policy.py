@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proto import fleet, trust
 from proto.bridge import FleetAck, FleetKeySet, FleetPush
@@ -189,3 +191,26 @@ def test_issue17_only_the_bridge_relays_pushes_and_only_the_owner_sets_the_key()
     assert trust.refusal("fleet.key_set", "request", "cli") is None
     assert trust.refusal("fleet.key_set", "request", "bridge") is not None  # the broker's side
     assert trust.refusal("fleet.ack", "reply", "bridge") is not None  # only policy signs
+
+
+@given(
+    label=st.text(min_size=1, max_size=fleet.MAX_LABEL).filter(str.isprintable),
+    code=st.text(alphabet="0123456789", min_size=1, max_size=fleet.MAX_CODE),
+    uses=st.none() | st.integers(min_value=1, max_value=10_000),
+    where=st.integers(min_value=0),
+    bit=st.integers(min_value=0, max_value=7),
+)
+def test_issue17_any_push_opens_as_sealed_and_any_flipped_bit_is_refused_or_changes_nothing(
+    label: str, code: str, uses: int | None, where: int, bit: int
+):
+    visitor = fleet.Visitor(label, code, NOW, NOW + 60, uses)
+    payload = fleet.seal(KEY, SERIAL, "id", NOW, visitor)
+    assert fleet.open_push(KEY, SERIAL, payload, NOW).visitor == visitor
+    flipped = bytearray(payload)
+    flipped[where % len(flipped)] ^= 1 << bit
+    try:
+        opened = fleet.open_push(KEY, SERIAL, bytes(flipped), NOW)
+    except fleet.Refused:
+        return
+    # base64's last character may carry unused bits: the same bytes, the same push
+    assert opened == fleet.open_push(KEY, SERIAL, payload, NOW)
