@@ -48,6 +48,14 @@ def enrolling(lock: Lock, number: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def show(lock: Lock, images: list[str], *, still: bool = False, per_call: int = 3) -> None:
+    """Shown in order, a few per command: the simulated camera reads (and for a held
+    photo, warps) each before it answers, within the bus's request timeout on a loaded
+    machine."""
+    for i in range(0, len(images), per_call):
+        lock.cli("sim", "face", *(["--still"] if still else []), *images[i : i + per_call])
+
+
 def test_l15_five_poses_from_photos_of_one_person_and_another_face_is_asked_again(lock):
     """p01's photos: 2 straight, then up, down, left, right measured from it (poses from
     measured yaw and pitch). Another person (p11, looking up) shown at the up pose is told
@@ -55,9 +63,9 @@ def test_l15_five_poses_from_photos_of_one_person_and_another_face_is_asked_agai
     watch = lock.watcher()
     proc = enrolling(lock, "001")
     watch.wait_for(is_type(EnrolStep, step="face-straight"), timeout=10)
-    lock.cli("sim", "face", photo("p01/2.jpg"), photo("p11/4.jpg"), photo("p01/7.jpg"),
-             photo("p01/6.jpg"), photo("p01/6.jpg"), photo("p01/6.jpg"), photo("p01/3.jpg"),
-             photo("p01/4.jpg"), photo("p01/8.jpg"))  # fmt: skip
+    shown = ["p01/2.jpg", "p11/4.jpg", "p01/7.jpg", "p01/6.jpg", "p01/6.jpg", "p01/6.jpg",
+             "p01/3.jpg", "p01/4.jpg", "p01/8.jpg"]  # fmt: skip
+    show(lock, [photo(name) for name in shown])
     done = watch.wait_for(is_type(EnrolDone), timeout=60).body
     out, _ = proc.communicate(timeout=10)
     assert done.ok, (done, out)
@@ -78,8 +86,7 @@ def test_l15_five_poses_from_the_video_of_a_live_person(lock):
     watch.wait_for(is_type(EnrolStep, step="face-straight"), timeout=10)
     frames = [str(p) for p in sorted(VIDEO.glob("*.jpg"))]
     assert len(frames) == 133
-    lock.cli("sim", "face", "--still", *frames)
-    lock.cli("sim", "face", "--still", *frames)
+    show(lock, frames + frames, still=True, per_call=30)
     done = watch.wait_for(is_type(EnrolDone), timeout=120).body
     out, _ = proc.communicate(timeout=10)
     assert done.ok, (done, out)
