@@ -13,10 +13,10 @@ import hashlib
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -25,6 +25,7 @@ LONG_SIDE = 640  # the lock's camera: 640x480
 FRAME_SIZE = (640, 480)  # width, height of the simulated camera's own frames
 HAND_JITTER = 0.02  # a photo held up moves its corners by up to this much of its size
 RETRY_S = 1.0  # a real camera that failed is read again after this
+IMAGE_TYPES = (".jpg", ".jpeg", ".png")
 
 
 class CameraError(OSError):
@@ -36,6 +37,7 @@ class Frame:
     rgb: np.ndarray
     ir: np.ndarray | None = None
     source: str = ""
+    t: float = 0.0  # when it was captured (time.monotonic()); the tracker bounds motion by it
 
 
 def load_photo(path: str | Path, long_side: int = LONG_SIDE, mode: str = "RGB") -> np.ndarray:
@@ -97,6 +99,11 @@ def _doorstep() -> np.ndarray:
     return np.clip(scene + noise, 0, 255).astype(np.uint8)
 
 
+def doorstep() -> np.ndarray:
+    """The simulated camera's empty scene (read-only: it is cached)."""
+    return _doorstep()
+
+
 @lru_cache(maxsize=1)
 def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=24)
@@ -115,16 +122,31 @@ class SimCamera:
     """Shows what `lockmesh sim face` was given, frame by frame; nothing otherwise.
 
     What it shows now (view) is the photo the recogniser last read, until the next read
-    finds nothing more to show: then the empty doorstep again. There is always a frame."""
+    finds nothing more to show: then the empty doorstep again. There is always a frame.
+    Frames are stamped at the camera's rate, FPS, as a real camera's would be, however
+    slowly the recogniser reads them. `locate` (set once the face models are loaded)
+    finds a photo's face for the attacks that line photos up (hw/sim_face_attacks.py)."""
+
+    FPS = 30.0
 
     def __init__(self, hold_frames: int, clock: Callable[[], float] = time.time) -> None:
         self.hold_frames = hold_frames
         self.clock = clock
+        self.locate: Callable[[np.ndarray], Any] | None = None
         self._frames: queue.Queue[Frame] = queue.Queue()
         self._showing: Frame | None = None  # None: nobody at the door
+        self._stamp = 0.0  # the last queued frame's capture time
 
-    def show(self, images: list[str], ir: list[str], hold: bool) -> int:
-        """Queue the photos (read now, so a bad path is refused at once); the frame count."""
+    def show(
+        self, images: list[str], ir: list[str], hold: bool, attack: str = "", video: bool = False
+    ) -> int:
+        """Queue the photos (read now, so a bad path is refused at once); the frame count.
+        attack: one of hw.sim_face_attacks.ATTACKS made of the photos; video: images is
+        one folder of consecutive frames, shown in order, once each."""
+        if video:
+            return self._queue([Frame(rgb, source=src) for src, rgb in video_frames(images)])
+        if attack:
+            return self._attack(images, attack)
         frames: list[Frame] = []
         for i, path in enumerate(images):
             rgb = load_photo(path)
@@ -139,8 +161,44 @@ class SimCamera:
             count = self.hold_frames if hold else 1
             for k, moved in enumerate(held(rgb, count, f"{path}:{i}")):
                 frames.append(Frame(moved, ir_frame, f"{path}#{k}"))
-        for frame in frames:
-            self._frames.put(frame)
+        return self._queue(frames)
+
+    def _attack(self, images: list[str], attack: str) -> int:
+        """Checked here (the photos read, their faces found); made and queued by a thread
+        of its own, since making two seconds of frames takes seconds of CPU."""
+        from hw import sim_face_attacks as attacks
+
+        if self.locate is None:
+            raise CameraError("the face models are not loaded yet: try again in a moment")
+        if attack not in attacks.ATTACKS:
+            raise CameraError(f"no attack {attack!r}: one of {', '.join(attacks.ATTACKS)}")
+        photos = [load_photo(path) for path in images]
+        found = [self.locate(photo) for photo in photos]
+        if None in found:
+            raise CameraError(f"no face in {images[found.index(None)]}")
+        known = dict(zip(map(id, photos), found))
+
+        def locate(rgb: np.ndarray) -> Any:
+            return known[id(rgb)] if id(rgb) in known else self.locate(rgb)  # type: ignore[misc]
+
+        def make() -> None:
+            seed = "|".join(images)
+            if attack == "bent":
+                made = attacks.bent_attack(photos[0], locate, attacks.BENT_FRAMES, seed)
+            else:
+                build = attacks.photos_attack if attack == "photos" else attacks.screen_attack
+                made = build(photos, locate, self.hold_frames, seed)
+            self._queue([Frame(rgb, source=f"{attack}#{k}") for k, rgb in enumerate(made)])
+
+        threading.Thread(target=make, name=f"sim-{attack}", daemon=True).start()
+        return attacks.BENT_FRAMES if attack == "bent" else len(photos) * self.hold_frames
+
+    def _queue(self, frames: list[Frame]) -> int:
+        """Stamped one camera period apart, after anything already queued."""
+        stamp = max(time.monotonic(), self._stamp + 1.0 / self.FPS)
+        for k, frame in enumerate(frames):
+            self._stamp = stamp + k / self.FPS
+            self._frames.put(replace(frame, t=self._stamp))
         return len(frames)
 
     def read(self, timeout: float) -> Frame | None:
@@ -157,6 +215,19 @@ class SimCamera:
 
     def close(self) -> None:
         pass
+
+
+VIDEO_FRAMES = 3000  # a folder of frames: at most 100 s at 30 fps
+
+
+def video_frames(folder: list[str]) -> list[tuple[str, np.ndarray]]:
+    """The frames of a video folder (NNNN.jpg or .png, in name order), at the camera's size."""
+    if len(folder) != 1 or not Path(folder[0]).is_dir():
+        raise CameraError("a video is one folder of frames")
+    paths = sorted(p for p in Path(folder[0]).iterdir() if p.suffix.lower() in IMAGE_TYPES)
+    if not paths or len(paths) > VIDEO_FRAMES:
+        raise CameraError(f"{folder[0]}: 1 to {VIDEO_FRAMES} frames (.jpg, .png) expected")
+    return [(str(p), load_photo(p)) for p in paths]
 
 
 class Grabbed:
@@ -228,7 +299,7 @@ class OpenCvCamera:
         ok, bgr = self._capture.read()
         if not ok:
             raise CameraError("the camera gave no frame")
-        return Frame(np.ascontiguousarray(bgr[:, :, ::-1]))
+        return Frame(np.ascontiguousarray(bgr[:, :, ::-1]), t=time.monotonic())
 
     def view(self) -> Frame | None:
         return None  # read only through Grabbed
@@ -255,7 +326,8 @@ class PiCamera:
 
     def read(self, timeout: float) -> Frame | None:
         # picamera2's "RGB888" is laid out B, G, R in memory: turned round to RGB
-        return Frame(np.ascontiguousarray(self._camera.capture_array()[:, :, ::-1]))
+        rgb = np.ascontiguousarray(self._camera.capture_array()[:, :, ::-1])
+        return Frame(rgb, t=time.monotonic())
 
     def view(self) -> Frame | None:
         return None  # read only through Grabbed

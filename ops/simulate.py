@@ -14,7 +14,14 @@ from hw.sim_palm import QUALITIES as PALM_QUALITIES
 from ops import mesh
 from proto import config as configuration
 from proto import supervisor_rpc
-from proto.biometric import MODALITIES, MODULE_FAULTS, SimFace, SimModule, SimPresent
+from proto.biometric import (
+    FACE_ATTACKS,
+    MODALITIES,
+    MODULE_FAULTS,
+    SimFace,
+    SimModule,
+    SimPresent,
+)
 from proto.board import SimBoard
 from proto.bus import Bus
 from proto.control import Done
@@ -103,7 +110,16 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         )
     )
     face = verb("face", help="show photos to the simulated camera, one per frame")
-    face.add_argument("images", nargs="+", metavar="IMAGE")
+    face.add_argument("images", nargs="*", metavar="IMAGE")
+    face.add_argument(
+        "--attack", choices=FACE_ATTACKS, default="",
+        help="a presentation attack made of the photos: photos (held up and switched, "
+        "lined up), bent (the first photo's print curved round a cylinder and turned), "
+        "screen (the photos on a display: gamma, moire)",
+    )  # fmt: skip
+    face.add_argument(
+        "--video", metavar="DIR", help="a folder of a video's frames, shown once each in order"
+    )
     face.add_argument(
         "--ir", action="append", default=[], metavar="IMAGE",
         help="the IR camera's frame for each image, in order ('' for a dark one)",
@@ -115,9 +131,11 @@ def add_parser(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
         make=lambda a: (
             "face",
             SimFace(
-                images=[str(Path(i).resolve()) for i in a.images],
+                images=[str(Path(i).resolve()) for i in ([a.video] if a.video else a.images)],
                 ir=[str(Path(i).resolve()) if i else "" for i in a.ir],
                 hold=not a.still,
+                attack=a.attack,
+                video=bool(a.video),
             ),
         )  # fmt: skip
     )

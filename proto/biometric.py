@@ -60,18 +60,24 @@ class Snapshot(Message, family="face", event="snapshot"):
     name: str = checked(snapshot_name)
 
 
+FACE_ATTACKS = ("photos", "bent", "screen")  # hw/sim_face_attacks.py
+
+
 @dataclass(frozen=True)
 class SimFace(Message, family="face", event="sim"):
     """`lockmesh sim face IMAGE…`: photos shown to the simulated camera, one per frame.
 
     Paths, not pixels: frames never travel on the bus. Each photo is held up for a few
     frames, moving a little as a hand would (hold), or shown for one frame; ir gives the
-    IR camera's frames.
+    IR camera's frames. attack makes a presentation attack of the photos (issue 14); video
+    shows a folder of consecutive frames at the camera's rate.
     """
 
     images: list[str] = field(default_factory=list)
     ir: list[str] = field(default_factory=list)  # "" where the IR frame is dark
     hold: bool = True  # each photo held up for several frames
+    attack: str = one_of("", *FACE_ATTACKS, default="")  # issue 14: made of the photos
+    video: bool = False  # images is one folder of a video's frames, shown once each, in order
 
 
 MODULE_FAULTS = ("unplug", "replug", "garbage", "truncate", "bad-checksum", "silent", "clear")

@@ -75,8 +75,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "embedder": "dlib",  # or the path of an InsightFace-style ONNX model (arcface.py)
         "threshold": 0.5,  # Euclidean descriptor distance: at most this is the same person
         "liveness": "parallax",  # or "none": the unlock needs only a match
-        "parallax_threshold": 0.1,  # eye distances the nose must leave a flat picture's plane
+        # eye distances the nose must leave the plane of the track's first frame (about 25
+        # degrees of head turn): a print bent round a cylinder reached 0.37 (issue 14)
+        "parallax_threshold": 0.25,
         "parallax_confirmations": 2,  # frames that must each show it against the first
+        # issue 14: the frames of one presentation form a track only while they stay
+        # continuous (services/face/track.py); liveness is proven within one track
+        "track": {
+            "fps": 30.0,  # the camera's frame rate: motion is bounded per frame period
+            "max_gap_s": 0.25,
+            "max_move": 0.6,  # eye distances a landmark moves per frame period
+            "min_iou": 0.3,
+            "max_descriptor_step": 0.45,
+            "min_face_correlation": 0.65,
+            "min_context_correlation": 0.45,
+            "max_parallax_step": 0.25,
+        },
         "antispoof_model": "",  # an ONNX anti-spoofing model, run when set
         "antispoof_threshold": 0.5,
         "ir_check": False,  # the camera gives IR frames: a face must show there too

@@ -75,6 +75,33 @@ class Parallax:
         return max((parallax(first, frame) for frame in later), default=0.0)
 
 
+@dataclass
+class TrackProof:
+    """Parallax over one track (services/face/track.py): the track's first frame is the
+    reference, and the proof starts over with every new track, so a cut to another photo
+    (another pose) proves nothing. Live once `confirmations` frames of the track each
+    leave the reference's plane by `threshold` eye distances or more."""
+
+    threshold: float
+    confirmations: int
+    track_id: int = -1
+    off_plane: int = 0
+    best: float = 0.0
+
+    def add(self, track_id: int, first: np.ndarray, landmarks: np.ndarray) -> bool:
+        if track_id != self.track_id:
+            self.track_id, self.off_plane, self.best = track_id, 0, 0.0
+        else:
+            shown = parallax(first, landmarks)
+            self.best = max(self.best, shown)
+            self.off_plane += shown >= self.threshold
+        return self.live
+
+    @property
+    def live(self) -> bool:
+        return self.off_plane >= self.confirmations
+
+
 class AntiSpoofModel:
     """An ONNX model taking the face chip (1, 150, 150, 3 raw RGB, float32) and giving a
     probability that it is live as its first output's last value."""

@@ -24,6 +24,7 @@ class Described:
     face: Face  # the detection: box, score, MTCNN's five points
     points: np.ndarray  # (5, 2) dlib's five points (eye corners, base of the nose)
     descriptor: np.ndarray  # (128,) float32, compared by Euclidean distance
+    chip: np.ndarray | None = None  # dlib's 150x150 chip (the tracker compares them)
 
 
 class Embedder:
@@ -63,7 +64,7 @@ class Pipeline:
         points = [self.predictor.predict(rgb, box_from_mtcnn(f.landmarks)) for f in faces]
         chips = np.stack([face_chip(rgb, p) for p in points])
         descriptors = self.embed(chips)
-        return [Described(f, p, d) for f, p, d in zip(faces, points, descriptors)]
+        return [Described(f, p, d, c) for f, p, d, c in zip(faces, points, descriptors, chips)]
 
     def __call__(self, rgb: np.ndarray) -> list[Described]:
         return self.describe(rgb, self.detect(rgb))

@@ -180,7 +180,7 @@ class FaceService(Service):
         if not b.images:
             return refused("bad-value", "no image to show")
         try:
-            frames = camera.show(b.images, b.ir, b.hold)
+            frames = camera.show(b.images, b.ir, b.hold, b.attack, b.video)
         except CameraError as e:
             return refused("bad-value", str(e))
         return Done(ok=True, detail=f"{frames} frames")

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hw.camera import CameraError, Frame
+from hw.camera import CameraError, Frame, SimCamera
+from hw.sim_face_attacks import locator
 from proto.biometric import (
     EnrolDone,
     EnrolStep,
@@ -31,9 +32,10 @@ from proto.biometric import (
 from services.face import gallery as g
 from services.face.chip import face_chip
 from services.face.enrolment import Enrolment, still
-from services.face.liveness import AntiSpoofModel, Parallax
+from services.face.liveness import AntiSpoofModel, TrackProof
 from services.face.models import build
 from services.face.pipeline import Described, Pipeline, largest
+from services.face.track import Continuity, Observation, Track, Tracker
 from services.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,16 @@ class EnrolFailed(Exception):
 
 @dataclass
 class Presentation:
-    parallax: Parallax
+    """The frames from a face's arrival until presentation_gap_s without one. Within it
+    the face is followed as tracks (services/face/track.py): a cut to another picture
+    starts a new track, and liveness is proven over one track only (issue 14)."""
+
+    proof: TrackProof
     started: float
     last_face: float
     best: g.Nearest = g.Nearest(None, 0, float("inf"))
     matched: g.Nearest | None = None  # the face that matched, not yet shown live
+    track_best: dict[int, g.Nearest] = field(default_factory=dict)  # each track's best match
     decided: bool = False
     asked_to_move: bool = False
     refused_by: list[str] = field(default_factory=list)  # IR, anti-spoof model
@@ -74,10 +81,12 @@ class FaceWorker:
         self.busy = False
         self.video_allowed = True
         self.cancel = threading.Event()
-        self.stats = {"frames": 0, "presentations": 0, "matches": 0, "not_live": 0}
+        self.stats = {"frames": 0, "presentations": 0, "matches": 0, "not_live": 0,
+                      "track_breaks": 0}  # fmt: skip
         self.timing_ms: list[float] = []  # the last frames' detect..match times
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self._presentation: Presentation | None = None
+        self.tracker = Tracker(Continuity.from_settings(settings["track"]))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="face", daemon=True)
 
@@ -145,6 +154,8 @@ class FaceWorker:
         if s["antispoof_model"]:
             self.antispoof = AntiSpoofModel(s["antispoof_model"], s["antispoof_threshold"])
         self._load_gallery()
+        if isinstance(self.camera, SimCamera):  # its attacks line photos up by their faces
+            self.camera.locate = locator(self.pipeline.detect)
         self.state = "ready" if self.camera is not None else "degraded: no camera"
         log.info("face models ready in %.1fs; %d faces enrolled", time.monotonic() - started,
                  len(self.gallery))  # fmt: skip
@@ -194,26 +205,32 @@ class FaceWorker:
         self.stats["frames"] += 1
         face = largest(faces)
         if face is None:
+            self.tracker.lost()
             return
         if p is None:
             self.stats["presentations"] += 1
             p = self._presentation = Presentation(
-                Parallax(self.settings["parallax_threshold"],
-                         self.settings["parallax_confirmations"], []),
+                TrackProof(self.settings["parallax_threshold"],
+                           self.settings["parallax_confirmations"]),
                 started=now, last_face=now,
             )  # fmt: skip
         p.last_face = now
         if p.decided:
             return
         described = self._loaded.describe(frame.rgb, [face])[0]
+        track = self._follow(frame, described)
+        live = p.proof.add(track.id, track.first.landmarks, face.landmarks)
         near = self.gallery.nearest(described.descriptor)
         self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
         if near.distance < p.best.distance:
             p.best = near
+        if near.distance < p.track_best.get(track.id, g.Nearest(None, 0, float("inf"))).distance:
+            p.track_best[track.id] = near
+        near = p.track_best[track.id]  # the track's best frame decides, with its proof
         if near.distance > self.settings["threshold"]:
             return
         p.matched = near
-        live = p.parallax.add(face.landmarks) or self.settings["liveness"] == "none"
+        live = live or self.settings["liveness"] == "none"
         spoofed = self._spoof_checks(frame, described)
         if spoofed:
             p.refused_by = spoofed
@@ -225,6 +242,17 @@ class FaceWorker:
         elif not p.asked_to_move:
             p.asked_to_move = True  # "turn your head slightly": a flat picture cannot
             self.mail.publish(Unreadable(modality="face", step="face-move"))
+
+    def _follow(self, frame: Frame, described: Described) -> Track:
+        """The track this frame's face continues, or a new one (a cut, a gap, a jump)."""
+        t = frame.t or time.monotonic()
+        obs = Observation.of(t, frame.rgb, described.face.box, described.face.landmarks,
+                             described.descriptor, described.chip)  # fmt: skip
+        step = self.tracker.follow(obs)
+        if step.broken:
+            self.stats["track_breaks"] += 1
+            log.info("face track broken (%s): liveness starts over", step.broken)
+        return step.track
 
     def _spoof_checks(self, frame: Frame, described: Described) -> list[str]:
         refused = []
@@ -254,7 +282,7 @@ class FaceWorker:
             return
         if p.matched is not None:
             self.stats["not_live"] += 1
-            why = ", ".join(p.refused_by) or f"parallax {p.parallax.best():.3f}"
+            why = ", ".join(p.refused_by) or f"parallax {p.proof.best:.3f} within one track"
             log.info("face of %s matched but not live (%s)", p.matched.person, why)
             self._decide(p.matched, live=False)
         else:
@@ -299,7 +327,7 @@ class FaceWorker:
     def _after_enrolment(self) -> Presentation:
         """The face just enrolled is still at the camera: not an attempt until it leaves."""
         now = time.monotonic()
-        settled = Presentation(Parallax(1.0, 1, []), started=now, last_face=now)
+        settled = Presentation(TrackProof(1.0, 1), started=now, last_face=now)
         settled.decided = True
         return settled
 

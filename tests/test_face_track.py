@@ -1,0 +1,95 @@
+"""Liveness over one continuous presentation (issue 14 item 1): the tracker and the proof
+over a track, on made-up landmarks and, when ../shared is here, on the real video and
+on photo attacks built from the dev photos, with the face service's own pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw import sim_face_attacks as attacks
+from hw.camera import load_photo
+from services.face.liveness import TrackProof
+from services.face.track import Continuity, Observation, Tracker, broken
+from tests.conftest import SHARED
+
+FACES = SHARED / "faces"
+needs_faces = pytest.mark.skipif(
+    not (FACES / "video").is_dir(), reason=f"no face photos or video at {FACES} (../shared)"
+)
+FRONT = np.array([[100, 100], [160, 100], [130, 135], [105, 165], [155, 165]], float)
+PATCH = np.full((24, 24), 1 / 24.0)
+
+
+def seen(t: float, points: np.ndarray = FRONT, descriptor: float = 0.0) -> Observation:
+    x1, y1 = points.min(axis=0) - 20
+    x2, y2 = points.max(axis=0) + 20
+    return Observation(t, (x1, y1, x2, y2), points, np.full(128, descriptor), PATCH, PATCH)
+
+
+def test_a_face_moving_a_little_each_frame_stays_one_track():
+    tracker = Tracker(Continuity())
+    ids = {tracker.follow(seen(k / 30, FRONT + k)).track.id for k in range(20)}
+    assert ids == {1}
+
+
+@pytest.mark.parametrize(
+    "later, why",
+    [
+        (seen(0.5), "gap"),  # the camera lost it: another picture may have been shown
+        (seen(1 / 30, FRONT + 60), "jump"),  # a face elsewhere in the next frame
+        (seen(1 / 30, descriptor=0.05), "another-face"),  # 0.05 x sqrt(128) = 0.57 apart
+    ],
+)
+def test_a_cut_starts_a_new_track(later, why):
+    assert broken(Continuity(), seen(0.0), later) == why
+    tracker = Tracker(Continuity())
+    first = tracker.follow(seen(0.0)).track
+    step = tracker.follow(later)
+    assert (step.broken, step.track.id != first.id) == (why, True)
+
+
+def test_the_proof_of_life_starts_over_with_each_track():
+    proof = TrackProof(threshold=0.25, confirmations=2)
+    turned = FRONT + np.array([[0, 0], [0, 0], [20, 0], [0, 0], [0, 0]])  # nose off the plane
+    assert not proof.add(1, FRONT, FRONT)
+    assert not proof.add(1, FRONT, turned)
+    assert not proof.add(2, turned, turned)  # a new track: its first frame is the reference
+    assert not proof.add(2, turned, turned)
+    assert proof.add(2, turned, FRONT) is False
+    assert proof.add(2, turned, FRONT) is True
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    from ops.face_attacks import Judge
+    from proto.config import DEFAULTS
+    from services.face.models import build
+    from services.face.pipeline import Pipeline
+
+    models = build.ensure(tmp_path_factory.mktemp("models"))
+    return Judge(Pipeline(models, min_face=DEFAULTS["face"]["min_face"]), DEFAULTS["face"])
+
+
+@needs_faces
+def test_a_live_person_on_the_video_is_one_track_per_shot_and_proves_life(judge):
+    from ops.face_attacks import enrolment_frame, video_frames
+
+    frames = video_frames(FACES)
+    observed = judge.observe(frames)
+    verdict = judge.verdict(observed, enrolment_frame(judge, observed).descriptor)
+    assert verdict.live and verdict.matched_live
+    # the video opens on 2 frames of another shot and ends on a cut to the audience: the
+    # person is followed through the 128 frames between as very few tracks
+    assert verdict.tracks <= 4, verdict
+
+
+@needs_faces
+@pytest.mark.parametrize("kind", ["photos", "screen"])
+def test_photos_of_the_person_switched_do_not_prove_life(judge, kind):
+    photos = [load_photo(FACES / "dev" / "p01" / f"{n}.jpg") for n in (1, 3, 5, 7)]
+    build = attacks.photos_attack if kind == "photos" else attacks.screen_attack
+    frames = build(photos, judge.locate, 8, f"test:{kind}")
+    verdict = judge(frames)
+    assert verdict.faces >= 24 and not verdict.live, verdict
+    assert sum(verdict.breaks.values()) >= 2  # the switches were seen as cuts
