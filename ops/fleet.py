@@ -127,12 +127,14 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
     console = _console(args)
     try:
         console.settle()
+        console.signed_heads()  # the doors of the keys file: heads the broker cannot fake
         seen = console.snapshot()
     finally:
         console.close()
     rows = []
     for serial in sorted(set(seen) | set(console.doors)):
         s = seen.get(serial)
+        signed = bool(s and s.signed_head)
         head = (s.signed_head or s.head) if s else None
         rows.append({
             "serial": serial,
@@ -140,6 +142,7 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
             "availability": s.availability if s else "never seen",
             **(s.states if s else {}),
             "audit_head": f"{head['count']}:{str(head['last'])[:12]}" if head else None,
+            "head_signed": signed,  # else as the broker relays it
         })  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -188,8 +188,9 @@ class Console:
             self.changed.wait_for(lambda: marker in self._probes, timeout)
 
     # -- pushing ------------------------------------------------------------------------------
-    def push(self, door: Door, visitor: fleet.Visitor, *, at: float | None = None) -> str:
-        """One door's sealed push sent; its id, to wait for its ack."""
+    def push(self, door: Door, visitor: fleet.Visitor | None, *, at: float | None = None) -> str:
+        """One door's sealed push sent (None: ask for its audit head); its id, to wait for
+        its ack."""
         ident = uuid.uuid4().hex
         payload = fleet.seal(door.key, door.serial, ident, time.time(), visitor)
         now = time.monotonic()
@@ -296,6 +297,12 @@ class Console:
         with self.lock:
             return {s: Seen(v.availability, dict(v.states), v.head, v.signed_head, v.last_event)
                     for s, v in self.seen.items() if v.availability or v.states}  # fmt: skip
+
+    def signed_heads(self, timeout: float = 5.0) -> None:
+        """Each door of the keys file asked for its audit head; the signed answers land in
+        snapshot()'s signed_head (the doors that answer in time)."""
+        idents = [self.push(door, None) for door in self.doors.values()]
+        self.wait_acks(idents, timeout, resend_s=timeout)
 
     def outcome(self, ident: str) -> Pending:
         with self.lock:

@@ -35,7 +35,9 @@ NONCE_BYTES = 12
 MAX_PUSH = 2048  # bytes of a push on the wire: a sealed visitor code is about 300
 MAX_ID = 64
 MAX_AGE_S = 120.0  # a push dated further from the door's clock is refused "stale"
-OPERATIONS = ("visitor_add",)
+# visitor_add: a visitor code (L-9); audit_head: nothing done, the signed answer carries
+# the door's audit head, so the console shows heads the broker cannot fake
+OPERATIONS = ("visitor_add", "audit_head")
 HEADER = ("v", "serial", "id", "at", "op")
 PUSH_FIELDS = frozenset({*HEADER, "nonce", "box"})
 VISITOR_FIELDS = frozenset({"label", "code", "start", "end", "uses"})
@@ -91,23 +93,19 @@ class Push:
     id: str
     at: float
     op: str
-    visitor: Visitor
+    visitor: Visitor | None  # None for audit_head
 
 
 # -- sealing and opening a push ----------------------------------------------------------------
-def seal(key: bytes, serial: str, ident: str, at: float, visitor: Visitor) -> bytes:
-    """The console's push to one door."""
-    header = {"v": VERSION, "serial": serial, "id": ident, "at": at, "op": "visitor_add"}
+def seal(key: bytes, serial: str, ident: str, at: float, visitor: Visitor | None) -> bytes:
+    """The console's push to one door: a visitor code, or (None) a request for its head."""
+    op = "audit_head" if visitor is None else "visitor_add"
+    header = {"v": VERSION, "serial": serial, "id": ident, "at": at, "op": op}
     nonce = secrets.token_bytes(NONCE_BYTES)
-    body = _canonical(
-        {
-            "label": visitor.label,
-            "code": visitor.code,
-            "start": visitor.start,
-            "end": visitor.end,
-            "uses": visitor.uses,
-        }  # fmt: skip
-    )
+    body = _canonical({} if visitor is None else {
+        "label": visitor.label, "code": visitor.code, "start": visitor.start,
+        "end": visitor.end, "uses": visitor.uses,
+    })  # fmt: skip
     box = ChaCha20Poly1305(_subkey(key, b"seal")).encrypt(nonce, body, _canonical(header))
     return _canonical(
         {**header, "nonce": base64.b64encode(nonce).decode(), "box": base64.b64encode(box).decode()}
@@ -167,8 +165,11 @@ def open_push(key: bytes, serial: str, payload: bytes, now: float | None) -> Pus
     if abs(age) > MAX_AGE_S:
         raise Refused("stale", f"sent {age:.0f} s from this door's clock; taken within "
                                f"{MAX_AGE_S:g} s", sealed=True)  # fmt: skip
-    visitor = _visitor(body)
-    return Push(serial, fields["id"], float(fields["at"]), fields["op"], visitor)
+    if fields["op"] == "audit_head":
+        if body != b"{}":
+            raise _bad_body("a request for the audit head carries nothing")
+        return Push(serial, fields["id"], float(fields["at"]), "audit_head", None)
+    return Push(serial, fields["id"], float(fields["at"]), fields["op"], _visitor(body))
 
 
 def _bad_body(detail: str) -> Refused:

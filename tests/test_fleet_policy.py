@@ -176,6 +176,20 @@ def test_issue17_a_sealed_visitor_code_is_checked_as_the_owners_would_be(
     assert door.lock.people.visitors() == []
 
 
+def test_issue17_the_audit_head_is_answered_signed_and_nothing_is_done(door: Fleet):
+    push(door, sealed())
+    before = stored(door)
+    ack = push(door, fleet.seal(KEY, SERIAL, "h1", NOW, None))
+    assert (ack.ok, ack.signed, ack.id) == (True, True, "h1")
+    head = door.lock.store.head()
+    assert head is not None and ack.head == {"count": head.count, "last": head.last.hex()}
+    assert stored(door) == before
+    late = push(door, fleet.seal(KEY, SERIAL, "h2", NOW - 600, None))
+    assert (late.ok, late.reason) == (False, "stale")
+    forged = push(door, fleet.seal(WRONG, SERIAL, "h3", NOW, None))
+    assert (forged.ok, forged.reason, forged.signed) == (False, "bad-seal", False)
+
+
 def test_issue17_a_door_without_a_fleet_key_takes_no_push(door: Fleet):
     assert door.on_key_set(envelope(FleetKeySet(key=""), "cli"), "cli").ok
     ack = push(door, sealed())

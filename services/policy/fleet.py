@@ -80,6 +80,8 @@ class Fleet:
         except fleet.Refused as e:  # signed only once the seal opened: else anyone's junk
             signer = key if e.sealed else None
             return self._refuse(signer, ident if e.sealed else None, e.reason, str(e), env)
+        if push.visitor is None:  # audit_head: nothing done, the head signed
+            return self._ack(key, push.id, True, "")
         seen = self._seen()
         if push.id in seen:  # a replay, or the console asking again: never done twice
             _, ok, reason = seen[push.id]
@@ -99,6 +101,7 @@ class Fleet:
 
     def _add(self, push: fleet.Push, env: Envelope[FleetPush]) -> Done:
         v = push.visitor
+        assert v is not None  # an audit_head push is answered before
         answer = self.changes.rule_answer(v.code)
         if not answer.ok:
             self.lock.store.log("fleet-refused", source="fleet", cause=env.trace,
