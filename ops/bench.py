@@ -189,7 +189,8 @@ def cmd_bench_fleet(args: argparse.Namespace) -> int:
     try:
         report = bench_fleet.run(full=args.full, sims=args.sims, count=count, full_count=count,
                                  rate=args.rate or 40.0,
-                                 full_rate=min(args.rate or 20.0, 20.0))  # fmt: skip
+                                 full_rate=min(args.rate or 20.0, 20.0),
+                                 broker_url=args.broker)  # fmt: skip
     except Failed as e:
         print(f"lockmesh bench: {e}")
         return 1

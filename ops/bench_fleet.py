@@ -9,7 +9,9 @@ Open loop: push i to each kind of door is due at t0 + i/rate and its latency run
 then to the console's receipt of the door's signed ack, so a queue anywhere (the console,
 the broker, the bridge, policy's store) shows in the figures. Pushes go round the doors.
 The broker's CPU is read from /proc (its utime + stime) over the pushes, and while idle
-with every door connected; the load average is said before and after.
+with every door connected; the load average is said before and after. With `--broker`
+the doors and the console use that broker instead (a cluster's nodes, EMQX, HiveMQ...),
+whose CPU is the operator's to read.
 """
 
 from __future__ import annotations
@@ -142,25 +144,29 @@ def run(
     rate: float = 40.0,
     full_rate: float = 20.0,
     work: Path | None = None,
+    broker_url: str | None = None,
 ) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="lmfleet-", dir=work or "/tmp"))
-    broker = Mosquitto(folder)
+    broker = Mosquitto(folder) if broker_url is None else None
+    url = broker_url or (broker.url if broker else "")
     seed = secrets.token_bytes(32)
+    prefix = f"SIM{secrets.token_hex(2)}"  # this run's doors: a shared broker keeps sessions
     locks: list[Layout] = []
     sim = None
     console = None
-    report: dict[str, Any] = {"load_before": os.getloadavg(), "full": full, "sims": sims}
+    report: dict[str, Any] = {"load_before": os.getloadavg(), "full": full, "sims": sims,
+                              "broker": broker_url or "mosquitto (the bench's own)"}  # fmt: skip
     try:
         doors: list[Door] = []
         for i in range(full):  # short paths: the ipc sockets' 107-byte limit
             data = Path(tempfile.mkdtemp(prefix=f"l{i}", dir="/tmp"))
             locks.append(Layout.at(data))
-            doors.append(start_full_lock(data, broker.url, full_count + 50))
-        names = serials("SIM", sims)
+            doors.append(start_full_lock(data, url, full_count + 50))
+        names = serials(prefix, sims)
         if sims:
             sim = subprocess.Popen(
-                [sys.executable, "-m", "ops.fleet_sim", "--broker", broker.url,
-                 "--count", str(sims), "--seed", seed.hex()],
+                [sys.executable, "-m", "ops.fleet_sim", "--broker", url,
+                 "--count", str(sims), "--seed", seed.hex(), "--prefix", prefix],
                 stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
             )  # fmt: skip
             assert sim.stdout is not None
@@ -168,23 +174,23 @@ def run(
             if not line.startswith("ready"):
                 raise Failed(f"the simulated doors did not come up: {line!r}")
         sim_doors = [Door(s, door_key(seed, s)) for s in names]
-        console = Console(broker.url, {d.serial: d for d in [*doors, *sim_doors]})
+        console = Console(url, {d.serial: d for d in [*doors, *sim_doors]})
         console.start()
         _wait_online(console, [d.serial for d in [*doors, *sim_doors]])
-        idle_cpu = _cpu_over(broker, 3.0)
+        idle_cpu = _cpu_over(broker, 3.0) if broker else None
         streams = [Stream("full", doors, full_count if doors else 0, full_rate),
                    Stream("sim", sim_doors, count if sim_doors else 0, rate)]  # fmt: skip
         _warm_up(console, [s for s in streams if s.doors])
-        cpu0, t0 = broker.cpu_s(), time.monotonic()
+        cpu0, t0 = (broker.cpu_s() if broker else 0.0), time.monotonic()
         sent = _push_open_loop(console, [s for s in streams if s.count])
         elapsed = time.monotonic() - t0
         all_ids = [i for ids in sent.values() for i in ids]
         console.wait_acks(all_ids, timeout=60.0)
-        busy = broker.cpu_s() - cpu0
+        busy = broker.cpu_s() - cpu0 if broker else None
         report.update(
-            broker_cpu_pct=100 * busy / elapsed,
+            broker_cpu_pct=100 * busy / elapsed if busy is not None else None,
             broker_idle_cpu_pct=idle_cpu,
-            broker_rss_mb=broker.rss_mb(),
+            broker_rss_mb=broker.rss_mb() if broker else None,
             push_s=elapsed,
             load_after=os.getloadavg(),
             streams={name: _result(console, ids) for name, ids in sent.items()},
@@ -207,7 +213,8 @@ def run(
             except mesh.MeshError:
                 pass
             shutil.rmtree(layout.data, ignore_errors=True)
-        broker.stop()
+        if broker:
+            broker.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -271,8 +278,8 @@ def _result(console: Console, ids: list[str]) -> dict[str, Any]:
 
 
 def show(report: dict[str, Any]) -> None:
-    print(f"fleet: {report['full']} full locks + {report['sims']} simulated doors on one "
-          f"mosquitto; load {report['load_before'][0]:.2f} before, "
+    print(f"fleet: {report['full']} full locks + {report['sims']} simulated doors on "
+          f"{report['broker']}; load {report['load_before'][0]:.2f} before, "
           f"{report['load_after'][0]:.2f} after")  # fmt: skip
     for name, r in report["streams"].items():
         if r["count"]:
@@ -281,6 +288,9 @@ def show(report: dict[str, Any]) -> None:
               f"{r['resent']} sent again")  # fmt: skip
         if r["count"] and r["count"] < P99_MIN_SAMPLES:
             print(f"    p99 needs {P99_MIN_SAMPLES} samples")
+    if report["broker_cpu_pct"] is None:
+        print(f"pushing took {report['push_s']:.1f} s; the broker's CPU is not read (--broker)")
+        return
     print(f"broker CPU {report['broker_cpu_pct']:.1f} % of a core while pushing "
           f"({report['push_s']:.1f} s), {report['broker_idle_cpu_pct']:.1f} % idle with every "
           f"door connected; RSS {report['broker_rss_mb']:.1f} MB")  # fmt: skip

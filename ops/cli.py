@@ -173,6 +173,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--full", type=int, default=5, help="fleet: whole simulated locks (5)")
     c.add_argument("--sims", type=int, default=1000, help="fleet: protocol-level doors (1000)")
+    c.add_argument("--broker", help="fleet: this broker (mqtt[s]://h:p[,h:p]), not its own")
     return p
 
 
