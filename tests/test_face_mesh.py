@@ -12,7 +12,6 @@ import sys
 import pytest
 
 from proto.biometric import EnrolDone, EnrolStep, Unreadable
-from proto.board import Bolt
 from proto.policy import Decision
 from tests.conftest import SHARED
 from tests.meshkit import Lock, eventually, is_type, running
@@ -70,7 +69,10 @@ def show(lock: Lock, watch, *photos: str, still: bool = True) -> Decision:
     return watch.wait_for(is_type(Decision), timeout=20).body
 
 
-def test_l18_enrolled_from_photos_recognised_from_others_unlocks(face_lock):
+def test_l18_enrolled_from_a_photo_recognised_from_others_which_do_not_unlock(face_lock):
+    """Three other photos of her match, but shown one after another they are three cuts,
+    not one face turning (issue 14): not live. A live person unlocking is
+    tests/test_face_liveness_mesh.py's (the shared video)."""
     lock, watch = face_lock, face_lock.watcher()
     done = enrol(lock, watch, "001", photo("dev/p01/1.jpg"))
     assert done.ok, done
@@ -79,8 +81,7 @@ def test_l18_enrolled_from_photos_recognised_from_others_unlocks(face_lock):
 
     decision = show(lock, watch, photo("dev/p01/3.jpg"), photo("dev/p01/4.jpg"),
                     photo("dev/p01/5.jpg"))  # fmt: skip
-    assert (decision.granted, decision.person, decision.method) == (True, "001", "face")
-    watch.wait_for(is_type(Bolt, state="unlocked"))
+    assert (decision.granted, decision.reason, decision.method) == (False, "not-live", "face")
 
     stranger = show(lock, watch, photo("dev/p02/1.jpg"), photo("dev/p02/2.jpg"))
     assert (stranger.granted, stranger.reason) == (False, "invalid-credential")
