@@ -60,6 +60,7 @@ class Policy:
     modes: OperatingModes
     biometrics: Biometrics
     pairing: PairingMode
+    board: Board
 
     def ask(self, handler, body, sender: str = "cli"):
         return handler(envelope(body, sender), sender)
@@ -106,7 +107,7 @@ def start(data: Path, clock: Clock | None = None) -> Policy:
     modes = OperatingModes(lock, actuation, owner.remote_authority)
     menu = Menu(lock, decider, changes, identity(SECRET))
     biometrics = Biometrics(lock, tickets, decider, menu)
-    return Policy(lock, outlet, clock, decider, owner, panel, modes, biometrics, pairing)
+    return Policy(lock, outlet, clock, decider, owner, panel, modes, biometrics, pairing, board)
 
 
 @pytest.fixture
@@ -268,6 +269,22 @@ def test_issue_15_passage_on_a_weekly_schedule_opens_and_closes_in_its_slots(pol
     assert policy.ask(policy.modes.on_request, OperatingModeRequest()).effective == "normal"
 
 
+def test_issue_15_auto_lock_does_not_throw_the_bolt_in_passage_mode(policy):
+    from proto.board import Bolt, Door
+
+    claim(policy)
+    policy.setting("remote_unlock", "on")
+    policy.setting("auto_lock", "on")
+    policy.setting("auto_lock_delay_s", "1")
+    assert policy.mode("passage", pin=PIN).ok
+    board = policy.board
+    board.actuation.on_bolt(envelope(Bolt(state="unlocked"), "motor"))
+    board.on_door(envelope(Door(open=False), "motor"))
+    policy.clock.now += 2
+    board.tick(policy.clock.now)
+    assert unlocks(policy) == ["unlock"]  # passage's, and no auto-lock after it
+
+
 # -- RequirePINforRemoteOperation (issue 15) ------------------------------------------------
 def test_issue_15_remote_unlock_needs_the_pin_by_default_and_only_the_cli_may_drop_it(policy):
     claim(policy)
@@ -345,3 +362,58 @@ def test_issue_15_the_expected_time_to_guess_is_years_with_the_guard():
     assert guessing.expected_days(None) < 1
     assert guessing.best_per_day(20, days=30) < 40
     assert guessing.expected_days(20) > 365
+
+
+# -- Matter's events (issue 15: events --matter) -------------------------------------------
+def test_issue_15_log_rows_become_matters_events_with_matters_numbers():
+    from proto.matter import matter_event
+
+    def row(kind, **f):
+        return {"kind": kind, "person": None, "method": None, "source": None, "reason": None,
+                "detail": None, **f}  # fmt: skip
+
+    assert matter_event(row("unlock", person="002", method="face", source="face")) == (
+        "LockOperation",
+        {"LockOperationType": 1, "OperationSource": 9, "UserIndex": 2,
+         "Credentials": [{"CredentialType": 5}]},
+    )  # fmt: skip
+    error = matter_event(row("refused", person="002", method="pin", source="keypad",
+                             reason="user-disabled"))  # fmt: skip
+    assert error is not None and error[1]["OperationError"] == 2  # DisabledUserDenied
+    assert (
+        matter_event(row("refused", method="pin", source="app", reason="vacation-mode"))[1][
+            "OperationError"
+        ]
+        == 3
+    )  # Restricted
+    assert matter_event(row("alarm", reason="daily-failure-limit")) == (
+        "DoorLockAlarm",
+        {"AlarmCode": 4},
+    )
+    assert matter_event(row("alarm", reason="low-battery")) is None  # not Door Lock's
+    assert matter_event(row("person-disabled", person="002", source="remote"))[1] == {
+        "LockDataType": 2, "DataOperationType": 2, "OperationSource": 7, "UserIndex": 2
+    }  # fmt: skip
+    assert (
+        matter_event(row("template-added", person="002", method="palm-vein"))[1]["LockDataType"]
+        == 0
+    )  # no palm vein in Matter
+    assert matter_event(row("setting", detail="volume=1")) is None
+
+
+# -- the panel's words (services/keypad/door_rules.py) ------------------------------------
+def test_l20_issue_15_the_panel_says_system_locked_not_verification_failed():
+    from services.keypad import door_rules
+    from services.keypad.effects import Say
+    from services.keypad.menu import Menu
+
+    menu = Menu(sleep_after_s=20.0, max_digits=20)
+    menu.mode, menu.waiting = "entry", "verify"
+    assert menu.answer("verify", False, "lockout")[0] == Say("system-locked")
+    menu.waiting = "verify"
+    assert menu.answer("verify", False, "invalid-credential")[0] == Say("verify-failed")
+    menu.waiting = "verify"
+    assert menu.answer("verify", False, "more-factors") == []  # policy's event speaks
+    assert door_rules.lockout(True) == [Say("system-locked")]
+    said = door_rules.factors(1, ["face"], timed_out=False)[0]
+    assert said == Say("more-factors", {"shown": "face", "still": "1"})

@@ -30,15 +30,26 @@ from proto.layout import IDENTITIES, PUBLISHERS, SERVICES
 from proto.messages import REGISTRY
 from proto.owner import (
     AppLogin,
+    CredentialRuleSet,
     HomeRequest,
     LockoutRelease,
+    OperatingModeSet,
     PairClaim,
     PersonAdd,
+    PersonStatus,
     RemoteLock,
     RemoteUnlock,
     SettingSet,
 )
-from proto.policy import CreateFirstAdmin, Decision, MenuVerified, Pairing, VerifyPasscode
+from proto.policy import (
+    CreateFirstAdmin,
+    Decision,
+    FactorsNeeded,
+    LockoutNotice,
+    MenuVerified,
+    Pairing,
+    VerifyPasscode,
+)
 from proto.power import Battery
 from proto.schema import Message
 from proto.trust import TRUST
@@ -86,6 +97,13 @@ HARMFUL: dict[str, list[Message]] = {
     "owner.app_login": [AppLogin(password=APP_PASSWORD)],
     "owner.home": [HomeRequest()],
     "owner.pair": [PairClaim(serial="LM0", code="0", password=APP_PASSWORD, pin="0000")],
+    # issue 15: passage holds the bolt open; the administrator disabled; one factor enough;
+    # a lockout's forged end, a multi-factor attempt's forged prompt
+    "owner.operating_mode": [OperatingModeSet(mode="passage", pin=APP_PIN)],
+    "owner.person_status": [PersonStatus(number="001", enabled=False)],
+    "owner.credential_rule": [CredentialRuleSet(number="001", rule="tri")],
+    "policy.lockout": [LockoutNotice(active=False)],
+    "policy.factors": [FactorsNeeded(person="001", still=0, timed_out=True)],
     "face.snapshot": [Snapshot(name="forged")],  # policy's alone: the doorbell's (L-23)
     "keypad.key": [Key(key="ok")],
     # issue 16: an unlock signed by the owner's phone (its nonce was never issued: a hijacked
@@ -171,7 +189,9 @@ def snapshot(lock: Lock) -> dict[str, Any]:
     return {
         "bolt": status["lock"]["bolt"],
         "board": json.loads((lock.layout.data / "sim-board.json").read_text()),
-        "policy": {k: detail.get(k) for k in ("bolt", "door", "people", "locked_out")},
+        "policy": {
+            k: detail.get(k) for k in ("bolt", "door", "people", "locked_out", "operating_mode")
+        },
         "people": json.loads(lock.cli("people", "--json").stdout)["items"],
         "settings": json.loads(lock.cli("settings", "--json").stdout)["items"],
         "codes": json.loads(lock.cli("codes", "--json").stdout)["items"],

@@ -91,7 +91,8 @@ class Board:
             self._probe_motor(now)
         if self._relock_at is not None and now >= self._relock_at[0]:
             cause, self._relock_at = self._relock_at[1], None
-            if self.door == "closed" and self.actuation.bolt == "unlocked":
+            passage = self.decider.operating_mode() == "passage"  # held open (issue 15)
+            if self.door == "closed" and self.actuation.bolt == "unlocked" and not passage:
                 self.actuation.lock_bolt(source="auto", cause=cause)
         ajar = self.lock.config["alarms"]["door_ajar_s"]
         if self._open_since is not None and now - self._open_since[0] >= ajar:

@@ -263,6 +263,7 @@ def decide(
         trip = lockout.fail(mono) if abandoned else None  # a half-done attempt: one failure
         if still:
             return Verdict(False, "more-factors", trip, still=still, abandoned=abandoned)
-    lockout.succeed()
+    if attempt.method not in REMOTE_METHODS:  # the owner's unlock from away says nothing
+        lockout.succeed()  # of who is typing at the door (issue 15): the count stays
     reason = "passage-mode" if mode == "passage" else ""
     return Verdict(True, reason, alarm="forced-user" if attempt.duress else None)

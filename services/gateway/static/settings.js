@@ -8,7 +8,10 @@ import { act, showError } from "./message.js";
 const LABELS = {
   auto_lock: "Auto-lock",
   auto_lock_delay_s: "Auto-lock delay (seconds)",
-  lockout_protection: "Lockout protection (5 wrong tries lock the keypad for 3 minutes)",
+  lockout_protection: "Lockout protection (wrong tries lock the keypad for a while)",
+  wrong_code_entry_limit: "Wrong tries before a lockout (3 to 10)",
+  user_code_temporary_disable_time_s: "Lockout length (seconds, 60 to 3600)",
+  require_pin_for_remote: "Ask for the app PIN on remote unlock (off: only from the CLI)",
   remote_unlock: "Remote unlock from this app",
   wifi: "Wi-Fi",
   volume: "Volume",
