@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
+from PIL import Image
 
 from hw.camera import FRAME_SIZE, doorstep
 from proto.biometric import FACE_ATTACKS
@@ -144,10 +146,25 @@ def photos_attack(photos: list[np.ndarray], locate: Locate, frames_each: int,
     out = []
     for photo, (centre, distance) in zip(photos, where):
         hand = Hand.moving(frames_each, rng)
+        picture = Image.fromarray(photo).convert("RGBA")
         for k in range(frames_each):
-            u, v = _inverse_map(placement(centre, eyes / distance, target, hand, k))
-            out.append(composite(photo, u, v))
+            out.append(warped(picture, placement(centre, eyes / distance, target, hand, k)))
     return out
+
+
+def warped(picture: Image.Image, h: np.ndarray) -> np.ndarray:
+    """The doorstep with a flat picture on it where the map h puts it (PIL's perspective
+    transform takes the inverse map, frame to picture; alpha marks where it falls)."""
+    inverse = np.linalg.inv(h)
+    inverse = inverse / inverse[2, 2]
+    moved = picture.transform(FRAME_SIZE, Image.Transform.PERSPECTIVE,
+                              tuple(inverse.ravel()[:8]), Image.Resampling.BILINEAR)  # fmt: skip
+    return np.asarray(Image.alpha_composite(_doorstep_rgba(), moved).convert("RGB"))
+
+
+@lru_cache(maxsize=1)
+def _doorstep_rgba() -> Image.Image:
+    return Image.fromarray(doorstep()).convert("RGBA")
 
 
 def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
