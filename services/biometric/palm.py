@@ -3,11 +3,14 @@ person at the door), enrolment with the module's own guided capture (L-15)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hw import palm as pm
 from services.biometric.station import EnrolFailed, Station
 from services.mailbox import Mailbox
+
+log = logging.getLogger(__name__)
 
 # The module's palm states, as the panel's prompt ids (L-15: about 20 cm, a child 10 cm)
 STEPS = {
@@ -17,9 +20,6 @@ STEPS = {
     "moving": "palm-moving",
     "no palm": "palm-show",
 }
-# After an enrolment, stored or refused, the palm is still held up for a moment: a wake
-# then (the sim's placement, a touch) would take it as an attempt at the door (issue 15)
-HELD_AFTER_ENROL_S = 3.0
 REFUSALS = {
     pm.MR_FAILED4_ENROLLED: ("already-added", "that palm is already enrolled"),
     pm.MR_FAILED4_MAXUSER: ("full", "the palm module is full"),
@@ -37,7 +37,8 @@ class PalmStation(Station):
         self.port = port
         self.module: pm.Palm | None = None
         self.awake_until = 0.0
-        self.enrolled_at = float("-inf")  # when the last enrolment ended
+        # the hand just enrolled (or refused) is still held up: not an attempt till it goes
+        self.held = False
 
     def connect(self) -> None:
         if self.module is None:
@@ -85,8 +86,7 @@ class PalmStation(Station):
     # -- at the door --------------------------------------------------------------------
     def wake(self) -> None:
         """The panel was touched or someone is at the door: look for a palm for a while."""
-        held = self.now() - self.enrolled_at < HELD_AFTER_ENROL_S  # the palm just enrolled
-        if not self.busy and not held:  # during an enrolment the palm shown is being enrolled
+        if not self.busy:  # during an enrolment the palm shown is being enrolled
             self.awake_until = self.now() + self.settings["palm_awake_s"]
 
     def idle(self) -> None:
@@ -97,14 +97,30 @@ class PalmStation(Station):
             user = self.link.verify(timeout_s=max(1, min(int(left), 5)))
         except pm.PalmResultError as e:
             if e.code == pm.MR_FAILED4_TIMEOUT:
+                self.held = False  # no palm for a while: the enrolled hand is away
                 return  # no palm shown yet
             if e.code in (pm.MR_FAILED4_UNKNOWNUSER, pm.MR_FAILED4_LIVENESSCHECK):
                 self.awake_until = 0.0  # one attempt per wake
-                self.decide(None, 0.0, None)
+                self._decide_unless_held(None)
                 return
             raise
         self.awake_until = 0.0
-        self.decide(self.person_at(user.user_id), 1.0, None)
+        self._decide_unless_held(user.user_id)
+
+    def _decide_unless_held(self, slot: int | None) -> None:
+        """A palm seen before the enrolled hand was taken away is that hand (issue 15)."""
+        if self.held:
+            log.info("the palm of the last enrolment is still held up: not an attempt")
+            return
+        if slot is None:
+            self.decide(None, 0.0, None)
+        else:
+            self.decide(self.person_at(slot), 1.0, None)
+
+    def away(self) -> None:
+        """The palm was taken away (the simulated hand is lifted; a real module: a verify
+        that saw no palm): the next one shown is an attempt again."""
+        self.held = False
 
     # -- enrolment ----------------------------------------------------------------------
     def capture_template(self, person: str, cause: str | None) -> tuple[int, bytes]:
@@ -132,5 +148,5 @@ class PalmStation(Station):
         return uid, self.link.get_feature(uid)
 
     def after_enrol(self) -> None:
-        self.awake_until = 0.0  # the next attempt needs a new wake, once the palm is away
-        self.enrolled_at = self.now()
+        self.awake_until = 0.0  # the next attempt needs a new wake
+        self.held = True

@@ -77,7 +77,7 @@ class BiometricService(Service):
     def tick(self, now: float) -> None:
         for modality, at in list(self._lift_at.items()):
             if now >= at:
-                self.sims[modality].lift()
+                self._lift(modality)
                 del self._lift_at[modality]
         self._update_state()
 
@@ -157,19 +157,30 @@ class BiometricService(Service):
         if sim is None:
             return self._not_simulated(b.modality)
         if not b.who:
-            sim.lift()
+            self._lift(b.modality)
             return OK
         try:
             if b.modality == "palm":
+                # a palm held up to an enrolment is not a person at the door, even when the
+                # enrolment ends (refused at once: already added) before the wake (issue 15)
+                enrolling = any(s.busy for s in self.stations.values())
                 distance = b.distance_cm or None
                 sim.place(b.who, *b.qualities, distance_cm=distance, child=b.child)
-                self._wake_palm()  # a person at the door wakes the lock
+                if not enrolling:
+                    self._wake_palm()  # a person at the door wakes the lock
             else:
                 sim.place(b.who, *b.qualities)
         except ValueError as e:
             return refused("bad-value", str(e))
         self._lift_at[b.modality] = self.clock() + self.settings["sim_touch_s"]
         return OK
+
+    def _lift(self, modality: str) -> None:
+        """The simulated finger or palm goes; a palm station then knows the hand is away."""
+        self.sims[modality].lift()
+        palm = self.stations.get(modality)
+        if isinstance(palm, PalmStation):
+            palm.away()
 
     @staticmethod
     def _not_simulated(modality: str) -> Done:
