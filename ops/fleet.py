@@ -60,7 +60,7 @@ def add_parser(c: argparse.ArgumentParser, common: argparse.ArgumentParser) -> N
     a.add_argument("--name", default="")
     a.add_argument("--group", action="append", default=[])
     console("status", "every door's state and audit head")
-    w = console("watch", "events from all doors, live")
+    w = console("watch", "events from all doors, and doors coming and going, live")
     w.add_argument("--timeout", type=float, help="stop after S seconds")
     v = console("visitor", "push a visitor code (read from stdin) to a group of doors")
     v.add_argument("--group")
@@ -155,7 +155,7 @@ def cmd_status(layout: Layout, args: argparse.Namespace) -> int:
 def cmd_watch(layout: Layout, args: argparse.Namespace) -> int:
     def said(serial: str, kind: str, body: dict[str, Any]) -> None:
         if args.json:
-            print(json.dumps({"door": serial, "event": kind, **body}), flush=True)
+            print(json.dumps({"serial": serial, "event": kind, **body}), flush=True)
         else:
             extra = " ".join(f"{k}={v}" for k, v in body.items() if k not in ("event_type",))
             print(f"{serial} {kind} {extra}", flush=True)

@@ -35,7 +35,6 @@ SUBSCRIPTIONS = (
     f"{ROOT}/+/+/state",
     f"{ROOT}/+/+/event",
     f"{ROOT}/+/fleet/ack",
-    f"{ROOT}/+/lock/result",
 )
 
 
@@ -248,7 +247,9 @@ class Console:
             else:
                 self._take_state(serial, kind, payload)
             self.changed.notify_all()
-        if kind.endswith("/event") and self.on_event is not None:
+        if kind == "availability" and self.on_event is not None:  # a door came or went
+            self.on_event(serial, "availability", {"state": payload.decode(errors="replace")})
+        elif kind.endswith("/event") and self.on_event is not None:
             try:
                 body = json.loads(payload)
             except ValueError:

@@ -213,6 +213,17 @@ def test_issue17_topics_live_under_the_serial_and_refuse_what_cannot_be_a_topic(
         Topics(SERIAL, "home/+")
 
 
+def test_issue17_the_view_is_unsure_until_it_knows_the_bolt_and_the_door() -> None:
+    view = LockView()
+    assert view.unsure()  # the bridge asks policy again until it is not
+    view.set_bolt("locked")
+    assert view.unsure()
+    view.door_open = False
+    assert not view.unsure()
+    view.set_bolt("moving")
+    assert not view.unsure()
+
+
 # -- [mqtt] --------------------------------------------------------------------------------
 def mqtt_config(**values: object) -> dict[str, object]:
     section = dict(configuration.DEFAULTS["mqtt"])

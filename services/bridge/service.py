@@ -75,6 +75,7 @@ class BridgeService(Service):
         self.said: dict[str, str] = {}  # each retained state as last published
         self.fleet: Counter[str] = Counter()  # pushes relayed, or refused here: fleet:<reason>
         self.head_due: float | None = None  # when to say the audit head again
+        self.next_refresh = 0.0  # Home asked again while the bolt or door is unknown
         self.settings: Settings | None = None
         self.topics: Topics | None = None
         self.device: discovery.Device | None = None
@@ -126,6 +127,11 @@ class BridgeService(Service):
         if self.head_due is not None and now >= self.head_due:
             self.head_due = None
             self.publish_head()
+        if self.link is not None and self.link.connected and self.view.unsure():
+            if now >= self.next_refresh:  # policy may learn the door or bolt after we asked
+                self.next_refresh = now + ASK_POLICY_EVERY_S
+                self.refresh()
+                self.publish_states()
         if self.settings is None or self.link is not None or self.removed or self.wifi_off:
             return
         if now >= self.next_ask:

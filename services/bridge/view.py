@@ -36,6 +36,10 @@ class LockView:
         elif state == "jammed":
             self.jammed = True
 
+    def unsure(self) -> bool:
+        """The bolt or the door not known yet (policy had not heard the motor when asked)."""
+        return self.bolt == "unknown" or self.door_open is None
+
     def lock_state(self) -> str | None:
         """The lock entity's payload, or None when there is nothing true to say."""
         if self.bolt == "jammed":
