@@ -224,9 +224,10 @@ class FaceWorker:
         self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
         if near.distance < p.best.distance:
             p.best = near
-        if near.distance < p.track_best.get(track.id, g.Nearest(None, 0, float("inf"))).distance:
-            p.track_best[track.id] = near
-        near = p.track_best[track.id]  # the track's best frame decides, with its proof
+        best = p.track_best.get(track.id)
+        if best is None or near.distance < best.distance:
+            p.track_best[track.id] = best = near
+        near = best  # the track's best frame decides, with that track's proof
         if near.distance > self.settings["threshold"]:
             return
         p.matched = near
