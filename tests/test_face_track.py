@@ -94,3 +94,21 @@ def test_photos_of_the_person_switched_do_not_prove_life(judge, kind):
     # a switch was seen as a cut; the other (p01/3 and 5, taken alike) may pass for one
     # face: then its pose change is under the proof's 0.25 eye distances
     assert sum(verdict.breaks.values()) >= 1
+
+
+def test_the_simulated_camera_shows_a_video_in_order_at_its_frame_rate(tmp_path):
+    from PIL import Image
+
+    from hw.camera import CameraError, SimCamera
+
+    for n in range(3):
+        Image.new("RGB", (64, 48), (n * 80, 0, 0)).save(tmp_path / f"{n:04d}.png")
+    camera = SimCamera(hold_frames=4)
+    assert camera.show([str(tmp_path)], [], hold=True, video=True) == 3
+    frames = [camera.read(1.0) for _ in range(3)]
+    assert [f.rgb[0, 0, 0] for f in frames] == [0, 80, 160]
+    assert np.allclose(np.diff([f.t for f in frames]), 1 / SimCamera.FPS)
+    with pytest.raises(CameraError, match="one folder"):
+        camera.show([str(tmp_path / "0000.png")], [], hold=True, video=True)
+    with pytest.raises(CameraError, match="not loaded"):  # attacks line photos up by their faces
+        camera.show([str(tmp_path / "0000.png")], [], hold=True, attack="photos")
