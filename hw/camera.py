@@ -10,6 +10,7 @@ doorbell's snapshot take whatever the camera shows now (view), at their own pace
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
 import time
@@ -20,6 +21,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+log = logging.getLogger(__name__)
 
 LONG_SIDE = 640  # the lock's camera: 640x480
 FRAME_SIZE = (640, 480)  # width, height of the simulated camera's own frames
@@ -136,6 +139,7 @@ class SimCamera:
         self._frames: queue.Queue[Frame] = queue.Queue()
         self._showing: Frame | None = None  # None: nobody at the door
         self._stamp = 0.0  # the last queued frame's capture time
+        self._queuing = threading.Lock()
 
     def show(
         self, images: list[str], ir: list[str], hold: bool, attack: str = "", video: bool = False
@@ -144,7 +148,7 @@ class SimCamera:
         attack: one of hw.sim_face_attacks.ATTACKS made of the photos; video: images is
         one folder of consecutive frames, shown in order, once each."""
         if video:
-            return self._queue([Frame(rgb, source=src) for src, rgb in video_frames(images)])
+            return self._video(video_paths(images))
         if attack:
             return self._attack(images, attack)
         frames: list[Frame] = []
@@ -193,12 +197,30 @@ class SimCamera:
         threading.Thread(target=make, name=f"sim-{attack}", daemon=True).start()
         return attacks.BENT_FRAMES if attack == "bent" else len(photos) * self.hold_frames
 
+    def _video(self, paths: list[Path]) -> int:
+        """Read and queued by a thread of its own: a few seconds of frames take longer to
+        read under load than the bus waits for an answer. An unreadable frame is skipped
+        (a real camera drops frames too) and logged."""
+
+        def read() -> None:
+            frames = []
+            for path in paths:
+                try:
+                    frames.append(Frame(load_photo(path), source=str(path)))
+                except CameraError as e:
+                    log.warning("video frame skipped: %s", e)
+            self._queue(frames)
+
+        threading.Thread(target=read, name="sim-video", daemon=True).start()
+        return len(paths)
+
     def _queue(self, frames: list[Frame]) -> int:
         """Stamped one camera period apart, after anything already queued."""
-        stamp = max(time.monotonic(), self._stamp + 1.0 / self.FPS)
-        for k, frame in enumerate(frames):
-            self._stamp = stamp + k / self.FPS
-            self._frames.put(replace(frame, t=self._stamp))
+        with self._queuing:  # the loop and the attack and video threads all queue
+            stamp = max(time.monotonic(), self._stamp + 1.0 / self.FPS)
+            for k, frame in enumerate(frames):
+                self._stamp = stamp + k / self.FPS
+                self._frames.put(replace(frame, t=self._stamp))
         return len(frames)
 
     def read(self, timeout: float) -> Frame | None:
@@ -220,14 +242,14 @@ class SimCamera:
 VIDEO_FRAMES = 3000  # a folder of frames: at most 100 s at 30 fps
 
 
-def video_frames(folder: list[str]) -> list[tuple[str, np.ndarray]]:
-    """The frames of a video folder (NNNN.jpg or .png, in name order), at the camera's size."""
+def video_paths(folder: list[str]) -> list[Path]:
+    """The frames of a video folder (NNNN.jpg or .png), in name order."""
     if len(folder) != 1 or not Path(folder[0]).is_dir():
         raise CameraError("a video is one folder of frames")
     paths = sorted(p for p in Path(folder[0]).iterdir() if p.suffix.lower() in IMAGE_TYPES)
     if not paths or len(paths) > VIDEO_FRAMES:
         raise CameraError(f"{folder[0]}: 1 to {VIDEO_FRAMES} frames (.jpg, .png) expected")
-    return [(str(p), load_photo(p)) for p in paths]
+    return paths
 
 
 class Grabbed:
