@@ -260,7 +260,7 @@ def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(
     page, watch = owner, lock.watcher()
     ensure_locked(lock, watch)
     go(page, "settings", "Settings")
-    switch = page.get_by_role("switch", name="Remote unlock")
+    switch = page.get_by_role("switch", name="Remote unlock from this app")
     if switch.is_checked():  # another walkthrough left it on: this one starts from off
         switch.click()
         expect(note_line(page)).to_contain_text("saved")
@@ -273,7 +273,7 @@ def test_l32_remote_unlock_is_refused_while_off_then_done_with_the_pin(
     shoot(page, "unlock-refused")
 
     go(page, "settings", "Settings")
-    page.get_by_role("switch", name="Remote unlock").click()
+    page.get_by_role("switch", name="Remote unlock from this app").click()
     expect(note_line(page)).to_contain_text("saved")
     go(page, "unlock", "Unlock")
     expect(page.locator("#remote-off")).to_be_hidden()
