@@ -247,6 +247,7 @@ def test_issue_15_passage_needs_the_remote_pin_and_holds_the_bolt_open(policy):
     claim(policy)
     policy.setting("remote_unlock", "on")
     assert policy.mode("passage", pin="0000").reason == "wrong-pin"
+    assert policy.mode("passage", sender="gateway").reason == "wrong-pin"  # a hijacked app
     assert unlocks(policy) == []
     assert policy.mode("passage", pin=PIN).ok
     assert unlocks(policy) == ["unlock"]
