@@ -184,6 +184,23 @@ def test_issue_15_tri_needs_three_different_kinds(policy):
     assert policy.ask(policy.biometrics.on_match, finger, "biometric").granted
 
 
+def test_issue_15_a_phone_key_is_one_factor_never_enough_alone_for_dual():
+    from datetime import timezone
+
+    from services.policy.rules import Attempt, Factors, decide
+
+    lockout, factors = guessing.door_lockout(20), Factors(30.0)
+
+    def show(method: str, mono: float):
+        attempt = Attempt(method, person="002", factors=2)
+        return decide(attempt, lockout, wall=MONDAY_9, mono=mono, tz=timezone.utc,
+                      remote_enabled=True, factors=factors)  # fmt: skip
+
+    assert show("ble", 1.0).reason == "more-factors"
+    assert show("ble", 2.0).reason == "more-factors"  # the same kind again
+    assert show("pin", 3.0).granted
+
+
 def test_issue_15_a_half_done_attempt_times_out_as_one_failure(policy):
     policy.ask(policy.owner.on_credential_rule, CredentialRuleSet(number="002", rule="dual"))
     policy.face("002")

@@ -15,7 +15,7 @@ REFUSED = {
     "factor-timeout": "factor-timeout",
 }
 METHOD_WORDS = {"pin": "passcode", "face": "face", "fingerprint": "fingerprint",
-                "palm-vein": "palm vein"}  # fmt: skip
+                "palm-vein": "palm vein", "ble": "phone key"}  # fmt: skip
 
 
 def refused(reason: str) -> str | None:

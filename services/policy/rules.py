@@ -13,6 +13,8 @@ from datetime import datetime, tzinfo
 LOCAL_METHODS = frozenset({"pin", "face", "fingerprint", "palm-vein"})
 # Unlocks asked from away from the door (L-18, L-32): Matter's remote operation.
 REMOTE_METHODS = frozenset({"remote"})
+# What a CredentialRule counts as a credential (issue 15): the door's, and a phone key
+FACTOR_METHODS = LOCAL_METHODS | {"ble"}
 # Matter's OperatingMode (issue 15), as the wire and the log name them
 MODES = ("normal", "vacation", "privacy", "no-remote", "passage")
 # Matter's CredentialRule (issue 15): how many different credentials a person shows
@@ -256,7 +258,7 @@ def decide(
         return Verdict(False, "uses-exhausted")
     if mode == "vacation" and not attempt.admin:
         return Verdict(False, "vacation-mode")
-    if attempt.factors > 1 and local and attempt.person is not None:
+    if attempt.factors > 1 and attempt.method in FACTOR_METHODS and attempt.person is not None:
         if factors is None:  # no place to keep the first factor: one is never enough
             return Verdict(False, "more-factors", still=attempt.factors - 1)
         still, abandoned = factors.add(attempt.person, attempt.method, attempt.factors, mono)
