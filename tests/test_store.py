@@ -324,8 +324,11 @@ def test_l7_l9_validity_and_visitor_codes_are_kept(people: People) -> None:
     validity = people.validity(number)
     assert validity.start == 10.0 and validity.end == 20.0
     assert validity.slots[0].days == frozenset(range(5))  # Monday to Friday
-    people.add_visitor("cleaner", digest(5), 7, 10.0, 20.0, 2)
+    people.add_visitor("cleaner", digest(5), 7, None, 1_800_000_000.0, 2)
     assert people.codes()[digest(5)].kind == "visitor"
+    with pytest.raises(Refusal) as ended:  # the owner's app and a fleet push, not only the CLI
+        people.add_visitor("late", digest(6), 7, None, 1_699_999_999.0, 2)
+    assert ended.value.reason == "bad-value" and people.visitor("late") is None
     people.use_visitor("cleaner")
     assert people.visitor("cleaner").uses_left == 1
     with pytest.raises(Refusal):

@@ -320,6 +320,9 @@ class People:
             raise Refusal("exists", f"a visitor code named {label!r} exists")
         if uses is not None and uses < 1:
             raise Refusal("bad-value", "uses must be 1 or more")
+        now = self._wall()  # 0 when the lock lost the time: the window is kept as given
+        if end is not None and now and end <= now:  # whoever asks: the CLI, the app, a fleet
+            raise Refusal("bad-value", "the window has already ended")
         self._check_window(start, end, [])
         self._room_for_code(None)
         self._code_is_free(digest)
