@@ -53,6 +53,31 @@ class Changes:
         lock.publish(Audit(kind="person-added", detail=role, person=number), event.get("cause"))
         return Done(ok=True, detail=number)
 
+    def add_visitor(
+        self,
+        env: Envelope[Any],
+        label: str,
+        code: str,
+        window: tuple[float | None, float | None],
+        uses: int | None,
+        *,
+        source: str,
+    ) -> Done:
+        """L-9: a visitor code under L-4's rules, from the owner or a fleet's push."""
+        answer = self.rule_answer(code)
+        if not answer.ok:
+            return answer
+        lock = self.lock
+        return self.apply(
+            env,
+            lambda **e: lock.people.add_visitor(
+                label, lock.hasher.digest(code), len(code), *window, uses, **e
+            ),
+            "visitor-added",
+            source=source,
+            detail=label,
+        )
+
     def rule_answer(self, code: str) -> Done:
         """L-4's rules on a new passcode: OK, or the first one it breaks."""
         rules = self.lock.config["passcode"]

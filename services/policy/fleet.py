@@ -107,14 +107,8 @@ class Fleet:
             self.lock.store.log("fleet-refused", source="fleet", cause=env.trace,
                                 reason=answer.reason, detail=v.label)  # fmt: skip
             return answer
-        return self.changes.apply(
-            env,
-            lambda **e: self.lock.people.add_visitor(
-                v.label, self.lock.hasher.digest(v.code), len(v.code), v.start, v.end, v.uses, **e
-            ),
-            "visitor-added",
-            source="fleet",
-            detail=v.label,
+        return self.changes.add_visitor(
+            env, v.label, v.code, (v.start, v.end), v.uses, source="fleet"
         )
 
     def _seen(self) -> dict[str, list[Any]]:

@@ -146,17 +146,9 @@ class Owner:
     @accepts(VisitorAdd)
     def on_visitor_add(self, env: Envelope[VisitorAdd], peer: str) -> Done:
         b = env.body
-        answer = self.changes.rule_answer(b.code)
-        if not answer.ok:
-            return answer
-        return self.changes.apply(
-            env,
-            lambda **e: self.lock.people.add_visitor(
-                b.label, self.lock.hasher.digest(b.code), len(b.code), b.start, b.end, b.uses, **e
-            ),
-            "visitor-added",
-            source=owner_source(peer),
-            detail=b.label,
+        window = (b.start, b.end)
+        return self.changes.add_visitor(
+            env, b.label, b.code, window, b.uses, source=owner_source(peer)
         )
 
     @accepts(VisitorDelete)
