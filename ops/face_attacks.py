@@ -15,7 +15,6 @@ Run it niced, once: it takes minutes of one core.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import sys
@@ -127,19 +126,14 @@ def dev_people(root: Path) -> dict[str, list[Path]]:
 
 
 def attack_sequences(judge: Judge, root: Path, kind: str, count: int) -> Iterator[list[np.ndarray]]:
-    """count sequences of one kind, over the people in turn: for photos and screen, two to
-    four photos of one person in an order not used before; for bent, one photo."""
+    """count sequences of one kind, over the people in turn: for photos and screen, two,
+    three or four (each person's turns in that cycle) of the person's photos in a seeded
+    random order; for bent, one photo (the i-th modulo the person's count)."""
     people = {n: [load_photo(p) for p in ps] for n, ps in dev_people(root).items()}
     people = {n: ps for n, ps in people.items() if all(judge.locate(p) for p in ps)}
-    orders = {
-        n: itertools.cycle(
-            [list(o) for r in (2, 3, 4) for o in itertools.permutations(range(len(ps)), r)]
-        )
-        for n, ps in people.items()
-    }
-    names = itertools.cycle(sorted(people))
+    names = sorted(people)
     for i in range(count):
-        name = next(names)
+        name = names[i % len(names)]
         photos = people[name]
         seed = f"{kind}:{i}"
         if kind == "bent":
@@ -147,7 +141,9 @@ def attack_sequences(judge: Judge, root: Path, kind: str, count: int) -> Iterato
                 photos[i % len(photos)], judge.locate, attacks.BENT_FRAMES, seed
             )
             continue
-        chosen = [photos[j] for j in next(orders[name])]
+        shown = min(len(photos), 2 + i // len(names) % 3)
+        order = attacks.rng_for(seed).permutation(len(photos))[:shown]
+        chosen = [photos[j] for j in order]
         build_frames = attacks.photos_attack if kind == "photos" else attacks.screen_attack
         yield build_frames(chosen, judge.locate, FRAMES_EACH, seed)
 
