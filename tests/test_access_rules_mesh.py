@@ -27,9 +27,7 @@ CONFIG = """
 [lockout]
 duration_s = 3.0
 factor_window_s = 4.0
-[biometric]
-sim_touch_s = 0.6
-"""
+"""  # the simulated finger stays its default 1.5 s: a loaded machine missed one of 0.6 s
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +106,14 @@ def test_l20_issue_15_a_lockout_sounds_says_system_locked_and_its_end_is_an_even
 
 def test_issue_15_dual_asks_for_another_kind_and_a_half_done_attempt_times_out(lock, watch):
     lock.cli("people", "rule", "002", "dual")
+    try:
+        dual_then_timeout(lock, watch)
+    finally:  # the tests after this one expect 002 single, whatever happened here
+        lock.cli("people", "rule", "002", "single")
+        lock.cli("lockout", "release")
+
+
+def dual_then_timeout(lock: Lock, watch) -> None:
     assert type_code(lock, watch, USER_CODE).reason == "more-factors"
     needed = watch.wait_for(is_type(FactorsNeeded)).body
     assert (needed.person, needed.still, needed.shown) == ("002", 1, ["pin"])
@@ -122,8 +128,6 @@ def test_issue_15_dual_asks_for_another_kind_and_a_half_done_attempt_times_out(l
     said(watch, "factor-timeout", timeout=15)  # 4 s in this config
     row = events(lock, "refused")[0]
     assert (row["person"], row["reason"]) == ("002", "factor-timeout")
-    lock.cli("people", "rule", "002", "single")
-    lock.cli("lockout", "release")
 
 
 def test_issue_15_operating_modes_at_the_door_and_remotely(lock, watch):
