@@ -90,6 +90,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "min_face_correlation": 0.65,
             "min_context_correlation": 0.45,
             "max_parallax_step": 0.25,
+            "max_surprise": 2.0,  # the last three as shares of their bounds, summed
         },
         "antispoof_model": "",  # an ONNX anti-spoofing model, run when set
         "antispoof_threshold": 0.5,

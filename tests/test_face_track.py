@@ -112,3 +112,20 @@ def test_the_simulated_camera_shows_a_video_in_order_at_its_frame_rate(tmp_path)
         camera.show([str(tmp_path / "0000.png")], [], hold=True, video=True)
     with pytest.raises(CameraError, match="not loaded"):  # attacks line photos up by their faces
         camera.show([str(tmp_path / "0000.png")], [], hold=True, attack="photos")
+
+
+def test_a_frame_near_every_bound_at_once_is_a_cut_though_within_each():
+    c = Continuity()
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 576))
+    a, b = a - a.mean(), b - b.mean()
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    like = 0.7 * a + np.sqrt(1 - 0.7**2) * (b - (b @ a) * a) / np.linalg.norm(b - (b @ a) * a)
+    nose = FRONT + np.array([[0, 0], [0, 0], [9, 0], [0, 0], [0, 0]])  # 0.15 eye distances
+    last = Observation(0.0, (80, 80, 180, 185), FRONT, np.zeros(128), a.reshape(24, 24), PATCH)
+    new = Observation(1 / 30, (80, 80, 180, 185), nose, np.full(128, 0.4 / np.sqrt(128)),
+                      like.reshape(24, 24), PATCH)  # fmt: skip
+    # 0.40 of 0.45, correlation 0.70 of 0.65 at least, 0.15 of 0.25 off the plane: each
+    # passes, together they are a swap
+    assert broken(c, last, new) == "several-changes"
+    assert broken(Continuity(max_surprise=3.0), last, new) == ""
