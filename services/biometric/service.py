@@ -107,6 +107,7 @@ class BiometricService(Service):
         if any(s.busy for s in self.stations.values()):
             return refused("busy", "an enrolment is already under way")
         station.busy = True  # at once, so a second request is refused before the job runs
+        station.cancel.clear()  # here, not in the job: a cancel before it starts must hold
         station.submit(lambda: station.enrol(b.person, b.ticket, env.trace))
         return Done(ok=True, detail="started")
 

@@ -183,9 +183,9 @@ class Station:
         """The job behind BioEnrol, which policy opened (issue 11): capture, refuse
         duplicates, store, mirror to policy under the ticket, which says whose it is;
         person is only for the steps shown."""
-        self.cancel.clear()
         self.busy = True
         try:
+            self.check_cancel()  # cancelled while the job waited for the module (issue 15)
             slot, template = self.capture_template(person, cause)
             self._mirror(person, ticket, slot, template, cause)
         except Cancelled:

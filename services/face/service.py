@@ -114,6 +114,7 @@ class FaceService(Service):
         if self.worker.busy:
             return refused("busy", "a face enrolment is already under way")
         self.worker.busy = True  # at once: a second request is refused before the job runs
+        self.worker.cancel.clear()  # here, not in the job: a cancel before it starts must hold
         self.worker.submit(lambda: self.worker.enrol(b.person, b.ticket, env.trace))
         return Done(ok=True, detail="started")
 

@@ -305,8 +305,7 @@ class FaceWorker:
     def enrol(self, person: str, ticket: str, cause: str | None) -> None:
         """The capture policy opened (issue 11): saved under its ticket, which names whose
         template it is; person is only for the steps shown."""
-        self.cancel.clear()
-        self.busy = True
+        self.busy = True  # the cancel was cleared as the job was queued (service.on_enrol)
         self._presentation = None
         try:
             enrolment = Enrolment(self.settings["enrol_poses"], self.settings["threshold"])
