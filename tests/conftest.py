@@ -4,12 +4,15 @@ Hypothesis' settings, chosen by where the suite runs."""
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+from tests.brokerkit import Broker
 from tests.meshkit import Lock, running
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -58,3 +61,12 @@ def ready_lock(lock: Lock):
     """A running lock with its direction set and a first administrator (ADMIN_CODE)."""
     lock.set_up()
     return lock
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A Mosquitto of the module's own on a free localhost port (tests/brokerkit.py)."""
+    broker = Broker(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.kill(signal.SIGTERM)

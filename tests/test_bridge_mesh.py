@@ -38,14 +38,6 @@ def config(broker: Broker, extra: str = "") -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("mosquitto"))
-    broker.start()
-    yield broker
-    broker.kill(signal.SIGTERM)
-
-
 class Ha(Listener):
     """Home Assistant's view of one lock: its discovery topics and the lock's own."""
 

@@ -9,7 +9,6 @@ One mesh for the module: the tests use distinct labels and codes."""
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -30,14 +29,6 @@ pytestmark = pytest.mark.slow
 
 SEED = bytes(range(32))
 SIMS = serials("FLOOR", 3)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("mosquitto"))
-    broker.start()
-    yield broker
-    broker.kill(signal.SIGTERM)
 
 
 class Building:
