@@ -201,9 +201,11 @@ def snapshot(lock: Lock) -> dict[str, Any]:
 
 def answered(status: dict[str, Any]) -> dict[str, Any] | None:
     """The status, if policy and the motor both answered it (a busy machine can make one
-    miss its 1 s): a state not read is no state to compare."""
-    heard = status["services"]["policy"]["detail"] and status["lock"]["bolt"] != "unknown"
-    return status if heard else None
+    miss its 1 s) and a restarted policy has heard the board again: a state not read is
+    no state to compare."""
+    detail = status["services"]["policy"]["detail"]
+    heard = detail and status["lock"]["bolt"] != "unknown"
+    return status if heard and "unknown" not in (detail["bolt"], detail["door"]) else None
 
 
 def unauthorized(lock: Lock) -> dict[str, int]:
