@@ -66,6 +66,9 @@ def up(layout: Layout, *, timeout: float | None = None) -> Up:
             cwd=layout.data,
             umask=0o077,  # its logs and every file of the mesh: the owner's only
         )
+        # supervisord spawns the programs after its loop's first wait (1 s) or the first
+        # request it hears, whichever comes first: ask at once, and they start now
+        running(layout)
     if timeout is None:
         timeout = configuration.load(layout.config_file)["mesh"]["up_timeout_s"]
     unhealthy = wait_healthy(layout, timeout)

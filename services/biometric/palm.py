@@ -93,9 +93,11 @@ class PalmStation(Station):
         left = self.awake_until - self.now()
         if left <= 0:
             return
-        try:
-            user = self.link.verify(timeout_s=max(1, min(int(left), 5)))
+        try:  # up to 5 s: the service stopping aborts it (RESET), not waits it out
+            user = self.link.verify(timeout_s=max(1, min(int(left), 5)), cancel=self.stopping)
         except pm.PalmResultError as e:
+            if self.stopping.is_set():
+                return
             if e.code == pm.MR_FAILED4_TIMEOUT:
                 self.held = False  # no palm for a while: the enrolled hand is away
                 return  # no palm shown yet

@@ -65,7 +65,7 @@ class Station:
         self.stats: dict[str, int] = {"attempts": 0, "matches": 0, "faults": 0, "reconnects": 0}
         self._jobs: queue.Queue[Job] = queue.Queue()
         self._connected = False
-        self._stop = threading.Event()
+        self.stopping = threading.Event()  # a blocking module command watches it
         self._thread = threading.Thread(target=self._run, name=self.MODALITY, daemon=True)
 
     # -- from the service's loop ------------------------------------------------------------
@@ -73,7 +73,7 @@ class Station:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stopping.set()
         self.cancel.set()
         self._thread.join(timeout=3)
 
@@ -86,7 +86,7 @@ class Station:
 
     # -- the worker -------------------------------------------------------------------------
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             if not self._connected:
                 self._reconnect()
                 continue
@@ -107,7 +107,7 @@ class Station:
             self._reconcile()
         except self.LINK_ERRORS as e:
             self._fault(e)
-            self._stop.wait(self.settings["retry_s"])
+            self.stopping.wait(self.settings["retry_s"])
             return
         if self.stats["faults"]:
             self.stats["reconnects"] += 1
@@ -245,8 +245,8 @@ class Station:
     def wait(self, seconds: float) -> None:
         """Sleep; during an enrolment, back (or shutdown) ends the sleep and the enrolment."""
         if not self.busy:
-            self._stop.wait(seconds)
-        elif self.cancel.wait(seconds) or self._stop.is_set():
+            self.stopping.wait(seconds)
+        elif self.cancel.wait(seconds) or self.stopping.is_set():
             raise Cancelled()
 
     @staticmethod
