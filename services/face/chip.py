@@ -149,22 +149,36 @@ def extract_chip(rgb: np.ndarray, rect: np.ndarray, angle: float, size: int) -> 
 
 def bilinear_truncated(source: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """dlib's interpolate_bilinear: float64 blend, cast (truncated) to uint8, black outside."""
-    left = np.floor(x).astype(np.int64)
-    top = np.floor(y).astype(np.int64)
+    left = np.floor(x).astype(np.intp)
+    top = np.floor(y).astype(np.intp)
     height, width = source.shape[:2]
     inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
     chip = np.zeros(x.shape + (3,), dtype=np.uint8)
-    left, top = left[inside], top[inside]
-    across = (x[inside] - left)[:, None]
-    down = (y[inside] - top)[:, None]
-    pixels = source.astype(np.float64)
-    top_left, top_right = pixels[top, left], pixels[top, left + 1]
-    bottom_left, bottom_right = pixels[top + 1, left], pixels[top + 1, left + 1]
-    # Same operations in the same order as dlib, so the truncation lands on the same side.
-    blend = (1 - down) * ((1 - across) * top_left + across * top_right) + down * (
-        (1 - across) * bottom_left + across * bottom_right
-    )
-    chip[inside] = blend.astype(np.uint8)
+    whole = bool(inside.all())  # the usual case: no mask to gather through
+    if not whole:
+        left, top, x, y = left[inside], top[inside], x[inside], y[inside]
+    across = (x - left).reshape(-1, 1)
+    down = (y - top).reshape(-1, 1)
+    # the four neighbours by flat index, gathered as uint8 and only then made float64
+    pixels = np.ascontiguousarray(source).reshape(-1, 3)
+    at = (top * width + left).ravel()
+
+    def corner(offset: int) -> np.ndarray:
+        return np.take(pixels, at + offset, axis=0).astype(np.float64)
+
+    # Same operations as dlib's, so the truncation lands on the same side:
+    # (1 - down) * ((1 - across) * tl + across * tr) + down * ((1 - across) * bl + across * br)
+    stay = 1 - across
+    upper = stay * corner(0)
+    upper += across * corner(1)
+    lower = stay * corner(width)
+    lower += across * corner(width + 1)
+    upper *= 1 - down
+    lower *= down
+    upper += lower
+    if whole:
+        return upper.astype(np.uint8).reshape(chip.shape)
+    chip[inside] = upper.astype(np.uint8)
     return chip
 
 

@@ -20,6 +20,7 @@ each feature pixel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -68,51 +69,123 @@ class ShapePredictor:
         # bottom-right one: a scale of right - left, not the width right - left + 1.
         origin = np.array([left, top], dtype=np.float64)
         scale = np.array([right - left, bottom - top], dtype=np.float64)
-        pixels = image if image.ndim == 3 else np.asarray(image, dtype=np.float32)
-        trees = np.arange(self.leaves.shape[1])
-        splits = self.split_first.shape[2]
-
+        height, width = image.shape[:2]
+        pixels: np.ndarray
+        if image.ndim == 3:
+            pixels = np.ascontiguousarray(image).reshape(-1, 3)
+        else:
+            pixels = np.ascontiguousarray(image, dtype=np.float32).reshape(-1)
+        fast = self._flat
         shape = self.initial_shape.copy()
+        # row 0 the shape, then what each tree adds: summed in tree order, in float32
+        rows = np.empty((fast.trees + 1, shape.size), dtype=np.float32)
         for cascade in range(self.leaves.shape[0]):
-            features = self._feature_pixels(pixels, shape, cascade, origin, scale)
-            node = np.zeros(trees.size, dtype=np.int64)
+            features = self._feature_pixels(pixels, height, width, shape, cascade, origin, scale)
+            first, second, threshold = fast.splits[cascade]
+            node = np.zeros(fast.trees, dtype=np.intp)
             for _ in range(self.depth):
-                difference = (
-                    features[self.split_first[cascade, trees, node]]
-                    - features[self.split_second[cascade, trees, node]]
-                )
-                go_left = difference > self.split_threshold[cascade, trees, node]
-                node = 2 * node + np.where(go_left, 1, 2)
-            added = self.leaves[cascade, trees, node - splits]
+                at = fast.tree_base + node
+                go_left = (features[first[at]] - features[second[at]]) > threshold[at]
+                node = 2 * node + 2 - go_left  # left child 2n + 1, right 2n + 2
+            rows[0] = shape
+            np.take(fast.leaves[cascade], fast.leaf_base + node - fast.splits_per_tree,
+                    axis=0, out=rows[1:])  # fmt: skip
             # float32 sums in tree order: accumulate is sequential, unlike sum's pairwise.
-            shape = np.add.accumulate(np.vstack([shape, added]), axis=0, dtype=np.float32)[-1]
+            shape = np.add.accumulate(rows, axis=0, dtype=np.float32)[-1]
 
         points = shape.reshape(-1, 2).astype(np.float64) * scale + origin
         return np.floor(points + 0.5) if rounded else points
 
+    @cached_property
+    def _flat(self) -> _FlatTrees:
+        return _FlatTrees.of(self)
+
+    @cached_property
+    def _mean_shape(self) -> _CentredShape:
+        return _CentredShape.of(self.initial_shape)
+
     def _feature_pixels(
         self,
         pixels: np.ndarray,
+        height: int,
+        width: int,
         shape: np.ndarray,
         cascade: int,
         origin: np.ndarray,
         scale: np.ndarray,
     ) -> np.ndarray:
-        """The intensities this cascade's trees compare, sampled around the current shape."""
-        m = similarity_matrix(self.initial_shape, shape).astype(np.float32)
-        deltas = self.deltas[cascade]
-        anchored = shape.reshape(-1, 2)[self.anchors[cascade]]
+        """The intensities this cascade's trees compare, sampled around the current shape.
+        `pixels` is the image with its pixels flattened: (H*W,) grey or (H*W, 3) RGB."""
+        fast = self._flat
+        m = similarity_from(self._mean_shape, shape).astype(np.float32)
+        dx, dy = fast.deltas_x[cascade], fast.deltas_y[cascade]
+        anchor = fast.anchors[cascade]
         # float32 throughout, in dlib's order: (m00*dx + m01*dy) + anchor.
-        x = (m[0, 0] * deltas[:, 0] + m[0, 1] * deltas[:, 1]) + anchored[:, 0]
-        y = (m[1, 0] * deltas[:, 0] + m[1, 1] * deltas[:, 1]) + anchored[:, 1]
-        column = np.floor(x.astype(np.float64) * scale[0] + origin[0] + 0.5).astype(np.int64)
-        row = np.floor(y.astype(np.float64) * scale[1] + origin[1] + 0.5).astype(np.int64)
-        height, width = pixels.shape[:2]
-        inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
-        values = np.zeros(column.size, dtype=np.float32)
-        sampled = pixels[row[inside], column[inside]]
-        values[inside] = sampled if pixels.ndim == 2 else intensity(sampled)
+        x = (m[0, 0] * dx + m[0, 1] * dy) + shape[2 * anchor]
+        y = (m[1, 0] * dx + m[1, 1] * dy) + shape[2 * anchor + 1]
+        column = np.floor(x.astype(np.float64) * scale[0] + origin[0] + 0.5).astype(np.intp)
+        row = np.floor(y.astype(np.float64) * scale[1] + origin[1] + 0.5).astype(np.intp)
+        outside = (column < 0) | (column >= width) | (row < 0) | (row >= height)
+        at = np.clip(row, 0, height - 1) * width + np.clip(column, 0, width - 1)
+        sampled = np.take(pixels, at, axis=0)
+        values = sampled.astype(np.float32) if pixels.ndim == 1 else intensity(sampled)
+        values[outside] = 0
         return values
+
+
+@dataclass(frozen=True)
+class _FlatTrees:
+    """The forests laid out for one gather per tree level: a cascade's splits as flat
+    arrays indexed by tree * splits + node, its leaves as rows indexed likewise."""
+
+    trees: int
+    splits_per_tree: int
+    tree_base: np.ndarray  # (T,) tree * splits
+    leaf_base: np.ndarray  # (T,) tree * leaves
+    splits: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per cascade: first, second, thr
+    leaves: np.ndarray  # (C, T * L, 2P) float32
+    anchors: np.ndarray  # (C, F) the shape point each feature pixel hangs from
+    deltas_x: np.ndarray  # (C, F) float32, contiguous
+    deltas_y: np.ndarray
+
+    @classmethod
+    def of(cls, p: ShapePredictor) -> _FlatTrees:
+        cascades, trees, splits = p.split_first.shape
+        leaves = p.leaves.shape[2]
+        return cls(
+            trees=trees,
+            splits_per_tree=splits,
+            tree_base=np.arange(trees, dtype=np.intp) * splits,
+            leaf_base=np.arange(trees, dtype=np.intp) * leaves,
+            splits=[
+                (
+                    p.split_first[c].ravel().astype(np.intp),
+                    p.split_second[c].ravel().astype(np.intp),
+                    np.ascontiguousarray(p.split_threshold[c].ravel()),
+                )
+                for c in range(cascades)
+            ],  # fmt: skip
+            leaves=np.ascontiguousarray(p.leaves.reshape(cascades, trees * leaves, -1)),
+            anchors=p.anchors.astype(np.intp),
+            deltas_x=np.ascontiguousarray(p.deltas[..., 0]),
+            deltas_y=np.ascontiguousarray(p.deltas[..., 1]),
+        )
+
+
+@dataclass(frozen=True)
+class _CentredShape:
+    """A shape's points about their mean and their spread: the fixed side of
+    similarity_matrix, computed once by the same operations."""
+
+    centred: np.ndarray  # (P, 2) float64
+    spread: float
+    count: int
+
+    @classmethod
+    def of(cls, shape: np.ndarray) -> _CentredShape:
+        source = shape.reshape(-1, 2).astype(np.float64)
+        centred = source - source.mean(axis=0)
+        return cls(centred, np.mean(np.sum(centred**2, axis=1)), len(source))
 
 
 def similarity_matrix(from_shape: np.ndarray, to_shape: np.ndarray) -> np.ndarray:
@@ -122,12 +195,15 @@ def similarity_matrix(from_shape: np.ndarray, to_shape: np.ndarray) -> np.ndarra
     angle is atan2(c - b, a + d) of the cross-covariance [[a, b], [c, d]] and the scale is
     sqrt((a + d)^2 + (c - b)^2) over the spread of the source points.
     """
-    source = from_shape.reshape(-1, 2).astype(np.float64)
+    return similarity_from(_CentredShape.of(from_shape), to_shape)
+
+
+def similarity_from(source: _CentredShape, to_shape: np.ndarray) -> np.ndarray:
+    """similarity_matrix from a shape whose centring is already done."""
     target = to_shape.reshape(-1, 2).astype(np.float64)
-    source_centred = source - source.mean(axis=0)
     target_centred = target - target.mean(axis=0)
-    spread = np.mean(np.sum(source_centred**2, axis=1))
-    cov = target_centred.T @ source_centred / len(source)
+    spread = source.spread
+    cov = target_centred.T @ source.centred / source.count
     cos_part = cov[0, 0] + cov[1, 1]
     sin_part = cov[1, 0] - cov[0, 1]
     norm = np.sqrt(cos_part * cos_part + sin_part * sin_part)
