@@ -80,18 +80,30 @@ class Detector:
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = scale_factor
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        """All faces in an HxWx3 uint8 RGB image, highest score first."""
+    def detect(
+        self, rgb: np.ndarray, near: tuple[float, float, float, float] | None = None
+    ) -> list[Face]:
+        """All faces in an HxWx3 uint8 RGB image, highest score first.
+
+        near: the box (x1, y1, x2, y2) of a face followed from the last frame. Then P-Net
+        and its pyramid are skipped: that box, made square, is the one proposal R-Net and
+        O-Net refine. A face that moved within a fraction of its box (a camera frame's
+        motion) comes out with its box and five points; one that moved further is not
+        found (a score under the thresholds) and the caller looks at the whole frame
+        (services/face/pipeline.py's FaceFinder). About a tenth of the work.
+        """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {rgb.dtype} {rgb.shape}")
-        boxes = self._propose(rgb)
-        image = rgb.astype(np.float32)  # the crops interpolate between pixels
-        if len(boxes):
-            boxes = self._refine(image, boxes)
+        if near is None:
+            boxes = self._propose(rgb)
+            if len(boxes):
+                boxes = self._refine(rgb, boxes)
+        else:  # R-Net and O-Net on the box where the face was: they regress it onto the face
+            boxes = self._refine(rgb, _square(np.array([[*near, 1.0]], np.float64)))
         if not len(boxes):
             return []
-        boxes, landmarks = self._output(image, boxes)
-        return _faces(boxes, landmarks, image.shape[0], image.shape[1])
+        boxes, landmarks = self._output(rgb, boxes)
+        return _faces(boxes, landmarks, rgb.shape[0], rgb.shape[1])
 
     def pyramid_scales(self, height: int, width: int) -> list[float]:
         """mtcnn's scales, minus those that would shrink the image under P-Net's 12 px."""
@@ -209,12 +221,18 @@ def crop_and_resize(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarr
     x_lerp = (xs - left)[:, None, :, None]
     rows_top, rows_bottom = top[:, :, None], bottom[:, :, None]
     cols_left, cols_right = left[:, None, :], right[:, None, :]
-    upper = _lerp(image[rows_top, cols_left], image[rows_top, cols_right], x_lerp)
-    lower = _lerp(image[rows_bottom, cols_left], image[rows_bottom, cols_right], x_lerp)
+    upper = _lerp(_at(image, rows_top, cols_left), _at(image, rows_top, cols_right), x_lerp)
+    lower = _lerp(_at(image, rows_bottom, cols_left), _at(image, rows_bottom, cols_right), x_lerp)
     crops = _lerp(upper, lower, y_lerp)
     inside = (y_inside[:, :, None] & x_inside[:, None, :])[..., None]
     crops = np.where(inside, crops, OUTSIDE_PIXEL)
     return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def _at(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Pixels gathered, then made float32: only the samples are converted (exactly, as
+    uint8 values are whole float32s), not the whole frame."""
+    return image[rows, cols].astype(np.float32)
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

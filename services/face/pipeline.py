@@ -17,6 +17,10 @@ from services.face.chip import box_from_mtcnn, face_chip
 from services.face.detect import Detector, Face, session_options
 from services.face.gallery import DIMS
 from services.face.models.build import Models
+from services.face.track import iou
+
+FULL_FRAME_EVERY = 10  # a third of a second at the camera's 30 frames a second
+SAME_FACE_IOU = 0.5  # a face of the whole frame's search overlapping the followed one is it
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +58,10 @@ class Pipeline:
     def detect(self, rgb: np.ndarray) -> list[Face]:
         return self.detector.detect(rgb)
 
+    def finder(self, full_every: int = FULL_FRAME_EVERY) -> FaceFinder:
+        """A detector for consecutive frames of one camera (see FaceFinder)."""
+        return FaceFinder(self.detector, full_every)
+
     def describe(self, rgb: np.ndarray, faces: list[Face]) -> list[Described]:
         """Descriptors of the given faces of this frame, in one batch."""
         if not faces:
@@ -68,6 +76,51 @@ class Pipeline:
 
     def __call__(self, rgb: np.ndarray) -> list[Described]:
         return self.describe(rgb, self.detect(rgb))
+
+
+class FaceFinder:
+    """Faces in consecutive frames of one camera. Once a face is seen, the next frame is
+    searched only where it was (Detector.detect's `near`: a tenth of the work). The whole
+    frame is searched when no face was seen in the last frame and when the search where
+    it was finds none (it moved or changed size too much, or left); and every
+    `full_every`th frame, so that a nearer face elsewhere is taken up within a third of a
+    second. The followed face keeps its own detection on those frames too: its points
+    come from one route along a track (the whole frame's route places them differently
+    by a few hundredths of an eye distance, which the tracker would see as motion).
+    A cut to another picture in the same place is found where the face was, like any
+    face: telling it from a continuation is the tracker's work (services/face/track.py:
+    descriptors, appearance, pose)."""
+
+    def __init__(self, detector: Detector, full_every: int = FULL_FRAME_EVERY) -> None:
+        self.detector, self.full_every = detector, full_every
+        self.near: tuple[float, float, float, float] | None = None  # the last frame's face
+        self.since_full = 0
+        self.full_frames = 0  # frames searched whole (for the time figures)
+
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        faces: list[Face] = []
+        if self.near is not None:
+            faces = self.detector.detect(rgb, self.near)
+            self.since_full += 1
+            if faces and self.since_full >= self.full_every:
+                faces = faces[:1] + self._others(rgb, faces[0])
+        if not faces:
+            faces = self._whole(rgb)
+        face = largest(faces)
+        self.near = None if face is None else face.box
+        return faces
+
+    def lost(self) -> None:
+        """The next frame is searched whole."""
+        self.near = None
+
+    def _whole(self, rgb: np.ndarray) -> list[Face]:
+        self.since_full, self.full_frames = 0, self.full_frames + 1
+        return self.detector.detect(rgb)
+
+    def _others(self, rgb: np.ndarray, followed: Face) -> list[Face]:
+        """The faces of the whole frame other than the followed one."""
+        return [f for f in self._whole(rgb) if iou(f.box, followed.box) < SAME_FACE_IOU]
 
 
 def largest(faces: list[Face]) -> Face | None:
