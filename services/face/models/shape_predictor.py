@@ -126,7 +126,8 @@ class ShapePredictor:
         column = np.floor(x.astype(np.float64) * scale[0] + origin[0] + 0.5).astype(np.intp)
         row = np.floor(y.astype(np.float64) * scale[1] + origin[1] + 0.5).astype(np.intp)
         outside = (column < 0) | (column >= width) | (row < 0) | (row >= height)
-        at = np.clip(row, 0, height - 1) * width + np.clip(column, 0, width - 1)
+        at = row * width + column
+        at[outside] = 0  # any pixel: its value is set to 0 below
         sampled = np.take(pixels, at, axis=0)
         values = sampled.astype(np.float32) if pixels.ndim == 1 else intensity(sampled)
         values[outside] = 0
@@ -201,7 +202,7 @@ def similarity_matrix(from_shape: np.ndarray, to_shape: np.ndarray) -> np.ndarra
 def similarity_from(source: _CentredShape, to_shape: np.ndarray) -> np.ndarray:
     """similarity_matrix from a shape whose centring is already done."""
     target = to_shape.reshape(-1, 2).astype(np.float64)
-    target_centred = target - target.mean(axis=0)
+    target_centred = target - np.add.reduce(target, axis=0) / len(target)  # np.mean's sum
     spread = source.spread
     cov = target_centred.T @ source.centred / source.count
     cos_part = cov[0, 0] + cov[1, 1]
