@@ -51,6 +51,7 @@ class Verdict:
     tracks: int = 0
     breaks: Counter[str] = field(default_factory=Counter)
     best_parallax: float = 0.0
+    ridge_frames: int = 0  # off the plane, but the relief a ridge (services/face/relief.py)
 
 
 class Judge:
@@ -81,8 +82,7 @@ class Judge:
     def verdict(self, seen: list[Seen], enrolled: np.ndarray | None = None) -> Verdict:
         """Tracks and their proof over observed frames (times from the first)."""
         tracker = Tracker(self.continuity)
-        proof = TrackProof(self.settings["parallax_threshold"],
-                           self.settings["parallax_confirmations"])  # fmt: skip
+        proof = TrackProof.from_settings(self.settings)
         verdict, best = Verdict(), dict[int, float]()
         t0 = next((o.t for o in seen if o is not None), 0.0)
         for obs in seen:
@@ -94,8 +94,10 @@ class Judge:
             step = tracker.follow(replace(obs, t=obs.t - t0))
             verdict.breaks.update([step.broken] if step.broken else [])
             track = step.track
-            live = proof.add(track.id, track.first.landmarks, obs.landmarks)
+            ridges = proof.ridges
+            live = proof.add(track.id, track.first.landmarks, obs.landmarks, obs.chip)
             verdict.best_parallax = max(verdict.best_parallax, proof.best)
+            verdict.ridge_frames += max(0, proof.ridges - ridges)
             d = np.inf if enrolled is None else float(np.linalg.norm(obs.descriptor - enrolled))
             best[track.id] = min(best.get(track.id, np.inf), d)
             if live:
@@ -206,15 +208,18 @@ def attack_report(judge: Judge, root: Path, kind: str, count: int,
     live = 0
     breaks: Counter[str] = Counter()
     best: list[float] = []
+    ridge_frames = 0
     for i, frames in enumerate(attack_sequences(judge, root, kind, count), 1):
         v = judge(frames)
         live += v.live
         breaks.update(v.breaks)
         best.append(v.best_parallax)
+        ridge_frames += v.ridge_frames
         if i % 25 == 0:
             progress(f"{kind}: {live} of {i} judged live")
     return {"kind": kind, "sequences": count, "judged_live": live,
-            "track_breaks": dict(breaks), "best_parallax_max": round(max(best), 3),
+            "track_breaks": dict(breaks), "ridge_frames": ridge_frames,
+            "best_parallax_max": round(max(best), 3),
             "best_parallax_median": round(statistics.median(best), 3)}  # fmt: skip
 
 
@@ -280,7 +285,8 @@ def run(models_dir: Path, root: Path, count: int, kinds: tuple[str, ...],
     pipeline = Pipeline(build.ensure(models_dir), min_face=settings["min_face"], threads=1)
     judge = Judge(pipeline, settings)
     frames = video_frames(root)
-    keys = ("track", "parallax_threshold", "parallax_confirmations", "threshold", "min_face")
+    keys = ("track", "parallax_threshold", "parallax_confirmations", "relief_min_bulge",
+            "threshold", "min_face")  # fmt: skip
     report: dict[str, Any] = {"settings": {k: settings[k] for k in keys}}
     if "genuine" in kinds:
         seen = judge.observe(frames)

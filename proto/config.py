@@ -79,6 +79,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # degrees of head turn): a print bent round a cylinder reached 0.37 (issue 14)
         "parallax_threshold": 0.25,
         "parallax_confirmations": 2,  # frames that must each show it against the first
+        # eye distances the nose tip must stand out of the face in every direction, on
+        # those frames (services/face/relief.py): a print bent round a cylinder is a ridge
+        # and reached 0.032 in 80 simulated; a live face 0.05-0.15. null: not checked
+        "relief_min_bulge": 0.05,
         # issue 14: the frames of one presentation form a track only while they stay
         # continuous (services/face/track.py); liveness is proven within one track
         "track": {

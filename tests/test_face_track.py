@@ -96,6 +96,22 @@ def test_photos_of_the_person_switched_do_not_prove_life(judge, kind):
     assert sum(verdict.breaks.values()) >= 1
 
 
+@needs_faces
+def test_a_print_bent_round_a_cylinder_that_passed_the_parallax_proves_no_life(judge):
+    """Sequence 10 of `python -m ops.face_attacks --attack bent`: p11's print round a
+    vertical cylinder, turned. Its nose leaves the plane of its eyes and mouth (the
+    five-point proof alone takes it for life); its relief is a ridge (relief.py)."""
+    from ops.face_attacks import Judge
+    from proto.config import DEFAULTS
+
+    photo = load_photo(FACES / "dev" / "p11" / "1.jpg")
+    seen = judge.observe(attacks.bent_attack(photo, judge.locate, attacks.BENT_FRAMES, "bent:10"))
+    five_points_only = Judge(judge.pipeline, {**DEFAULTS["face"], "relief_min_bulge": None})
+    assert five_points_only.verdict(seen).live
+    verdict = judge.verdict(seen)
+    assert not verdict.live and verdict.ridge_frames >= 2, verdict
+
+
 def test_the_simulated_camera_shows_a_video_in_order_at_its_frame_rate(tmp_path):
     from PIL import Image
 

@@ -23,9 +23,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+
+from services.face.relief import Reference
 
 EYES_AND_MOUTH = [0, 1, 3, 4]  # MTCNN's order: left eye, right eye, nose, mouth l, mouth r
 NOSE = 2
@@ -88,22 +91,46 @@ class TrackProof:
     """Parallax over one track (services/face/track.py): the track's first frame is the
     reference, and the proof starts over with every new track, so a cut to another photo
     (another pose) proves nothing. Live once `confirmations` frames of the track each
-    leave the reference's plane by `threshold` eye distances or more."""
+    leave the reference's plane by `threshold` eye distances or more and, when
+    `min_bulge` is set, show the nose tip standing out of the face in every direction by
+    at least that much (relief.py: a print bent round a cylinder is a ridge, not a bump).
+    Such frames need the chip: a frame without one does not count."""
 
     threshold: float
     confirmations: int
+    min_bulge: float | None = None
     track_id: int = -1
     off_plane: int = 0
     best: float = 0.0
+    ridges: int = 0  # frames off the plane whose relief was a ridge, not a bump
+    first_chip: np.ndarray | None = None
+    reference: Reference | None = None  # made from first_chip when first needed
 
-    def add(self, track_id: int, first: np.ndarray, landmarks: np.ndarray) -> bool:
+    def add(self, track_id: int, first: np.ndarray, landmarks: np.ndarray,
+            chip: np.ndarray | None = None) -> bool:  # fmt: skip
         if track_id != self.track_id:
-            self.track_id, self.off_plane, self.best = track_id, 0, 0.0
-        else:
-            shown = parallax(first, landmarks)
-            self.best = max(self.best, shown)
-            self.off_plane += shown >= self.threshold
+            self.track_id, self.off_plane, self.best, self.first_chip = track_id, 0, 0.0, chip
+            self.ridges, self.reference = 0, None
+            return self.live
+        shown = parallax(first, landmarks)
+        self.best = max(self.best, shown)
+        if shown < self.threshold or self.live:
+            return self.live  # the relief is looked at only where it can decide
+        if self.min_bulge is None:
+            self.off_plane += 1
+        elif self.first_chip is not None and chip is not None:
+            self.reference = self.reference or Reference(self.first_chip)
+            bump = self.reference.smallest_bulge(chip) >= self.min_bulge
+            self.off_plane += bump
+            self.ridges += not bump
         return self.live
+
+    @classmethod
+    def from_settings(cls, face: dict[str, Any]) -> TrackProof:
+        """The proof the face settings ask for (parallax_*, relief_min_bulge)."""
+        bulge = face.get("relief_min_bulge")
+        return cls(face["parallax_threshold"], face["parallax_confirmations"],
+                   None if bulge is None else float(bulge))  # fmt: skip
 
     @property
     def live(self) -> bool:

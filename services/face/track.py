@@ -72,6 +72,7 @@ class Observation:
     descriptor: np.ndarray
     face_patch: np.ndarray  # unit-norm, zero-mean PATCH x PATCH grey
     context_patch: np.ndarray
+    chip: np.ndarray | None = None  # dlib's chip, for the relief check (liveness.py)
 
     @classmethod
     def of(
@@ -82,7 +83,7 @@ class Observation:
         is steadier than MTCNN's five, which jump when a hand or a microphone is near)."""
         points = np.asarray(landmarks, np.float64)
         face = chip_patch(chip) if chip is not None else face_patch(rgb, points)
-        return cls(t, box, points, np.asarray(descriptor), face, context_patch(rgb, box))
+        return cls(t, box, points, np.asarray(descriptor), face, context_patch(rgb, box), chip)
 
     @property
     def eye_distance(self) -> float:
@@ -212,9 +213,7 @@ def chip_patch(chip: np.ndarray) -> np.ndarray:
     """dlib's 150x150 chip in grey, PATCH x PATCH cells (its edge trimmed to fit)."""
     cell = chip.shape[0] // PATCH
     edge = (chip.shape[0] - cell * PATCH) // 2
-    inner = chip[edge : edge + cell * PATCH, edge : edge + cell * PATCH].astype(np.float32)
-    grey = inner.mean(axis=-1) if inner.ndim == 3 else inner
-    return _normalised(grey.reshape(PATCH, cell, PATCH, cell).mean(axis=(1, 3)))
+    return _normalised(_cell_sums(chip[edge : edge + cell * PATCH, edge : edge + cell * PATCH]))
 
 
 def context_patch(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -232,9 +231,17 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     col = np.clip(np.rint(xs).astype(np.intp), 0, w - 1)
     row = np.clip(np.rint(ys).astype(np.intp), 0, h - 1)
-    picked = image[row, col].astype(np.float32)
-    grey = picked.mean(axis=-1) if picked.ndim == 3 else picked
-    return grey.reshape(PATCH, SUBSAMPLES, PATCH, SUBSAMPLES).mean(axis=(1, 3))
+    return _cell_sums(image[row, col])
+
+
+def _cell_sums(pixels: np.ndarray) -> np.ndarray:
+    """PATCH x PATCH cells of grey: each the sum of its pixels' r + g + b, in whole numbers
+    for 8- and 16-bit pixels. Sums serve as means: every patch is normalised (_normalised)."""
+    small_ints = np.issubdtype(pixels.dtype, np.integer) and pixels.dtype.itemsize <= 2
+    cell = pixels.shape[0] // PATCH
+    across = cell * (pixels.shape[2] if pixels.ndim == 3 else 1)  # a cell's row, all channels
+    rows = np.ascontiguousarray(pixels).reshape(PATCH, cell, PATCH, across)
+    return rows.sum(axis=(1, 3), dtype=np.int32 if small_ints else np.float64).astype(np.float32)
 
 
 def _normalised(patch: np.ndarray) -> np.ndarray:

@@ -220,8 +220,7 @@ class FaceWorker:
         if p is None:
             self.stats["presentations"] += 1
             p = self._presentation = Presentation(
-                TrackProof(self.settings["parallax_threshold"],
-                           self.settings["parallax_confirmations"]),
+                TrackProof.from_settings(self.settings),
                 started=now, last_face=now,
             )  # fmt: skip
         p.last_face = now
@@ -229,7 +228,7 @@ class FaceWorker:
             return
         described = self._loaded.describe(frame.rgb, [face])[0]
         track = self._follow(frame, described)
-        live = p.proof.add(track.id, track.first.landmarks, face.landmarks)
+        live = p.proof.add(track.id, track.first.landmarks, face.landmarks, described.chip)
         near = self.gallery.nearest(described.descriptor)
         self.timing_ms = (self.timing_ms + [(time.perf_counter() - started) * 1000])[-100:]
         if near.distance < p.best.distance:
@@ -293,7 +292,10 @@ class FaceWorker:
             return
         if p.matched is not None:
             self.stats["not_live"] += 1
-            why = ", ".join(p.refused_by) or f"parallax {p.proof.best:.3f} within one track"
+            why = ", ".join(p.refused_by) or (
+                f"parallax {p.proof.best:.3f} within one track, "
+                f"{p.proof.ridges} frames off it a ridge, not a face (bent print?)"
+            )
             log.info("face of %s matched but not live (%s)", p.matched.person, why)
             self._decide(p.matched, live=False)
         else:
