@@ -37,6 +37,9 @@ from services.face.track import Continuity, Observation, Tracker
 
 FPS = 30.0  # the simulated camera's rate (the video's is 29.97)
 FRAMES_EACH = 10  # frames each photo is held (a third of a second)
+# the cylinder's axis per bent kind; bent-horizontal is measured here only (not in sim face)
+BENT = {"bent": "vertical", "bent-horizontal": "horizontal"}
+KINDS = (*attacks.ATTACKS, "bent-horizontal")
 
 
 Seen = Observation | None
@@ -139,10 +142,9 @@ def attack_sequences(judge: Judge, root: Path, kind: str, count: int) -> Iterato
         name = names[i % len(names)]
         photos = people[name]
         seed = f"{kind}:{i}"
-        if kind == "bent":
-            yield attacks.bent_attack(
-                photos[i % len(photos)], judge.locate, attacks.BENT_FRAMES, seed
-            )
+        if kind in BENT:
+            yield attacks.bent_attack(photos[i % len(photos)], judge.locate,
+                                      attacks.BENT_FRAMES, seed, axis=BENT[kind])  # fmt: skip
             continue
         shown = min(len(photos), 2 + i // len(names) % 3)
         order = attacks.rng_for(seed).permutation(len(photos))[:shown]
@@ -236,7 +238,7 @@ def stage_times(judge: Judge, frames: list[np.ndarray]) -> dict[str, Any]:
     wall: dict[str, list[float]] = {k: [] for k in STAGES}
     cpu: dict[str, list[float]] = {k: [] for k in STAGES}
     tracker = Tracker(judge.continuity)
-    proof = TrackProof(judge.settings["parallax_threshold"], 2)
+    proof = TrackProof.from_settings(judge.settings)  # the service's: parallax and relief
 
     def mark() -> tuple[float, float]:
         return time.perf_counter(), time.thread_time()
@@ -257,7 +259,7 @@ def stage_times(judge: Judge, frames: list[np.ndarray]) -> dict[str, Any]:
                 obs = Observation.of(k / FPS, rgb, face.box, face.landmarks, descriptor, chip)
                 track = tracker.follow(obs).track
                 marks.append(mark())
-                proof.add(track.id, track.first.landmarks, face.landmarks)
+                proof.add(track.id, track.first.landmarks, face.landmarks, chip)
                 marks.append(mark())
             else:
                 tracker.lost()
@@ -293,7 +295,7 @@ def run(models_dir: Path, root: Path, count: int, kinds: tuple[str, ...],
         report["genuine"] = [genuine(judge, seen, w) for w in (1.0, 2.0, 4.0)]
         progress(f"genuine: {report['genuine']}")
     report["attacks"] = []
-    for kind in (k for k in kinds if k in attacks.ATTACKS):
+    for kind in (k for k in kinds if k in KINDS):
         report["attacks"].append(attack_report(judge, root, kind, count, progress))
         progress(f"{kind}: {report['attacks'][-1]}")
     if "time" in kinds:
@@ -307,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--faces", type=Path,
                    default=Path(__file__).resolve().parents[2] / "shared" / "faces")  # fmt: skip
     a.add_argument("--models", type=Path, default=Path("/tmp/lockmesh-face-models"))
-    a.add_argument("--kinds", default=",".join(("genuine", *attacks.ATTACKS, "time")),
-                   help="what to measure: genuine, photos, bent, screen, time")  # fmt: skip
+    a.add_argument("--kinds", default=",".join(("genuine", *KINDS, "time")),
+                   help="what to measure: genuine, photos, bent, screen, bent-horizontal, "
+                        "time")  # fmt: skip
     a.add_argument("--json", action="store_true")
     args = a.parse_args(argv)
     if not (args.faces / "dev").is_dir():
