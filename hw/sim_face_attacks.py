@@ -168,14 +168,19 @@ def _doorstep_rgba() -> Image.Image:
 
 
 def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
-                fps: float = 30.0) -> list[np.ndarray]:  # fmt: skip
+                fps: float = 30.0, axis: str = "vertical") -> list[np.ndarray]:  # fmt: skip
     """One print curved round a vertical cylinder through its face, turned to and fro.
+    axis="horizontal": round a horizontal cylinder through the nose (half an eye distance
+    below the eyes), nodded to and fro; the same in every other respect.
 
     The cylinder's radius is 0.6-2 eye distances of the printed face (a tight can to a
     wide bottle), the turn +-10-40 degrees over 1-2.5 s; the hand drifts as well. Seen by
     a distant camera (orthographic about the cylinder), a print point at arc length s from
     the axis is at R sin(s/R + yaw) across, so a frame point x across shows the print
-    at s = R (asin(x/R) - yaw), where |x| < R; elsewhere the doorstep."""
+    at s = R (asin(x/R) - yaw), where |x| < R; elsewhere the doorstep. No shading: a real
+    bent print darkens towards its edges as it turns from the light (a cue not used)."""
+    if axis not in ("vertical", "horizontal"):
+        raise AttackError(f"a cylinder's axis is vertical or horizontal, not {axis!r}")
     rng = rng_for(seed)
     ((cx, cy), distance) = _located([photo], locate)[0]
     radius = distance * rng.uniform(0.6, 2.0)
@@ -190,10 +195,15 @@ def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
     for k in range(frames):
         yaw = amplitude * np.sin(2 * np.pi * k / (fps * period) + phase)
         u, v = _inverse_map(placement((cx, cy), scale, target, hand, k))
-        across = (u - cx) / radius
-        visible = np.abs(across) < 1.0
-        arc = radius * (np.arcsin(np.clip(across, -1, 1)) - yaw)
-        out.append(composite(photo, cx + arc, v, visible))
+        if axis == "vertical":
+            across = (u - cx) / radius
+            arc = radius * (np.arcsin(np.clip(across, -1, 1)) - yaw)
+            out.append(composite(photo, cx + arc, v, np.abs(across) < 1.0))
+        else:
+            crest = cy + 0.5 * distance  # the nose: it stands out, as on a face
+            across = (v - crest) / radius
+            arc = radius * (np.arcsin(np.clip(across, -1, 1)) - yaw)
+            out.append(composite(photo, u, crest + arc, np.abs(across) < 1.0))
     return out
 
 
