@@ -123,6 +123,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._wall = wall
+        self._began: float | None = None  # the open transaction's start: its rows' time
         self._key = chain_key
         self.db.create_function(
             "lockmesh_seal", 3, lambda e, c, last: seal(self._key, e, c, bytes(last))
@@ -167,7 +168,7 @@ class Store:
 
     def _append(self, row: dict[str, Any]) -> int:
         head = self._head_for_append()
-        head = self._insert(head, {"wall": self._wall(), **row})
+        head = self._insert(head, {"wall": self._row_wall(), **row})
         self._write_head(head)
         return head.count
 
@@ -196,7 +197,7 @@ class Store:
             head = SealedHead(head.epoch, count, last)
         else:
             head = SealedHead(0, count, last)
-        evidence = {"wall": self._wall(), "kind": "audit-tampered", "detail": problem}
+        evidence = {"wall": self._row_wall(), "kind": "audit-tampered", "detail": problem}
         return self._insert(head, evidence)
 
     def _write_head(self, head: SealedHead) -> None:
@@ -273,8 +274,13 @@ class Store:
             self._append({"kind": "factory-reset", **event})  # see a reset, not a rollback
 
     def transaction(self) -> "_Tx":
-        """A write, all or nothing; append events inside it with append()."""
-        return _Tx(self.db, self.cache)
+        """A write, all or nothing; append events inside it with append(). Its rows bear
+        the time it began: a decision's row says when it was decided, not how long the
+        write took to reach it (`bench policy` splits there)."""
+        return _Tx(self)
+
+    def _row_wall(self) -> float:
+        return self._wall() if self._began is None else self._began
 
     def append(self, kind: str, **fields: Any) -> int:
         """Add an event within a transaction() the caller holds."""
@@ -297,11 +303,13 @@ class _Tx:
     """BEGIN IMMEDIATE … COMMIT, rolled back on error: a write is all or nothing. What
     was read inside it may be what it wrote: the cache forgets it unless it committed."""
 
-    def __init__(self, db: sqlite3.Connection, cache: ReadCache) -> None:
-        self.db, self.cache = db, cache
+    def __init__(self, store: Store) -> None:
+        self.store, self.db, self.cache = store, store.db, store.cache
 
     def __enter__(self) -> None:
+        began = self.store._wall()
         self.db.execute("BEGIN IMMEDIATE")
+        self.store._began = began
 
     def __exit__(self, kind: Any, *_: Any) -> None:
         committed = False
@@ -309,5 +317,6 @@ class _Tx:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
             committed = kind is None
         finally:
+            self.store._began = None
             if not committed:
                 self.cache.clear()
