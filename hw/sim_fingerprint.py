@@ -255,6 +255,11 @@ class FingerprintSimulator(AutoCommands):
         self.stats: Counter[str] = Counter()
         self.powered = True
         self._rng = random.Random(f"captures:{seed}")
+        # Each placement draws its images and features from a stream of its own: what a
+        # host captures first does not depend on how many images its polling took before
+        # (a test's captures were a different draw on a busier machine).
+        self._placements = 0
+        self._placement_rng = random.Random(f"placement:{seed}:0")
         self._sample_rng = random.Random(f"samples:{seed}")
         self._fingers: dict[str, list[float]] = {}
         self._placement: list[tuple[str, str]] = []
@@ -340,6 +345,8 @@ class FingerprintSimulator(AutoCommands):
             gap = [("", NONE)] if self._lifted_unseen else []
             self._placement = gap + [(str(finger), q) for q in qualities]
             self._lifted_unseen = False
+            self._placements += 1
+            self._placement_rng = random.Random(f"placement:{self.seed}:{self._placements}")
 
     def lift(self) -> None:
         with self._world:
@@ -360,7 +367,7 @@ class FingerprintSimulator(AutoCommands):
             finger, quality = self._placement[0]
             if len(self._placement) > 1:
                 self._placement.pop(0)
-        return None if quality == NONE else self._image(finger, quality, self._rng)
+        return None if quality == NONE else self._image(finger, quality, self._placement_rng)
 
     def _image(self, finger: str, quality: str, rng: random.Random) -> Image:
         (median, spread), (lo, hi) = self.qualities[quality]
@@ -377,7 +384,7 @@ class FingerprintSimulator(AutoCommands):
         return fp.OK
 
     def _extract(self, image: Image, rng: random.Random | None = None) -> Features:
-        v, rng = self.identity(image.finger), rng or self._rng
+        v, rng = self.identity(image.finger), rng or self._placement_rng
         seen = [0] * DIMS
         for i in range(image.start, image.start + image.width):
             seen[i % DIMS] = 1
