@@ -99,7 +99,10 @@ class PalmSimulator:
         }
         self.stats: Counter[str] = Counter()
         self.powered = True
-        self._rng = random.Random(f"palm-captures:{seed}")
+        # Each showing of a palm draws its frames from a stream of its own, so the frames a
+        # host's command sees do not depend on how many came before (hw/sim_fingerprint.py)
+        self._placements = 0
+        self._rng = random.Random(f"palm-captures:{seed}:0")
         self._sample_rng = random.Random(f"palm-samples:{seed}")
         self._palms: dict[str, list[float]] = {}
         self._placement: list[tuple[str, str]] = []
@@ -152,6 +155,8 @@ class PalmSimulator:
                 raise ValueError(f"quality {q!r}: one of {', '.join(QUALITIES)}")
         with self._world:
             self._placement = [(str(palm), q) for q in qualities]
+            self._placements += 1
+            self._rng = random.Random(f"palm-captures:{self.seed}:{self._placements}")
 
     def lift(self) -> None:
         with self._world:
