@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -111,6 +112,7 @@ def _common(default: Any) -> argparse.ArgumentParser:
     return common
 
 
+@functools.cache  # built once a process: most of an in-process command's time was this
 def parser() -> argparse.ArgumentParser:
     common = _common(argparse.SUPPRESS)
     p = argparse.ArgumentParser(
