@@ -171,7 +171,9 @@ def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
                 fps: float = 30.0, axis: str = "vertical") -> list[np.ndarray]:  # fmt: skip
     """One print curved round a vertical cylinder through its face, turned to and fro.
     axis="horizontal": round a horizontal cylinder through the nose (half an eye distance
-    below the eyes), nodded to and fro; the same in every other respect.
+    below the eyes), nodded to and fro; "horizontal-turned": that print turned left and
+    right about a vertical axis instead (its nose then leaves the plane of its eyes and
+    mouth, as on a vertical cylinder). The same in every other respect.
 
     The cylinder's radius is 0.6-2 eye distances of the printed face (a tight can to a
     wide bottle), the turn +-10-40 degrees over 1-2.5 s; the hand drifts as well. Seen by
@@ -179,7 +181,7 @@ def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
     the axis is at R sin(s/R + yaw) across, so a frame point x across shows the print
     at s = R (asin(x/R) - yaw), where |x| < R; elsewhere the doorstep. No shading: a real
     bent print darkens towards its edges as it turns from the light (a cue not used)."""
-    if axis not in ("vertical", "horizontal"):
+    if axis not in ("vertical", "horizontal", "horizontal-turned"):
         raise AttackError(f"a cylinder's axis is vertical or horizontal, not {axis!r}")
     rng = rng_for(seed)
     ((cx, cy), distance) = _located([photo], locate)[0]
@@ -199,11 +201,19 @@ def bent_attack(photo: np.ndarray, locate: Locate, frames: int, seed: str,
             across = (u - cx) / radius
             arc = radius * (np.arcsin(np.clip(across, -1, 1)) - yaw)
             out.append(composite(photo, cx + arc, v, np.abs(across) < 1.0))
-        else:
+        elif axis == "horizontal":
             crest = cy + 0.5 * distance  # the nose: it stands out, as on a face
             across = (v - crest) / radius
             arc = radius * (np.arcsin(np.clip(across, -1, 1)) - yaw)
             out.append(composite(photo, u, crest + arc, np.abs(across) < 1.0))
+        else:  # a frame point (x, y) shows the print at arc s = R asin(y/R) down, and
+            # across where x = u cos(yaw) + depth(s) sin(yaw) (depth 0 on the crest)
+            crest = cy + 0.5 * distance
+            across = (v - crest) / radius
+            arc = radius * np.arcsin(np.clip(across, -1, 1))
+            depth = radius * (np.sqrt(np.clip(1 - across**2, 0, 1)) - 1)
+            turned = cx + (u - cx - depth * np.sin(yaw)) / np.cos(yaw)
+            out.append(composite(photo, turned, crest + arc, np.abs(across) < 1.0))
     return out
 
 

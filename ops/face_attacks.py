@@ -38,8 +38,9 @@ from services.face.track import Continuity, Observation, Tracker
 FPS = 30.0  # the simulated camera's rate (the video's is 29.97)
 FRAMES_EACH = 10  # frames each photo is held (a third of a second)
 # the cylinder's axis per bent kind; bent-horizontal is measured here only (not in sim face)
-BENT = {"bent": "vertical", "bent-horizontal": "horizontal"}
-KINDS = (*attacks.ATTACKS, "bent-horizontal")
+BENT = {"bent": "vertical", "bent-horizontal": "horizontal",
+        "bent-horizontal-turned": "horizontal-turned"}  # fmt: skip
+KINDS = (*attacks.ATTACKS, "bent-horizontal", "bent-horizontal-turned")
 
 
 Seen = Observation | None
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--models", type=Path, default=Path("/tmp/lockmesh-face-models"))
     a.add_argument("--kinds", default=",".join(("genuine", *KINDS, "time")),
                    help="what to measure: genuine, photos, bent, screen, bent-horizontal, "
-                        "time")  # fmt: skip
+                        "bent-horizontal-turned, time")  # fmt: skip
     a.add_argument("--json", action="store_true")
     args = a.parse_args(argv)
     if not (args.faces / "dev").is_dir():
