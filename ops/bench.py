@@ -244,12 +244,11 @@ def show_split(s: dict[str, Any]) -> None:
         f"decoding, checks of both requests {ip['codec_p50_ms']:.3f} ms, of which msgpack "
         f"{ip['msgpack_p50_ms']:.3f}; rules {p['rules']['p50_ms']:.3f} ms (anti-peeping worst "
         f"case {p['anti_peeping_worst']['p50_ms']:.3f}); the store's reads "
-        f"{p['reads']['p50_ms']:.3f} ms; the write {p['write']['p50_ms']:.3f} ms; the "
-        f"motor's journal {p['journal']['p50_ms']:.3f} ms"
+        f"{p['reads']['p50_ms']:.3f} ms; the write {p['write']['p50_ms']:.3f} ms"
     )
     verdict = "within" if s["within_budget"] else "NOT within"
     print(
-        f"  everything but the two writes: p50 {s['not_write_p50_ms']:.3f} ms, {verdict} the "
+        f"  everything but the write: p50 {s['not_write_p50_ms']:.3f} ms, {verdict} the "
         f"budget of two transport round trips ({s['budget_ms']:.3f} ms)"
     )
 

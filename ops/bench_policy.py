@@ -7,11 +7,13 @@ processes of one machine:
 
   to_write  code sent -> policy stamps the decision's row in the event log: the hop to
             policy, decoding and validation, the rules, the reads they need
-  write     row stamped -> decision published: the row and the lockout's state committed
-            by a synchronous write, which must land before the bolt moves
+  write     row stamped (as its transaction began) -> decision published: the row and
+            the lockout's state committed by a synchronous write, which must land before
+            the bolt moves
   to_motor  decision published -> the motor has the Actuate: publishing, the hop to the
-            motor, its decoding and validation, its handler, and its drive journal
-            written (a second synchronous write before the bolt moves, issue 11)
+            motor, its decoding and validation, its handler (the motor's drive journal,
+            a second synchronous write, only for a drive that moves the bolt: these
+            decisions mostly find it unlocked already)
 
 Our code's parts outside the write are timed in this process, on the same functions:
 encoding, decoding and validating both requests (what that adds to msgpack, which the
@@ -19,12 +21,11 @@ transport baseline does too), the rules (L-19's anti-peeping match and the verdi
 the store's reads a decision makes (the administrators' count, the person's validity, two
 settings; kept in memory since issue 12, services/policy/readcache.py). The two hops
 together are one round trip of the transport baseline (CURVE + msgpack between two
-processes). The motor's journal write is timed here too (the same function on the same
-disk) and counted with the writes. What is left of to_write + to_motor is "rest": the
-loops waking and reading their sockets, the clock, stamping, publishing, and whatever
-else the machine runs meanwhile (on two cores, the other services hearing the keypad's
-and policy's events). The target: everything but the writes within two transport
-round trips.
+processes). What is left of to_write + to_motor is "rest": the loops waking and reading
+their sockets, the clock, stamping, publishing, and whatever else the machine runs
+meanwhile (on two cores, the other services hearing the
+keypad's and policy's events). The target: everything but the write within two
+transport round trips.
 """
 
 from __future__ import annotations
@@ -53,13 +54,11 @@ from proto.owner import EventsRequest, Listing
 from proto.policy import Decision, LockInfo, LockInfoRequest, VerifyPasscode
 from proto.schema import Message
 from proto.wire import Envelope, Stamper, decode, encode, fields
-from services.motor.journal import Journal
 from services.policy import passcodes, rules
 from services.policy.people import People
 from services.policy.store import Store
 
 LEGS = ("to_write", "write", "to_motor")
-WRITES = ("write", "journal")  # on disk before the bolt moves: policy's log, the motor's journal
 DECISION_ROWS = ("granted", "unlock", "refused")  # a grant is logged `granted` since issue 11
 SAMPLES = 100  # in-process timings of each part (paced: 12 parts take 100 x 12 gaps)
 
@@ -261,12 +260,6 @@ def write_part(store: Store) -> Callable[[], Any]:
     return write
 
 
-def journal_part(folder: Path) -> Callable[[], Any]:
-    """The motor's drive journal written before it turns (services/motor/journal.py)."""
-    journal = Journal(folder / "motor" / "drive.json")
-    return lambda: journal.started("unlock", "right", "bench")
-
-
 def in_process(layout: Layout, code: str, people: int, *, gap: float, count: int) -> dict[str, Any]:
     """Our parts, paced as the decisions were; the write on a store in the lock's data
     folder (the same disk), as a check on the mesh's write leg."""
@@ -279,7 +272,6 @@ def in_process(layout: Layout, code: str, people: int, *, gap: float, count: int
                 "anti_peeping_worst": anti_peeping_part(),
                 "reads": reads_part(store, code),
                 "write": write_part(store),
-                "journal": journal_part(Path(d)),
             }
             samples = paced(parts, count, gap)
         finally:
@@ -307,17 +299,15 @@ def split(
     if not leg_samples["total"]:
         raise Failed("no decision was seen whole (code, row, decision, bolt)")
     measured = {leg: percentiles(samples) for leg, samples in leg_samples.items()}
-    journal = ours["parts"]["journal"]["p50_ms"]  # inside to_motor: timed apart, here
-    not_write = measured["not_write"]["p50_ms"] - journal
+    not_write = measured["not_write"]["p50_ms"]
     parts = {
         "transport": transport_p50_ms,
         "codec_beyond_msgpack": ours["codec_beyond_msgpack_ms"],
         "rules": ours["parts"]["rules"]["p50_ms"],
         "reads": ours["parts"]["reads"]["p50_ms"],
         "write": measured["write"]["p50_ms"],
-        "journal": journal,
     }
-    parts["rest"] = not_write - sum(v for k, v in parts.items() if k not in WRITES)
+    parts["rest"] = not_write - sum(v for k, v in parts.items() if k != "write")
     return {
         "decisions": measured["total"]["count"],
         "legs": measured,
