@@ -22,7 +22,7 @@ from ops import cli, mesh
 from ops.tap import Tap
 from proto import supervisor_rpc
 from proto.bus import Bus
-from proto.control import Done
+from proto.control import Done, StatusReply, StatusRequest
 from proto.layout import Layout
 from proto.schema import Message
 from proto.wire import Envelope
@@ -168,6 +168,23 @@ class Lock:
 
     def pid(self, service: str) -> int:
         return supervisor_rpc.processes(self.layout.run)[service]["pid"]
+
+    def wait_restarted(self, service: str, killed_pid: int, timeout: float = 15.0) -> int:
+        """After a kill, the new process's pid once it answers. wait_healthy alone does not
+        wait for it: the watchdog calls a process healthy until its beats have stopped for
+        stuck_after_s, so just after a kill it still vouches for the dead one (a code
+        typed then went to a policy that was not there)."""
+
+        def answering() -> int | None:
+            pid = self.pid(service)
+            if pid in (0, killed_pid):
+                return None
+            with Bus(self.layout, "cli") as bus:
+                answer = bus.client(service).request(StatusRequest(), timeout=0.5)
+            body = answer.body if answer is not None else None
+            return pid if isinstance(body, StatusReply) and body.pid == pid else None
+
+        return eventually(answering, timeout=timeout)
 
     def wait_healthy(self, timeout: float = 10.0) -> float:
         start = time.monotonic()

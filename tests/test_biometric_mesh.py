@@ -177,8 +177,10 @@ def test_l6_l10_deleting_a_person_clears_the_module_and_a_new_module_is_reloaded
     assert len(json.loads(flash.read_text())) == 2
 
     # A replaced module: empty flash, the service restarted; policy's sealed copies reload it
-    os.kill(lock.pid("biometric"), signal.SIGKILL)
+    killed = lock.pid("biometric")
+    os.kill(killed, signal.SIGKILL)
     flash.unlink()
+    lock.wait_restarted("biometric", killed)
     lock.wait_healthy(15)
     decision = present(lock, watch, "finger", "alice-thumb")
     assert decision.granted and decision.person == "001"

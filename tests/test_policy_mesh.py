@@ -131,7 +131,9 @@ def test_l20_lockout_refuses_even_the_right_code_survives_a_crash_and_can_be_rel
     alarm = watch.wait_for(is_type(Alarm))
     assert alarm.body.code == "wrong-code-entry-limit"
     assert enter(lock, watch, ADMIN_CODE).reason == "lockout"
-    os.kill(lock.pid("policy"), signal.SIGKILL)  # pulling the plug does not end it
+    killed = lock.pid("policy")
+    os.kill(killed, signal.SIGKILL)  # pulling the plug does not end it
+    lock.wait_restarted("policy", killed)
     lock.wait_healthy()
     watch = lock.watcher()
     assert enter(lock, watch, ADMIN_CODE).reason == "lockout"
