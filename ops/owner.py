@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ops import audit, owner_rules
-from ops.words import decision_sentence
+from ops.words import decision_line
 from proto.bus import Bus
 from proto.control import Done
 from proto.layout import Layout
@@ -359,8 +359,7 @@ def show(body: Any, as_json: bool) -> int:
         for name, value in body.to_body().items():
             print(f"{name}: {_home_value(name, value)}")
     elif isinstance(body, Decision):
-        why = decision_sentence(body.reason)
-        print("unlocked" if body.granted else f"refused: {body.reason}: {why}")
+        print(decision_line(body.granted, body.reason))
     elif isinstance(body, Done):
         print(
             "ok" + (f": {body.detail}" if body.detail else "")

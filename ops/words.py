@@ -6,6 +6,8 @@ needs the words too (issue 15). One table for every command that prints a decisi
 
 from __future__ import annotations
 
+from services.keypad.prompts import NOT_ACTUATED  # the panel's words for a drive not taken
+
 REMOTE_OFF = "remote unlock is off: turn it on with `lockmesh settings remote_unlock on`"
 DECISION_REASONS = {
     "remote-disabled": REMOTE_OFF,
@@ -34,4 +36,14 @@ DECISION_REASONS = {
 
 def decision_sentence(reason: str) -> str:
     """The words for a decision's reason; an unknown one still gets a sentence."""
+    if reason in NOT_ACTUATED:
+        return f"the bolt did not move: {NOT_ACTUATED[reason]}"
     return DECISION_REASONS.get(reason, "the lock's rules refused it")
+
+
+def decision_line(granted: bool, reason: str) -> str:
+    """A remote unlock's answer in one line: granted but not driven is no unlock either."""
+    if granted:
+        return "unlocked"
+    verdict = "not unlocked" if reason in NOT_ACTUATED else "refused"
+    return f"{verdict}: {reason}: {decision_sentence(reason)}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops import cli, mesh, owner
+from ops import cli, mesh, owner, words
 from ops.tap import record_line
 from proto.keypad import Key, Prompt
 from proto.layout import Layout
@@ -76,7 +76,11 @@ def test_issue15_l18_a_refused_decision_says_why_in_words(capsys):
         assert code == 1
         said, _, sentence = out.partition(f"refused: {reason}: ")
         assert said == "" and len(sentence) > 10, out
-    assert "remote_unlock on" in owner.show.__globals__["decision_sentence"]("remote-disabled")
+    assert "remote_unlock on" in words.decision_sentence("remote-disabled")
+    # granted but not driven (issue 13's leftover): no unlock, and not a refusal either
+    owner.show(Decision(granted=False, method="remote", reason="busy"), False)
+    busy = "not unlocked: busy: the bolt did not move: the motor is busy"
+    assert capsys.readouterr().out.strip() == busy
 
 
 def test_issue15_l7_weekly_slots_are_shown_as_they_are_typed():

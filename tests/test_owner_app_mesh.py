@@ -127,6 +127,28 @@ def test_l17_l18_l32_issue_13_claim_login_then_remote_unlock_and_lock_from_app_a
         ("refused", "remote-unlock-off"),
     ]
 
+    # Granted, but the motor cannot drive (a flat battery, L-28): away from the door the
+    # answer is all the owner sees, so it says the bolt did not move (issue 13's leftover)
+    watch = lock.watcher()
+    lock.cli("sim", "battery", "2")
+    watch.wait_for(is_type(Battery, percent=2.0))
+    flat = unlock(lock, PIN)
+    assert flat.returncode == 1
+    assert flat.stdout.startswith("not unlocked: insufficient-battery: the bolt did not move")
+    with as_gateway(lock) as gateway:
+        answer = ask(gateway, RemoteUnlock(pin=PIN))
+        assert (answer.granted, answer.reason) == (False, "insufficient-battery")
+    drives = ("granted", "actuation-failed", "unlock")
+    newest = [(e["kind"], e["source"], e["reason"]) for e in events(lock) if e["kind"] in drives]
+    assert newest[:4] == [
+        ("actuation-failed", "app", "insufficient-battery"),
+        ("granted", "app", ""),
+        ("actuation-failed", "remote", "insufficient-battery"),
+        ("granted", "remote", ""),
+    ]
+    assert lock.status()["lock"]["bolt"] == "locked"
+    watch.close()
+
 
 def test_issue_13_both_lockouts_hold_across_a_policy_restart(app_lock):
     lock = app_lock

@@ -112,12 +112,20 @@ class Decider:
     def judge(
         self, attempt: rules.Attempt, env: Envelope[Any], *, source: str, why: str | None = None
     ) -> Decision:
+        """judge_drive's decision: the panel and the recognisers hear a drive that was not
+        taken from policy's ActuationFailed, as the door says it."""
+        return self.judge_drive(attempt, env, source=source, why=why)[0]
+
+    def judge_drive(
+        self, attempt: rules.Attempt, env: Envelope[Any], *, source: str, why: str | None = None
+    ) -> tuple[Decision, str | None]:
         """Decide, then write it down, then act, then say it: what is acted on is on disk.
         The decision, stamped first, is the drive's cause; it is published as soon as the
         motor has been asked, while the motor works: publishing first held the bolt back
         by a fifth of the time outside the write (issue 12, `lockmesh bench policy`).
         why names a refusal more precisely than the rules can (a face that is not live).
-        A grant is logged `granted`; the unlock, when the motor has done it (issue 11)."""
+        A grant is logged `granted`; the unlock, when the motor has done it (issue 11).
+        Also why a granted drive was not taken (the motor busy, the battery flat), or None."""
         verdict = self.verify(attempt, env, source=source, success="granted", why=why)
         decision = Decision(
             granted=verdict.granted,
@@ -132,8 +140,9 @@ class Decider:
             if not said:
                 said.append(self.lock.publish_stamped(sent))
 
+        not_taken = None
         if verdict.granted:
-            self.actuation.actuate(
+            not_taken = self.actuation.actuate(
                 "unlock",
                 source=source,
                 cause=sent.id,
@@ -147,7 +156,7 @@ class Decider:
         self.announce(verdict, attempt, sent.id)
         if verdict.granted:
             self.outside_success(source, sent.id)
-        return decision
+        return decision, not_taken
 
     def announce(self, verdict: rules.Verdict, attempt: rules.Attempt, cause: str) -> None:
         """What a verdict sets off beside its answer: its alarm; a lockout's start at the

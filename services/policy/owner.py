@@ -193,12 +193,18 @@ class Owner:
     @accepts(RemoteUnlock)
     def on_remote_unlock(self, env: Envelope[RemoteUnlock], peer: str) -> Decision:
         """L-18, L-32: remote unlock on, the lock claimed, the app PIN right and not locked
-        out (issue 13), then the rules' verdict as for any unlock."""
+        out (issue 13), then the rules' verdict as for any unlock. Away from the door the
+        answer is all the owner sees: a grant whose drive the motor did not take (busy,
+        a flat battery) is answered with that reason, not as an unlock."""
         source = owner_source(peer)
         refusal = self.remote_authority(env.body.pin, env, source)
-        if refusal is None:
-            return self.decider.judge(rules.Attempt("remote", person="owner"), env, source=source)
-        return Decision(granted=False, method="remote", reason=refusal[0])
+        if refusal is not None:
+            return Decision(granted=False, method="remote", reason=refusal[0])
+        attempt = rules.Attempt("remote", person="owner")
+        decision, not_taken = self.decider.judge_drive(attempt, env, source=source)
+        if not_taken is not None:  # granted, but the bolt did not move: the owner hears why
+            return Decision(granted=False, method="remote", reason=not_taken, person="owner")
+        return decision
 
     def remote_authority(self, pin: str, env: Envelope[Any], source: str) -> tuple[str, str] | None:
         """The one rule for what unlocks from away from the door (a remote unlock, passage
