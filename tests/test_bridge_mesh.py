@@ -265,9 +265,16 @@ def test_issue17_bad_payloads_on_the_command_topic_are_refused_logged_and_counte
         ha.send(topic, json.dumps({"action": "LOCK", "code": PIN, "id": "r1"}), retain=True)
         assert ha.result("r1")["ok"] is True
         os.kill(pid, signal.SIGKILL)
-        eventually(lambda: len(ha.results("r1")) == 2, timeout=30)
-        assert ha.results("r1")[1]["reason"] == "retained"
-        assert bridge(lock)["detail"]["commands"] == {"refused:retained": 1}  # a new process
+
+        def replays() -> list[str]:
+            return [r["reason"] for r in ha.results("r1")[1:]]
+
+        eventually(lambda: "retained" in replays(), timeout=30)
+        # a kill before the broker had the first delivery's PUBACK gets that copy
+        # redelivered too (not flagged retained): the ledger answers it, not done again
+        assert set(replays()) <= {"retained", "duplicate"}, replays()
+        counts = bridge(lock)["detail"]["commands"]  # a new process's
+        assert counts["refused:retained"] == 1 and set(counts) <= {"refused:retained", "duplicate"}
         ha.send(topic, b"", retain=True)  # the retained command taken away
 
 
