@@ -170,21 +170,18 @@ class Lock:
         return supervisor_rpc.processes(self.layout.run)[service]["pid"]
 
     def wait_restarted(self, service: str, killed_pid: int, timeout: float = 15.0) -> int:
-        """After a kill, the new process's pid once it answers. wait_healthy alone does not
-        wait for it: the watchdog calls a process healthy until its beats have stopped for
-        stuck_after_s, so just after a kill it still vouches for the dead one (a code
-        typed then went to a policy that was not there)."""
-
-        def answering() -> int | None:
-            pid = self.pid(service)
-            if pid in (0, killed_pid):
-                return None
-            with Bus(self.layout, "cli") as bus:
-                answer = bus.client(service).request(StatusRequest(), timeout=0.5)
-            body = answer.body if answer is not None else None
-            return pid if isinstance(body, StatusReply) and body.pid == pid else None
-
-        return eventually(answering, timeout=timeout)
+        """After a kill, the pid of the first other process of service to answer. wait_healthy
+        alone does not wait for it: the watchdog calls a process healthy until its beats
+        have stopped for stuck_after_s, so just after a kill it still vouches for the dead
+        one (a code typed then went to a policy that was not there)."""
+        with Bus(self.layout, "cli") as bus:
+            client, give_up = bus.client(service), time.monotonic() + timeout
+            while time.monotonic() < give_up:
+                answer = client.request(StatusRequest(), timeout=0.2)
+                body = answer.body if answer is not None else None
+                if isinstance(body, StatusReply) and body.pid != killed_pid:
+                    return body.pid
+        raise AssertionError(f"{service} did not answer within {timeout} s of its kill")
 
     def wait_healthy(self, timeout: float = 10.0) -> float:
         start = time.monotonic()

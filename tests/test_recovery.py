@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 
 from proto.board import Bolt, Button
-from proto.bus import Bus
-from proto.control import StatusReply, StatusRequest
 from proto.keypad import Prompt
 from proto.layout import SERVICES
 from proto.policy import ActuationFailed, Alarm, Decision
@@ -151,16 +149,6 @@ def test_issue11_an_unlock_cut_short_is_left_where_it_stopped_alarmed_and_said(s
     assert "unlock" not in [e["kind"] for e in events(lock)]
 
 
-def first_answer(bus: Bus, service: str, killed_pid: int) -> float:
-    """When (monotonic) a process other than killed_pid first answers a status request."""
-    client, give_up = bus.client(service), time.monotonic() + 2 * RECOVERY_PROMISE_S
-    while time.monotonic() < give_up:
-        answer = client.request(StatusRequest(), timeout=0.2)
-        if isinstance(getattr(answer, "body", None), StatusReply) and answer.body.pid != killed_pid:
-            return time.monotonic()
-    raise AssertionError(f"{service} did not answer within {2 * RECOVERY_PROMISE_S} s")
-
-
 def next_pid(lock: Lock, service: str, old: int) -> int:
     """The pid of the process supervisord started in place of old."""
     new = eventually(
@@ -182,8 +170,8 @@ def kill_storm(lock: Lock, service: str) -> float:
         time.sleep(offset)
         os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    with Bus(lock.layout, "cli") as bus:
-        return first_answer(bus, service, pid) - killed
+    lock.wait_restarted(service, pid, timeout=2 * RECOVERY_PROMISE_S)
+    return time.monotonic() - killed
 
 
 @pytest.mark.slow
