@@ -120,7 +120,8 @@ def run_mesh(
     with Bus(layout, "bench") as bus, Baselines(WORKERS) as baselines:
         code = set_up_if_initial(bus) or code
         kind = MESH_BENCHES.get(service, StatusBench)
-        with Recorder(layout, kind.peers) as recorder:
+        # a bench that names the types it needs is not woken by the rest (issue 12 item 6)
+        with Recorder(layout, kind.peers, getattr(kind, "hears", None)) as recorder:
             bench = kind(layout, bus, code, service)
             try:
                 counts = {"raw": count, "transport": count, **bench.counts(count, moves)}

@@ -96,6 +96,7 @@ class PolicyBench:
     """`bench policy`: the decisions, open-loop, and where their time went."""
 
     peers = ("keypad", "policy", "motor")
+    hears = (CodeEntered, Decision, Bolt)
 
     def __init__(self, layout: Layout, bus: Bus, code: str, service: str) -> None:
         self.layout, self.code = layout, code

@@ -23,8 +23,10 @@ import zmq
 
 from proto.board import Bolt
 from proto.bus import Bus
+from proto.health import Heartbeat
 from proto.keypad import SimKeys
 from proto.policy import LockInfo, LockInfoRequest
+from proto.schema import Message
 from proto.wire import Envelope
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"  # the photos beside us
@@ -305,11 +307,15 @@ def set_up_if_initial(bus: Bus) -> str | None:
 
 
 class Recorder:
-    """Every event of some publishers, kept as raw frames while a bench runs and decoded
-    afterwards, so that decoding them does not compete with the requests being timed."""
+    """The events of some publishers (of some types only, with their heartbeats), kept as
+    raw frames while a bench runs and decoded afterwards, so that decoding them does not
+    compete with the requests being timed; nor does waking for the others."""
 
-    def __init__(self, layout: Any, peers: tuple[str, ...]) -> None:
+    def __init__(
+        self, layout: Any, peers: tuple[str, ...], types: tuple[type[Message], ...] | None = None
+    ) -> None:
         self.layout, self.peers = layout, peers
+        self.types = None if types is None else (*types, Heartbeat)
         self.frames: list[tuple[str, list[bytes]]] = []
         self._stop = threading.Event()
         self._heard: set[str] = set()
@@ -320,7 +326,7 @@ class Recorder:
     def _listen(self) -> None:
         with Bus(self.layout, "bench") as bus:
             poller = zmq.Poller()
-            socks = {bus.subscribe(peer): peer for peer in self.peers}
+            socks = {bus.subscribe(peer, self.types): peer for peer in self.peers}
             for sock in socks:
                 poller.register(sock, zmq.POLLIN)
             while not self._stop.is_set():

@@ -78,7 +78,12 @@ class Message:
         REGISTRY[cls.TYPE] = cls
 
     def topic(self, sender: str) -> str:
-        return f"{self.FAMILY}.{sender}.{self.EVENT}"
+        return self.topic_of(sender)
+
+    @classmethod
+    def topic_of(cls, sender: str) -> str:
+        """The topic this type has from sender: what a subscriber to it filters on."""
+        return f"{cls.FAMILY}.{sender}.{cls.EVENT}"
 
     def to_body(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _names(type(self))}

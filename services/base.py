@@ -18,7 +18,7 @@ from proto.bus import Bus, Client
 from proto.control import StatusReply, StatusRequest, refused
 from proto.health import Heartbeat
 from proto.layout import Layout
-from proto.messages import REGISTRY  # noqa: F401  (every type known before decoding)
+from proto.messages import REGISTRY  # every type known before decoding
 from proto.schema import Message
 from proto.wire import Envelope
 
@@ -186,8 +186,9 @@ class Service:
         self._poller.register(self._cmd, zmq.POLLIN)
         self._subs: dict[zmq.Socket[bytes], str] = {}
         self._watched: dict[int, Callable[[], None]] = {}
+        heard = [REGISTRY[type_name] for type_name in self._events]
         for peer in self.LISTENS:
-            sock = self.bus.subscribe(peer)
+            sock = self.bus.subscribe(peer, heard)  # only what a handler takes
             self._subs[sock] = peer
             self._poller.register(sock, zmq.POLLIN)
 

@@ -59,6 +59,26 @@ def test_events_arrive_typed_and_gaps_in_a_senders_sequence_are_counted(layout):
         assert policy.counters.gaps == 3
 
 
+def test_a_subscriber_to_some_types_hears_only_those_and_counts_no_gap_for_the_rest(layout):
+    """Issue 12 item 6: the publisher filters, so the keys a watchdog does not handle never
+    wake it; the holes they leave in the sequence are no loss. Replays are still refused."""
+    with Bus(layout, "keypad") as keypad, Bus(layout, "watchdog") as watchdog:
+        pub = keypad.bind_publisher()
+        sub = watchdog.subscribe("keypad", [Heartbeat])
+        _joined(keypad, pub, watchdog, sub, "keypad")
+        keypad.publish(pub, Key(key="ok"))
+        keypad.publish(pub, Key(key="1"))
+        beat = keypad.publish(pub, BEAT)
+        assert sub.poll(2000)
+        env = watchdog.receive_event(sub, "keypad")  # first: the keys, sent before, were not
+        assert env is not None and env.id == beat.id
+        assert watchdog.counters.gaps == 0
+        pub.send_multipart(encode(beat))  # the same beat again
+        assert sub.poll(2000)
+        assert watchdog.receive_event(sub, "keypad") is None
+        assert watchdog.counters.drops["replayed"] == 1
+
+
 def test_an_event_claiming_another_sender_is_dropped_as_forged(layout):
     with Bus(layout, "face") as face, Bus(layout, "policy") as policy:
         pub = face.bind_publisher()
