@@ -316,9 +316,7 @@ def test_every_event_the_table_forbids_is_dropped(lock, unchanged, publisher: st
         usurper.wait_for_subscriptions(sum(map(len, heard.values())))
         for message in forged:
             usurper.publish(message)
-        expected = {
-            n: before[n] + sum(m.TYPE in heard.get(n, ()) for m in forged) for n in before
-        }
+        expected = {n: before[n] + sum(m.TYPE in heard.get(n, ()) for m in forged) for n in before}
         try:
             # each listener logs every drop: on a loaded machine that takes a while
             eventually(lambda: unauthorized(lock) == expected, timeout=30, every=0.5)
