@@ -202,9 +202,12 @@ def test_l31_l35_home_follows_the_door_and_the_battery_and_events_page_back(app_
     lock.cli("sim", "door", "open")
     lock.cli("sim", "battery", "10")
     watch.wait_for(is_type(Battery, percent=10.0))
-    now = eventually(lambda: (h := home(lock))["door"] == "open" and h)
+    # the door comes from the motor and the battery from power: policy may hear either first
+    now = eventually(
+        lambda: (h := home(lock))["door"] == "open" and h["battery_percent"] == 10.0 and h
+    )
     watch.close()
-    assert (now["battery_percent"], now["video_allowed"]) == (10.0, False)
+    assert now["video_allowed"] is False
     assert "low-battery" in now["alarms"]
     printed = lock.cli("home").stdout
     assert "door: open" in printed and "bluetooth: advertising" in printed
