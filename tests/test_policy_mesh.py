@@ -231,7 +231,8 @@ def test_l26_auto_lock_relocks_a_set_time_after_the_door_closes(ready_lock):
     closed = time.monotonic()
     watch.wait_for(is_type(Bolt, state="locked"))
     assert time.monotonic() - closed >= 1.0  # not before its delay
-    assert events(lock, kind="lock")[0]["source"] == "auto"
+    # policy logs the lock once it hears the motor's Bolt, which the watcher may hear first
+    assert eventually(lambda: events(lock, kind="lock"))[0]["source"] == "auto"
 
 
 def test_l22_leaving_home_alerts_an_inside_opening_and_an_outside_unlock_disarms(ready_lock):
