@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from proto.policy import DIRECTIONS
 from proto.schema import Message, between, one_of
@@ -77,6 +78,14 @@ class Chime(Message, family="motor", event="chime"):
 @dataclass(frozen=True)
 class Button(Message, family="motor", event="button"):
     button: str = one_of(*BUTTONS)
+
+
+def reset_gesture(motor_detail: dict[str, Any]) -> str | None:
+    """The id of L-30's gesture (its Button event) from the motor's status, while ✓ may
+    still follow it; None if there is none, or if the detail is not of that shape."""
+    gesture = motor_detail.get("reset_gesture")
+    ident = gesture.get("id") if isinstance(gesture, dict) else None
+    return ident if isinstance(ident, str) and ident else None
 
 
 @dataclass(frozen=True)

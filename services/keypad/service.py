@@ -6,8 +6,8 @@ from functools import partial
 from typing import Any, Callable
 
 from proto.biometric import EnrolDone, EnrolStep, Unreadable
-from proto.board import Bolt, Button, Door
-from proto.control import OK, Done, refused
+from proto.board import Bolt, Button, Door, reset_gesture
+from proto.control import OK, Done, StatusReply, StatusRequest, refused
 from proto.keypad import INPUTS, CodeEntered, Key, Lit, Prompt, SimKeys
 from proto.policy import (
     ActuationFailed,
@@ -57,6 +57,7 @@ class KeypadService(Service):
         settings = self.config["keypad"]
         self.menu = Menu(sleep_after_s=settings["sleep_after_s"], max_digits=settings["max_digits"])
         self._started_menu = False
+        self._reset_offered: str | None = None  # the gesture ✓ was asked for (its id)
         self.muted = False
         self.volume = 2  # the owner's setting (L-36), told by policy at start and on change
         self.bolt = "unknown"
@@ -127,6 +128,19 @@ class KeypadService(Service):
         self.muted = info.muted
         self.volume = info.volume
         self._run(self.menu.start(initial=info.initial, direction=info.direction, now=now), None)
+        self._ask_motor_for_reset_gesture(now)
+
+    def _ask_motor_for_reset_gesture(self, now: float) -> None:
+        """L-30: a gesture ended before the panel was up reached it as no event: ask."""
+        answer = self.request("motor", StatusRequest(), timeout=0.5)
+        if answer is None or not isinstance(answer.body, StatusReply):
+            return
+        self._offer_reset(reset_gesture(answer.body.detail), now)
+
+    def _offer_reset(self, gesture: str | None, now: float) -> None:
+        if gesture is not None and gesture != self._reset_offered:
+            self._reset_offered = gesture
+            self._run(self.menu.offer_reset(now), gesture)
 
     def press(self, key: str, cause: str | None) -> None:
         shown = self.publish(
@@ -245,7 +259,7 @@ class KeypadService(Service):
         if env.body.button == "set" and self._started_menu:  # L-13
             self._run(self.menu.set_pressed(self.clock()), env.id)
         elif env.body.button == "factory-reset" and self._started_menu:  # L-30
-            self._run(self.menu.offer_reset(self.clock()), env.id)
+            self._offer_reset(env.id, self.clock())
 
     @hears(Door)
     def on_door(self, env: Envelope) -> None:

@@ -50,6 +50,7 @@ class MotorService(Service):
         self.leds = StatusLeds(pins["led_green"], pins["led_red"], pin_factory=factory)
         self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._set_since_boot: float | None = None
+        self._reset_gesture: tuple[str, float] | None = None  # its Button's id, and when
         self._wire_inputs(factory, pins)
         self.sim: SimBoard | None = None
         if board["kind"] == "sim":
@@ -218,7 +219,9 @@ class MotorService(Service):
         if self._drive is None:  # a request waits: not while the end switches need polling
             self._send_report(now)
         while not self._inputs.empty():
-            self.publish(self._inputs.get())
+            env = self.publish(self._inputs.get())
+            if isinstance(env.body, Button) and env.body.button == "factory-reset":
+                self._reset_gesture = (env.id, now)
         if self._siren_on and now >= self._siren_until:
             self._siren_on = False
             self.siren.off()
@@ -244,8 +247,20 @@ class MotorService(Service):
             "bolt": self.bolt.state,
             "door": "open" if not self.door.is_pressed else "closed",
             "set_button": "pressed" if self.set_button.is_pressed else "released",
+            "reset_gesture": self._recent_reset_gesture(),
             "board": self.config["board"]["kind"],
         }
+
+    def _recent_reset_gesture(self) -> dict[str, Any] | None:
+        """L-30's gesture while ✓ may still follow it: a panel or policy that started after
+        its one Button event asks for it here (a slow start misses the event)."""
+        if self._reset_gesture is None:
+            return None
+        ident, at = self._reset_gesture
+        age = self.clock() - at
+        if age > self.config["motor"]["reset_confirm_s"]:
+            return None
+        return {"id": ident, "age_s": round(age, 3)}
 
     @hears(Battery)
     def on_battery(self, env: Envelope) -> None:

@@ -3,7 +3,7 @@ battery; auto-lock (L-26), the door left ajar, and the factory-reset gesture (L-
 
 from __future__ import annotations
 
-from proto.board import Button, Door, Siren, Tamper
+from proto.board import Button, Door, Siren, Tamper, reset_gesture
 from proto.control import StatusReply, StatusRequest
 from proto.power import Battery
 from proto.wire import Envelope
@@ -30,7 +30,8 @@ class Board:
         self._battery_low = False
         self._relock_at: tuple[float, str] | None = None  # (when, the door event's id)
         self._open_since: tuple[float, str] | None = None
-        self._reset_gesture_at: float | None = None
+        self._reset_gesture: tuple[str, float] | None = None  # its Button's id, and when
+        self._reset_used: str | None = None  # the gesture a reset has already spent
         self._next_probe = 0.0
 
     @hears(Door)
@@ -57,16 +58,36 @@ class Board:
         elif button == "set-long":  # L-17: pairing mode
             self.pairing.open(env.id)
         elif button == "factory-reset":  # L-30: only ✓ on the panel is missing
-            self._reset_gesture_at = self.lock.clock()
-            self.lock.store.log("factory-reset-offered", source="button", cause=env.id)
+            self._gesture_seen(env.id)
 
     def take_reset_gesture(self) -> bool:
-        """Whether the reset gesture was just made (and so is used up now)."""
-        seen = self._reset_gesture_at
-        if seen is None or self.lock.clock() - seen > self.lock.config["motor"]["reset_confirm_s"]:
+        """Whether the reset gesture was just made (and so is used up now). Its one event
+        is missed by a policy that started after it: then the motor is asked."""
+        now, window = self.lock.clock(), self.lock.config["motor"]["reset_confirm_s"]
+        heard = self._reset_gesture
+        gesture = heard[0] if heard is not None and now - heard[1] <= window else None
+        if gesture is None:
+            gesture = self._ask_motor_for_reset_gesture()
+        if gesture is None or gesture == self._reset_used:
             return False
-        self._reset_gesture_at = None
+        self._reset_gesture, self._reset_used = None, gesture
         return True
+
+    def _ask_motor_for_reset_gesture(self) -> str | None:
+        answer = self.lock.request("motor", StatusRequest(), timeout=0.5)
+        if answer is None or not isinstance(answer.body, StatusReply):
+            return None
+        gesture = reset_gesture(answer.body.detail)
+        if gesture is not None:
+            self._gesture_seen(gesture)
+        return gesture
+
+    def _gesture_seen(self, gesture: str) -> None:
+        """Logged once, whether its event or the motor's status told of it first."""
+        heard = self._reset_gesture[0] if self._reset_gesture is not None else None
+        if gesture not in (self._reset_used, heard):
+            self._reset_gesture = (gesture, self.lock.clock())
+            self.lock.store.log("factory-reset-offered", source="button", cause=gesture)
 
     @hears(Tamper)
     def on_tamper(self, env: Envelope[Tamper]) -> None:
@@ -107,3 +128,6 @@ class Board:
             self.actuation.bolt = answer.body.detail.get("bolt", "unknown")
             self.door = answer.body.detail.get("door", "unknown")
             self.tampered = answer.body.detail.get("tamper") == "removed"  # for Home (L-31)
+            gesture = reset_gesture(answer.body.detail)
+            if gesture is not None:  # made before policy was up to hear it (L-30)
+                self._gesture_seen(gesture)
