@@ -75,14 +75,15 @@ class SimDoor:
                     properties: Any) -> None:  # fmt: skip
         if reason.is_failure:
             return
-        client.subscribe(f"{self.base}/fleet/set", qos=1)
+        self.client.subscribe_to(f"{self.base}/fleet/set", qos=1)
         client.publish(f"{self.base}/availability", "online", qos=1, retain=True)
         for key, value in (("lock", "LOCKED"), ("door", "OFF"), ("battery", "90")):
             client.publish(f"{self.base}/{key}/state", value, qos=1, retain=True)
         client.publish(f"{self.base}/audit/state", json.dumps(self.head()), qos=1, retain=True)
 
-    def _on_subscribe(self, *_: Any) -> None:
-        self.subscribed = True
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:  # fmt: skip
+        self.subscribed = self.client.refused(mid, reason_codes) is None  # else it reconnects
 
     def _on_disconnect(self, *_: Any) -> None:
         self.subscribed = False

@@ -164,6 +164,7 @@ class Console:
         self.client.max_inflight_messages_set(1000)  # a bench's pushes are not held back
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
 
@@ -224,10 +225,14 @@ class Console:
                     properties: Any) -> None:  # fmt: skip
         if reason.is_failure:
             return
-        for topic in SUBSCRIPTIONS:
-            client.subscribe(topic, qos=1)
-        client.subscribe(f"{ROOT}/+/probe/state", qos=1)
+        for topic in (*SUBSCRIPTIONS, f"{ROOT}/+/probe/state"):
+            self.client.subscribe_to(topic, qos=1)
         self.connected.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any,
+                      properties: Any) -> None:  # fmt: skip
+        if self.client.refused(mid, reason_codes) is not None:  # it connects again
+            self.connected.clear()
 
     def _on_disconnect(self, *_: Any) -> None:
         self.connected.clear()

@@ -245,6 +245,55 @@ class NatsNode:
             return ""
 
 
+class NatsGate:
+    """One nats-server speaking MQTT whose users may be denied subscriptions, the one real
+    broker here that refuses a SUBSCRIBE in its SUBACK (mosquitto 2.0 grants every one and
+    filters later). deny: user -> NATS subjects (MQTT's / is NATS's .); anyone without
+    credentials is the user `anyone`. deny() changes it for the same users, in place (SIGHUP;
+    each user is given publish permissions, without which 2.9 panics reloading them)."""
+
+    def __init__(self, folder: Path, deny: dict[str, list[str]], password: str) -> None:
+        self.node = NatsNode(folder, "gate")
+        self.password = password
+        self.port, self.tls = self.node.mqtt, None  # as Broker's, for a Listener
+        self.users = {*deny, "anyone"}
+        self.deny(deny, reload=False)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def deny(self, deny: dict[str, list[str]], *, reload: bool = True) -> None:
+        users = []
+        for user in sorted(self.users):
+            denied = json.dumps(deny.get(user, []))
+            users.append(f"{{ user: {user}, password: {json.dumps(self.password)}, "
+                         f"permissions: {{ publish: {{ allow: [\">\"] }}, "
+                         f"subscribe: {{ deny: {denied} }} }} }}")  # fmt: skip
+        node = self.node
+        (node.folder / "nats.conf").write_text(
+            f"server_name: gate\nlisten: 127.0.0.1:{node.client}\n"
+            f'jetstream {{ store_dir: "{node.folder}/js" }}\n'
+            f"authorization {{ users: [{', '.join(users)}] }}\nno_auth_user: anyone\n"
+            f"mqtt {{ listen: 127.0.0.1:{node.mqtt} }}\n"
+        )
+        if reload:
+            assert node.proc is not None
+            node.proc.send_signal(signal.SIGHUP)
+
+    def start(self) -> None:
+        self.node.start()
+        eventually(self.node.answers, timeout=20.0, every=0.1)
+        eventually(lambda: _round_trip(self.node.mqtt), timeout=60.0, every=0.5)
+
+    def stop(self) -> None:
+        proc = self.node.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+        self.node.proc = None
+
+
 class NatsCluster:
     """Three nats-server nodes routed to each other, each with its MQTT listener."""
 

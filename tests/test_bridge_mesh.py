@@ -21,7 +21,7 @@ from proto.power import Battery
 from services.bridge import discovery
 from tests import hakit
 from tests.appkit import lock_identity, open_pairing
-from tests.brokerkit import Broker, Listener, Seen, make_tls
+from tests.brokerkit import Broker, Listener, NatsGate, Seen, make_tls
 from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
@@ -429,3 +429,34 @@ def test_issue17_mqtt5_over_tls_with_a_username_and_password_file(
         ha.send(f"lockmesh/{serial}/lock/set", b"", retain=True)
         assert lock.status()["lock"]["bolt"] == "locked"
         ha.close()
+
+
+def test_issue17_a_subscription_the_broker_refuses_is_said_and_asked_again_until_it_is_allowed(
+    tmp_path: Path,
+):
+    """A broker may accept the connection and refuse a subscription in its SUBACK (CI's
+    stop 22: a NATS cluster whose JetStream lost its leader with a node). The bridge then
+    says so and connects again, rather than stay connected and deaf to commands."""
+    gate = NatsGate(tmp_path / "nats", {"lock": ["lockmesh.*.lock.set"]}, USERS["lock"])
+    gate.start()
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        secret = data / "mqtt-password"
+        secret.write_text(USERS["lock"] + "\n")
+        secret.chmod(0o600)
+        extra = f'username = "lock"\npassword_file = "{secret.name}"\n'
+        with running(data, config(gate, extra)) as lock:  # type: ignore[arg-type]
+            named(lock)
+            serial = lock_identity(lock)[0]
+            refused = f"the broker refused us: the subscription to lockmesh/{serial}/lock/set"
+            eventually(lambda: refused in bridge(lock)["state"], timeout=30)
+            claim(lock, remote_unlock=False)
+
+            gate.deny({})
+            ha = ha_for(gate, lock)  # type: ignore[arg-type]
+            eventually(lambda: bridge(lock)["detail"]["connected"], timeout=30)
+            assert ha.result(ha.command("LOCK", PIN), timeout=30)["ok"] is True
+            ha.state("lock", "LOCKED")
+    finally:
+        gate.stop()

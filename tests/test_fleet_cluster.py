@@ -23,7 +23,7 @@ from ops.fleet_sim import Swarm, door_key, serials
 from ops.fleetkit import Console, Door
 from proto import fleet
 from tests.appkit import lock_identity
-from tests.brokerkit import NatsCluster
+from tests.brokerkit import NatsCluster, NatsGate
 from tests.meshkit import Lock, eventually, running
 
 pytestmark = pytest.mark.slow
@@ -103,7 +103,12 @@ def run_the_building(lock: Lock, cluster: NatsCluster, swarm: Swarm) -> None:
         console.wait_acks(every, timeout=120, resend_s=5)
         outcomes = {i: console.outcome(i) for i in every}
         lost = [i for i, p in outcomes.items() if p.ack is None]
-        assert lost == [], f"{len(lost)} pushes unanswered of {len(every)}"
+        assert lost == [], (
+            f"{len(lost)} pushes unanswered of {len(every)}; the console "
+            f"{'on' if console.connected.is_set() else 'off'} {console.client.node}, "
+            f"{console.strays} strays; the doors {swarm.counts()}; the lock's bridge "
+            f"{bridge(lock)['detail']}; the lock's fleet {policy_fleet(lock)}"
+        )
         refused = {(p.serial, p.ack.reason) for p in outcomes.values() if p.ack and not p.ack.ok}
         assert refused == set()
         assert all(p.ack and p.ack.signed for p in outcomes.values())
@@ -116,9 +121,11 @@ def run_the_building(lock: Lock, cluster: NatsCluster, swarm: Swarm) -> None:
         last = max(p.acked_at or 0.0 for p in outcomes.values())
         resent = [p for p in outcomes.values() if p.sends > 1]
         replayed = policy_fleet(lock)["refused"].get("replayed", 0) + counts["duplicates"]
+        refusals = console.client.subscriptions_refused  # the broker's, after the kill
         print(f"\n{len(every)} pushes; node n1 killed after round {KILL_AFTER}; the last ack "
               f"{last - killed_at:.1f} s after the kill; {len(resent)} pushes sent again "
-              f"(unanswered after 5 s), {replayed} copies answered as already taken")  # fmt: skip
+              f"(unanswered after 5 s), {replayed} copies answered as already taken; "
+              f"{refusals} of the console's subscriptions refused")  # fmt: skip
 
         # the lock is on another node, and its events still reach the console
         eventually(lambda: connected(lock), timeout=60)
@@ -139,3 +146,36 @@ def policy_fleet(lock: Lock) -> dict[str, Any]:
 
 def connected(lock: Lock) -> bool:
     return bool(bridge(lock)["detail"]["connected"])
+
+
+def test_issue17_a_console_refused_its_acks_subscription_asks_again_until_it_hears_them(
+    tmp_path: Path,
+):
+    """What failed this test's cluster run in CI (stop 22), on demand: the broker accepts
+    the console's connection but refuses its subscription to the acks. The console drops
+    the connection and asks again on the next, and hears its acks once it is allowed."""
+    gate = NatsGate(tmp_path / "nats", {"console": ["lockmesh.*.fleet.ack"]}, "console-pw")
+    gate.start()
+    swarm = Swarm(gate.url, serials("GATE", 1), SEED)
+    swarm.connect_all()
+    thread = threading.Thread(target=swarm.run, daemon=True)
+    thread.start()
+    doors = {s: Door(s, door_key(SEED, s)) for s in serials("GATE", 1)}
+    console = Console(gate.url, doors, username="console", password="console-pw")
+    try:
+        console.start(timeout=30)
+        eventually(lambda: console.client.subscriptions_refused >= 2, timeout=30)
+        door = next(iter(doors.values()))
+        ident = console.push(door, fleet.Visitor("gate", codes(0, 0), uses=1))
+
+        gate.deny({})
+        console.wait_acks([ident], timeout=60, resend_s=2)
+        ack = console.outcome(ident).ack
+        assert ack is not None and ack.ok and ack.signed
+        assert swarm.counts()["visitors"] == 1
+    finally:
+        console.close()
+        swarm.stop()
+        thread.join(timeout=10)
+        swarm.close()
+        gate.stop()

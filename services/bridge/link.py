@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +151,7 @@ class Link:
     def __init__(self, s: Settings, client_id: str, will_topic: str, subscribe: list[str]) -> None:
         self.settings, self.subscriptions = s, subscribe
         self.connected = False
-        self._refusal: str | None = None  # the CONNACK's reason, until the disconnection
+        self._refusal: str | None = None  # a CONNACK's or SUBACK's refusal, until the drop
         self._news: queue.Queue[News] = queue.Queue()
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
@@ -172,6 +173,7 @@ class Link:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     @property
@@ -257,10 +259,23 @@ class Link:
             if self.settings.protocol == "5":  # broker that lost our session gets it back
                 # MQTT 5 keeps a message's retain flag even live, so a retained command
                 # is refused at once, not only when a reconnection replays it
-                client.subscribe(topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
+                options = SubscribeOptions(qos=1, retainAsPublished=True)
+                self.client.subscribe_to(topic, options=options)
             else:
-                client.subscribe(topic, qos=1)
+                self.client.subscribe_to(topic, qos=1)
         self._tell(Connected(flags.session_present))
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        topic = self.client.refused(mid, reason_codes)
+        if topic is not None:  # the disconnection that follows says it
+            self._refusal = f"the subscription to {topic} ({reason_codes[0]})"
 
     def _on_disconnect(
         self,
@@ -299,11 +314,17 @@ class Link:
 class Rotating(mqtt.Client):
     """paho's client, going to a cluster's next node at each reconnection. paho reconnects
     to the host it was given and refuses to change it while its loop runs (the host
-    setter raises), so the node is set where paho reads it, just before it connects."""
+    setter raises), so the node is set where paho reads it, just before it connects.
+
+    It also holds each subscription to its SUBACK: a broker may refuse one in a connection it
+    accepted (a clustered NATS whose JetStream has lost its leader with a node: CI's stop
+    22, where the console heard no ack for 120 s while calling itself connected)."""
 
     def __init__(self, brokers: tuple[tuple[str, int], ...], *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._brokers, self._turn, self._first = brokers, 0, True
+        self._asked: dict[int, str] = {}  # a SUBSCRIBE's mid -> its topic
+        self.subscriptions_refused = 0
 
     def connect_async(self, host: str, port: int = 1883, *args: Any, **kw: Any) -> None:
         self._turn, self._first = 0, True
@@ -318,8 +339,30 @@ class Rotating(mqtt.Client):
         if len(self._brokers) > 1 and not self._first:  # a reconnection: the next node
             self._turn = (self._turn + 1) % len(self._brokers)
             self._host, self._port = self._brokers[self._turn]  # paho 2.x's own fields
-        self._first = False
+        self._first, self._asked = False, {}  # the last connection's SUBACKs never come
         return super().reconnect()
+
+    def subscribe_to(self, topic: str, **kw: Any) -> None:
+        """subscribe(), its SUBACK to be passed to refused() (from on_subscribe)."""
+        _, mid = self.subscribe(topic, **kw)
+        if mid is not None:  # else not connected: on_connect subscribes again
+            self._asked[mid] = topic
+
+    def refused(self, mid: int, reason_codes: list[ReasonCode]) -> str | None:
+        """The topic a SUBACK refused, if it did. The connection is then dropped, so that
+        paho connects again after its back-off (to the next node) and subscribes anew:
+        connected but deaf is the one state a client must not stay in."""
+        topic = self._asked.pop(mid, None)
+        if topic is None or not any(code.is_failure for code in reason_codes):
+            return None
+        self.subscriptions_refused += 1
+        sock = self.socket()
+        if isinstance(sock, socket.socket):  # an SSLSocket is one too
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # paho's loop reads the end, and reconnects
+            except OSError:
+                pass  # already gone: paho reconnects anyway
+        return topic
 
 
 def response_properties(correlation: bytes | None) -> Properties | None:
