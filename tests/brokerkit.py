@@ -238,6 +238,12 @@ class NatsNode:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        self.proc = None
+
     def log(self) -> str:
         try:
             return (self.folder / "nats.log").read_text(errors="replace")
@@ -287,11 +293,7 @@ class NatsGate:
         eventually(lambda: _round_trip(self.node.mqtt), timeout=60.0, every=0.5)
 
     def stop(self) -> None:
-        proc = self.node.proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=15)
-        self.node.proc = None
+        self.node.stop()
 
 
 class NatsCluster:
@@ -319,10 +321,7 @@ class NatsCluster:
 
     def stop(self) -> None:
         for node in self.nodes:
-            if node.proc is not None and node.proc.poll() is None:
-                node.proc.send_signal(signal.SIGTERM)
-                node.proc.wait(timeout=15)
-            node.proc = None
+            node.stop()
 
 
 def _round_trip(port: int) -> bool:

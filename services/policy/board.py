@@ -3,6 +3,8 @@ battery; auto-lock (L-26), the door left ajar, and the factory-reset gesture (L-
 
 from __future__ import annotations
 
+from typing import Any
+
 from proto.board import Button, Door, Siren, Tamper, reset_gesture
 from proto.control import StatusReply, StatusRequest
 from proto.power import Battery
@@ -74,10 +76,8 @@ class Board:
         return True
 
     def _ask_motor_for_reset_gesture(self) -> str | None:
-        answer = self.lock.request("motor", StatusRequest(), timeout=0.5)
-        if answer is None or not isinstance(answer.body, StatusReply):
-            return None
-        gesture = reset_gesture(answer.body.detail)
+        detail = self._motor_detail(timeout=0.5)
+        gesture = reset_gesture(detail) if detail is not None else None
         if gesture is not None:
             self._gesture_seen(gesture)
         return gesture
@@ -123,11 +123,18 @@ class Board:
     def _probe_motor(self, now: float) -> None:
         """Ask the motor where bolt and door are: its events at start may have been missed."""
         self._next_probe = now + PROBE_EVERY_S
-        answer = self.lock.request("motor", StatusRequest(), timeout=0.3)
-        if answer is not None and isinstance(answer.body, StatusReply):
-            self.actuation.bolt = answer.body.detail.get("bolt", "unknown")
-            self.door = answer.body.detail.get("door", "unknown")
-            self.tampered = answer.body.detail.get("tamper") == "removed"  # for Home (L-31)
-            gesture = reset_gesture(answer.body.detail)
+        detail = self._motor_detail(timeout=0.3)
+        if detail is not None:
+            self.actuation.bolt = detail.get("bolt", "unknown")
+            self.door = detail.get("door", "unknown")
+            self.tampered = detail.get("tamper") == "removed"  # for Home (L-31)
+            gesture = reset_gesture(detail)
             if gesture is not None:  # made before policy was up to hear it (L-30)
                 self._gesture_seen(gesture)
+
+    def _motor_detail(self, timeout: float) -> dict[str, Any] | None:
+        """The motor's status detail, or None if it did not answer in time."""
+        answer = self.lock.request("motor", StatusRequest(), timeout=timeout)
+        if answer is None or not isinstance(answer.body, StatusReply):
+            return None
+        return answer.body.detail
