@@ -16,8 +16,6 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import zmq
-
 from ops import cli, mesh
 from ops.tap import Tap
 from proto import supervisor_rpc
@@ -270,8 +268,7 @@ class Impostor:
     def __init__(self, lock: Lock, name: str) -> None:
         supervisor_rpc.proxy(lock.layout.run).supervisor.stopProcess(name)
         self.lock, self.name = lock, name
-        self.ctx = zmq.Context()  # its own: one ZAP handler per context, and others may serve
-        self.bus = Bus(lock.layout, name, ctx=self.ctx)
+        self.bus = Bus(lock.layout, name)
         self.server = self.bus.bind_commands()  # where policy sends FaceEnrol / BioEnrol
 
     def ask(self, body: Message, timeout: float = 5.0) -> Envelope | None:
@@ -303,4 +300,3 @@ class Impostor:
 
     def close(self) -> None:
         self.bus.close()
-        self.ctx.term()

@@ -52,8 +52,7 @@ class Face:
     """The face service's video side: its bus's restricted XPUB and the publisher."""
 
     def __init__(self, layout: Layout, why_off: str = "") -> None:
-        self.ctx = zmq.Context()
-        self.bus = Bus(layout, "face", ctx=self.ctx)
+        self.bus = Bus(layout, "face")
         sock = self.bus.bind_restricted(zmq.XPUB, layout.video("face"), video.DOMAIN, VIEWERS)
         self.why_off = why_off
         self.live = video.LiveVideo(sock, SimCamera(4).view, lambda: self.why_off,
@@ -63,7 +62,6 @@ class Face:
     def close(self) -> None:
         self.live.stop()
         self.bus.close()
-        self.ctx.term()
 
 
 @pytest.fixture

@@ -75,9 +75,9 @@ class Camera:
         return await answer if inspect.isawaitable(answer) else answer
 
     def _context(self) -> zmq.asyncio.Context:
-        """An asyncio view of the process's context (the bus's): no thread or context of
-        the video's own to stop. Not zmq.asyncio.Context.instance(), which hands back the
-        plain global one once the bus has made it."""
+        """An asyncio view of the process's global context: no context of the video's own
+        to stop. Not zmq.asyncio.Context.instance(), which hands back the plain global one
+        if anything made that first."""
         if self.zmq_ctx is None:
             self.zmq_ctx = zmq.asyncio.Context.shadow(zmq.Context.instance())
         return self.zmq_ctx
