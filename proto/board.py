@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from proto.policy import DIRECTIONS
 from proto.schema import Message, between, one_of
@@ -80,12 +80,23 @@ class Button(Message, family="motor", event="button"):
     button: str = one_of(*BUTTONS)
 
 
-def reset_gesture(motor_detail: dict[str, Any]) -> str | None:
-    """The id of L-30's gesture (its Button event) from the motor's status, while ✓ may
-    still follow it; None if there is none, or if the detail is not of that shape."""
+class Gesture(NamedTuple):
+    id: str  # its Button event's
+    age_s: float  # how long ago SET was let go, by the motor's clock
+
+
+def reset_gesture(motor_detail: dict[str, Any]) -> Gesture | None:
+    """L-30's gesture from the motor's status, while ✓ may still follow it; None if there
+    is none, or if the detail is not of that shape."""
     gesture = motor_detail.get("reset_gesture")
-    ident = gesture.get("id") if isinstance(gesture, dict) else None
-    return ident if isinstance(ident, str) and ident else None
+    if not isinstance(gesture, dict):
+        return None
+    ident, age = gesture.get("id"), gesture.get("age_s")
+    if not (isinstance(ident, str) and ident) or isinstance(age, bool):
+        return None
+    if not isinstance(age, int | float) or not 0 <= age < float("inf"):
+        return None
+    return Gesture(ident, float(age))
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,8 @@ class KeypadService(Service):
         answer = self.request("motor", StatusRequest(), timeout=0.5)
         if answer is None or not isinstance(answer.body, StatusReply):
             return
-        self._offer_reset(reset_gesture(answer.body.detail), now)
+        gesture = reset_gesture(answer.body.detail)
+        self._offer_reset(gesture.id if gesture is not None else None, now)
 
     def _offer_reset(self, gesture: str | None, now: float) -> None:
         if gesture is not None and gesture != self._reset_offered:

@@ -33,7 +33,9 @@ class Board:
         self._relock_at: tuple[float, str] | None = None  # (when, the door event's id)
         self._open_since: tuple[float, str] | None = None
         self._reset_gesture: tuple[str, float] | None = None  # its Button's id, and when
-        self._reset_used: str | None = None  # the gesture a reset has already spent
+        # the gesture a reset has already spent: kept in the reset's log entry, as the motor
+        # still tells of it for a while to a policy restarted since
+        self._reset_used = lock.store.spent_reset_gesture()
         self._next_probe = 0.0
 
     @hears(Door)
@@ -62,8 +64,8 @@ class Board:
         elif button == "factory-reset":  # L-30: only ✓ on the panel is missing
             self._gesture_seen(env.id)
 
-    def take_reset_gesture(self) -> bool:
-        """Whether the reset gesture was just made (and so is used up now). Its one event
+    def take_reset_gesture(self) -> str | None:
+        """The reset gesture just made, used up now; None if there is none. Its one event
         is missed by a policy that started after it: then the motor is asked."""
         now, window = self.lock.clock(), self.lock.config["motor"]["reset_confirm_s"]
         heard = self._reset_gesture
@@ -71,22 +73,24 @@ class Board:
         if gesture is None:
             gesture = self._ask_motor_for_reset_gesture()
         if gesture is None or gesture == self._reset_used:
-            return False
+            return None
         self._reset_gesture, self._reset_used = None, gesture
-        return True
+        return gesture
 
     def _ask_motor_for_reset_gesture(self) -> str | None:
         detail = self._motor_detail(timeout=0.5)
         gesture = reset_gesture(detail) if detail is not None else None
-        if gesture is not None:
-            self._gesture_seen(gesture)
-        return gesture
+        if gesture is None:
+            return None
+        self._gesture_seen(gesture.id, gesture.age_s)
+        return gesture.id
 
-    def _gesture_seen(self, gesture: str) -> None:
-        """Logged once, whether its event or the motor's status told of it first."""
+    def _gesture_seen(self, gesture: str, age_s: float = 0.0) -> None:
+        """Logged once, whether its event or the motor's status told of it first. ✓'s
+        window runs from the gesture, not from when policy came to know of it."""
         heard = self._reset_gesture[0] if self._reset_gesture is not None else None
         if gesture not in (self._reset_used, heard):
-            self._reset_gesture = (gesture, self.lock.clock())
+            self._reset_gesture = (gesture, self.lock.clock() - age_s)
             self.lock.store.log("factory-reset-offered", source="button", cause=gesture)
 
     @hears(Tamper)
@@ -130,7 +134,7 @@ class Board:
             self.tampered = detail.get("tamper") == "removed"  # for Home (L-31)
             gesture = reset_gesture(detail)
             if gesture is not None:  # made before policy was up to hear it (L-30)
-                self._gesture_seen(gesture)
+                self._gesture_seen(gesture.id, gesture.age_s)
 
     def _motor_detail(self, timeout: float) -> dict[str, Any] | None:
         """The motor's status detail, or None if it did not answer in time."""

@@ -144,10 +144,11 @@ class PolicyService(Service):
         """L-30: erase everything, if the SET gesture was just made at the lock itself. A
         panel alone cannot ask for this: the gesture needs the battery out and back.
         Every part's state goes with the store's."""
-        if not self.board.take_reset_gesture():
+        gesture = self.board.take_reset_gesture()
+        if gesture is None:
             self.counted_drop("unauthorized", "factory reset without the gesture", "commands")
             return refused("no-gesture", "hold SET for 5 s while putting the battery back")
-        self.lock.store.factory_reset(source="keypad", cause=env.trace)
+        self.lock.store.factory_reset(source="keypad", cause=env.trace, detail=gesture)
         self.menu.close_all()
         self.tickets.clear()
         self.decider.forget()

@@ -273,6 +273,11 @@ class Store:
             self._write_head(SealedHead(epoch + 1, 0, GENESIS))  # a newer epoch: witnesses
             self._append({"kind": "factory-reset", **event})  # see a reset, not a rollback
 
+    def spent_reset_gesture(self) -> str | None:
+        """The gesture (its Button event's id) the last factory reset was made with."""
+        rows = self.events(1, kind="factory-reset")
+        return rows[0]["detail"] if rows else None
+
     def transaction(self) -> "_Tx":
         """A write, all or nothing; append events inside it with append(). Its rows bear
         the time it began: a decision's row says when it was decided, not how long the
