@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -92,9 +93,9 @@ def reset_gesture(motor_detail: dict[str, Any]) -> Gesture | None:
     if not isinstance(gesture, dict):
         return None
     ident, age = gesture.get("id"), gesture.get("age_s")
-    if not (isinstance(ident, str) and ident) or isinstance(age, bool):
+    if isinstance(age, bool) or not isinstance(age, int | float):
         return None
-    if not isinstance(age, int | float) or not 0 <= age < float("inf"):
+    if not (isinstance(ident, str) and ident and 0 <= age < math.inf):
         return None
     return Gesture(ident, float(age))
 

@@ -135,15 +135,13 @@ class Bus:
         layout: Layout,
         name: str,
         *,
-        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         max_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.layout, self.name, self.max_bytes = layout, name, max_bytes
-        # A context of its own unless given one: the ZAP handler binds a fixed inproc
-        # address per context, and a closed handler's bind is released later, by libzmq's
-        # reaper; on a shared context the next Bus's handler could find it still taken.
-        self._own_ctx = ctx is None
-        self.ctx = ctx or zmq.Context()
+        # A context of its own: the ZAP handler binds a fixed inproc address per context,
+        # and a closed handler's bind is released later, by libzmq's reaper; on a shared
+        # context the next Bus's handler could find it still taken.
+        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.identity = curve.load_identity(layout.keys, name)
         self.keyring = curve.load_keyring(layout.keys)
         self.counters = Counters()
@@ -242,7 +240,7 @@ class Bus:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-        if self._own_ctx and not self.ctx.closed:
+        if not self.ctx.closed:
             self.ctx.destroy(linger=0)  # and any socket made on it outside this Bus
 
     # -- messages ------------------------------------------------------------------------

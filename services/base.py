@@ -97,7 +97,6 @@ class Service:
         layout: Layout,
         config: dict[str, dict[str, Any]] | None = None,
         *,
-        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.layout = layout
@@ -105,7 +104,6 @@ class Service:
         self.mesh = self.config["mesh"]
         self.clock = clock
         self.state = "starting"
-        self._ctx = ctx
         self._stopping = False
         self._started = clock()
         self._lag = 0.0
@@ -154,9 +152,7 @@ class Service:
         self._stopping = True
 
     def run(self) -> None:
-        self.bus = Bus(
-            self.layout, self.NAME, ctx=self._ctx, max_bytes=self.mesh["max_message_bytes"]
-        )
+        self.bus = Bus(self.layout, self.NAME, max_bytes=self.mesh["max_message_bytes"])
         self.bus.counters.load(self._counters_file)
         try:
             self._open()
