@@ -19,6 +19,7 @@ from proto.control import Done
 from services.policy.changes import Changes
 from services.policy.fleet import Fleet
 from services.policy.tickets import TicketBook
+from tests.meshkit import shows_code
 from tests.policykit import Clock, Outlet, envelope, events, make_lock
 
 NOW = 1_800_000_000.0
@@ -72,7 +73,7 @@ def test_l9_issue17_a_sealed_push_adds_the_visitor_code_and_the_ack_is_signed(do
     (row,) = events(door.lock, "visitor-added")
     assert row["source"] == "fleet"
     assert door.status() == {"key": True, "taken": 1, "refused": {}}
-    assert "482915" not in json.dumps(events(door.lock))  # the code is kept only hashed
+    assert not shows_code(json.dumps(events(door.lock)), "482915")  # the code is kept only hashed
 
 
 def test_issue17_a_replayed_push_is_answered_with_its_first_outcome_and_not_done_again(
