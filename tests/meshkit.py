@@ -71,7 +71,8 @@ def shows_code(text: str, code: str) -> bool:
     """Whether text holds a code of digits as a token of its own, not inside a longer
     number: a timestamp's fraction holds any six digits now and then (run 138 of issue
     12's streak found a tapped passcode in `"mono": 67944.551246813`)."""
-    return re.search(rf"(?<![\d.]){re.escape(code)}(?![\d.])", text) is not None
+    number = rf"(?<!\d)(?<!\d\.){re.escape(code)}(?!\.?\d)"  # "code 4711." still shows
+    return re.search(number, text) is not None
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.1) -> Any:
