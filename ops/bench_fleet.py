@@ -34,6 +34,7 @@ from ops import mesh
 from ops.benchkit import P99_MIN_SAMPLES, Failed, percentiles, show_line
 from ops.fleet_sim import door_key, serials
 from ops.fleetkit import Console, Door
+from ops.ports import free_port
 from proto import fleet
 from proto.bridge import FleetKeySet
 from proto.bus import Bus
@@ -47,12 +48,6 @@ LOCK_CONFIG = (
     # each push adds a visitor code, and L-3 keeps 50 codes: the bench's locks hold more
     "[capacity]\nlock_passcodes = {capacity}\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mosquitto:

@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ops.ports import free_port
 from tests.meshkit import eventually
 
 
@@ -36,12 +37,6 @@ def mosquitto_binary() -> str:
     if not found:
         pytest.fail("mosquitto is not installed: ops/venv.sh ensure_mosquitto installs it")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
