@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import pytest
@@ -213,14 +214,20 @@ def unauthorized(lock: Lock) -> dict[str, int]:
     return {name: s["drops"].get("unauthorized", 0) for name, s in services.items()}
 
 
-@pytest.fixture
-def unchanged(lock: Lock) -> Iterator[dict[str, Any]]:
-    """The lock's state before the test; after it, the same."""
+@contextmanager
+def kept_as_is(lock: Lock) -> Iterator[dict[str, Any]]:
+    """The lock's state before the block; after it, the same."""
     before = snapshot(lock)
     assert before["bolt"] == "locked"
     yield before
     lock.wait_healthy(20)
     assert snapshot(lock) == before
+
+
+@pytest.fixture
+def unchanged(lock: Lock) -> Iterator[dict[str, Any]]:
+    with kept_as_is(lock) as before:
+        yield before
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -366,20 +373,25 @@ def test_a_recorded_command_replayed_with_policys_key_does_not_move_the_bolt(loc
         watch.close()
 
 
-def test_a_command_from_an_older_session_of_policy_is_refused(lock, unchanged) -> None:
-    """A session that started before policy's newest: only a replay can come from there."""
-    with Bus(lock.layout, "policy") as policy:
-        old = Stamper("policy", channel="c")
-        old.session = Session(BOOT, 1, "0ld5e55n")  # opened at the machine's boot
-        sock = _policy_socket(policy, lock)
-        sock.send_multipart(encode(old.stamp(Actuate("unlock", "right"), timeout=30)))
-        assert _answer(sock).reason == "replayed"
-    bogus = Stamper("policy", channel="c")
-    bogus.session = dataclasses.replace(bogus.session, boot="another-boot")
-    with Bus(lock.layout, "policy") as policy:
-        sock = _policy_socket(policy, lock)
-        sock.send_multipart(encode(bogus.stamp(Actuate("unlock", "right"), timeout=30)))
-        assert _answer(sock).reason == "replayed"
+def test_a_command_from_an_older_session_of_policy_is_refused(lock) -> None:
+    """A session that started before policy's newest: only a replay can come from there.
+    The motor must have heard policy's newest first: one restarted by an earlier test
+    (xdist can run test_drop_counters_outlive_a_restart before this) has heard no session
+    of policy's yet and takes the first it hears (proto/freshness.py)."""
+    unlock_and_lock(lock)
+    with kept_as_is(lock):
+        with Bus(lock.layout, "policy") as policy:
+            old = Stamper("policy", channel="c")
+            old.session = Session(BOOT, 1, "0ld5e55n")  # opened at the machine's boot
+            sock = _policy_socket(policy, lock)
+            sock.send_multipart(encode(old.stamp(Actuate("unlock", "right"), timeout=30)))
+            assert _answer(sock).reason == "replayed"
+        bogus = Stamper("policy", channel="c")
+        bogus.session = dataclasses.replace(bogus.session, boot="another-boot")
+        with Bus(lock.layout, "policy") as policy:
+            sock = _policy_socket(policy, lock)
+            sock.send_multipart(encode(bogus.stamp(Actuate("unlock", "right"), timeout=30)))
+            assert _answer(sock).reason == "replayed"
 
 
 def test_an_expired_command_does_not_move_the_bolt(lock, unchanged) -> None:
