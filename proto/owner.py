@@ -161,7 +161,8 @@ class HomeRequest(Message, family="owner", event="home"):
 class Home(Message, family="owner", event="home_reply"):
     """The lock as policy knows it now (L-31). bolt: locked, unlocked, moving, jammed or
     unknown; door: open, closed or unknown; battery from the power service's last word
-    (None until it spoke); alarms: the names of the ones active now."""
+    (None until it spoke); alarms: the names of the ones active now; mode: the operating
+    mode in force (issue 15: a scheduled passage outside its slots is normal)."""
 
     bolt: str
     door: str
@@ -175,6 +176,7 @@ class Home(Message, family="owner", event="home_reply"):
     locked_out: bool
     remote_unlock: bool
     claimed: bool
+    mode: str
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def start(data: Path, clock: Clock | None = None) -> Policy:
     board = Board(lock, actuation, decider, pairing)
     owner = Owner(lock, decider, changes, actuation, account)
     panel = Panel(lock, decider, changes, actuation, board)
-    modes = OperatingModes(lock, actuation, owner.remote_authority)
+    modes = OperatingModes(lock, actuation, board, owner.remote_authority)
     menu = Menu(lock, decider, changes, identity(SECRET))
     biometrics = Biometrics(lock, tickets, decider, menu)
     return Policy(lock, outlet, clock, decider, owner, panel, modes, biometrics, pairing, board)
@@ -301,6 +301,39 @@ def test_issue_15_auto_lock_does_not_throw_the_bolt_in_passage_mode(policy):
     policy.clock.now += 2
     board.tick(policy.clock.now)
     assert unlocks(policy) == ["unlock"]  # passage's, and no auto-lock after it
+
+
+def test_issue_15_passage_ending_with_the_door_open_locks_once_the_door_closes(policy):
+    from proto.board import Door
+
+    claim(policy)
+    policy.setting("remote_unlock", "on")
+    assert policy.mode("passage", pin=PIN).ok
+    policy.board.on_door(envelope(Door(open=True), "motor"))
+    assert policy.mode("normal").ok
+    assert unlocks(policy) == ["unlock"]  # not thrown into the open door
+    policy.board.on_door(envelope(Door(open=True), "motor"))  # still open: still waiting
+    assert unlocks(policy) == ["unlock"]
+    policy.board.on_door(envelope(Door(open=False), "motor"))
+    assert unlocks(policy) == ["unlock", "lock"]
+    policy.board.on_door(envelope(Door(open=True), "motor"))
+    policy.board.on_door(envelope(Door(open=False), "motor"))
+    assert unlocks(policy) == ["unlock", "lock"]  # once, not at every closing after
+
+
+def test_issue_15_passage_back_in_force_while_the_door_was_open_is_not_locked_on_closing(
+    policy,
+):
+    from proto.board import Door
+
+    claim(policy)
+    policy.setting("remote_unlock", "on")
+    assert policy.mode("passage", pin=PIN).ok
+    policy.board.on_door(envelope(Door(open=True), "motor"))
+    assert policy.mode("normal").ok
+    assert policy.mode("passage", pin=PIN).ok
+    policy.board.on_door(envelope(Door(open=False), "motor"))
+    assert unlocks(policy) == ["unlock", "unlock"]
 
 
 # -- RequirePINforRemoteOperation (issue 15) ------------------------------------------------

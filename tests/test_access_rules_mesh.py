@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from proto.biometric import EnrolDone, EnrolStep
-from proto.board import Bolt
+from proto.board import Bolt, Door
 from proto.keypad import Prompt
 from proto.policy import Alarm, Decision, FactorsNeeded, LockoutNotice
 from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
@@ -158,11 +158,24 @@ def test_issue_15_operating_modes_at_the_door_and_remotely(lock, watch):
     watch.seen.clear()
     lock.cli("mode", "passage", "--pin", "1234")
     watch.wait_for(is_type(Bolt, state="unlocked"), timeout=15)  # held open
+    assert "mode: passage" in lock.cli("home").stdout.splitlines()
     assert type_code(lock, watch, USER_CODE).reason == "passage-mode"
     said(watch, "passage-mode")
+
+    # passage ends with the door standing open: the bolt is thrown once the door closes
+    lock.cli("sim", "door", "open")
+    watch.wait_for(is_type(Door, open=True), timeout=15)
+    eventually(lambda: "door: open" in lock.cli("home").stdout.splitlines())  # policy heard it
     watch.seen.clear()
-    lock.cli("mode", "normal")
+    lock.cli("mode", "normal")  # had policy ordered the lock, the motor took it by now
+    assert "mode: normal" in lock.cli("home").stdout.splitlines()
+    lock.cli("sim", "door", "close")
+    closed = watch.wait_for(is_type(Door, open=False), timeout=15)
     watch.wait_for(is_type(Bolt, state="locked"), timeout=15)
+    moved = [e for e in watch.seen if isinstance(e.body, Bolt) and e.body.state != "unlocked"]
+    assert watch.seen.index(closed) < watch.seen.index(moved[0]), "thrown into an open door"
+    newest = lambda: events(lock, "lock")[0]  # noqa: E731
+    eventually(lambda: (newest()["source"], newest()["method"]) == ("schedule", "passage"))
     lock.cli("settings", "require_pin_for_remote", "on")
     lock.cli("settings", "remote_unlock", "off")
 

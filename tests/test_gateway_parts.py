@@ -199,7 +199,7 @@ def test_issue13_the_host_header_is_read_without_its_port(header: str, name: str
 HOME = Home(
     bolt="locked", door="closed", battery_percent=80.0, battery_volts=3.9,
     external_power=False, video_allowed=True, wifi=True, bluetooth="absent", alarms=[],
-    locked_out=False, remote_unlock=False, claimed=True,
+    locked_out=False, remote_unlock=False, claimed=True, mode="normal",
 )  # fmt: skip
 
 

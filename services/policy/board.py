@@ -31,6 +31,7 @@ class Board:
         self.ajar = False  # the door-ajar alarm was raised and the door is still open
         self._battery_low = False
         self._relock_at: tuple[float, str] | None = None  # (when, the door event's id)
+        self._lock_on_close: str | None = None  # passage's end, waiting for the door to close
         self._open_since: tuple[float, str] | None = None
         self._reset_gesture: tuple[str, float] | None = None  # its Button's id, and when
         # the gesture a reset has already spent: kept in the reset's log entry, as the motor
@@ -46,10 +47,28 @@ class Board:
         self._open_since = (now, env.id) if self.door == "open" else None
         if self.door == "closed" and lock.settings.get("auto_lock"):  # L-26
             self._relock_at = (now + lock.settings.get("auto_lock_delay_s"), env.id)
+        if self.door == "closed" and self._lock_on_close is not None:
+            ended, self._lock_on_close = self._lock_on_close, None
+            if self.decider.operating_mode() != "passage":  # not back in force meanwhile
+                self._passage_lock(cause=env.id, log_cause=ended)
         if self.door == "open" and self.actuation.bolt == "locked":  # opened with it thrown
             lock.alarm("door-forced-open", "the door opened while locked", cause=env.id)
         if self.door == "open" and self.decider.mode("leaving-home"):  # no outside unlock (L-22)
             lock.alarm("inside-opening-while-away", "opened from inside", cause=env.id)
+
+    def lock_when_closed(self, cause: str) -> None:
+        """Passage's end (issue 15): the bolt thrown now, or, while the door stands open,
+        as soon as it closes: a bolt thrown into an open door stops it from closing."""
+        if self.door == "open":
+            self._lock_on_close = cause
+        else:
+            self._lock_on_close = None
+            self._passage_lock(cause=cause)
+
+    def _passage_lock(self, cause: str, log_cause: str | None = None) -> None:
+        self.actuation.actuate(
+            "lock", source="schedule", cause=cause, log_cause=log_cause, method="passage"
+        )
 
     @hears(Button)
     def on_button(self, env: Envelope[Button]) -> None:

@@ -47,6 +47,7 @@ class HomeScreen:
             locked_out=self.decider.locked_out(),
             remote_unlock=settings.get("remote_unlock"),
             claimed=self.account.claimed(),
+            mode=self.decider.operating_mode(),
         )
 
     def alarms(self) -> list[str]:

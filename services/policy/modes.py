@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proto.control import OK, Done, refused
 from proto.owner import OperatingMode, OperatingModeRequest, OperatingModeSet
@@ -22,6 +22,9 @@ from services.policy.actuation import Actuation
 from services.policy.lock import Lock, owner_source
 from services.policy.people import days_from_mask
 from services.policy.rules import Slot
+
+if TYPE_CHECKING:  # board.py imports the decider, which imports this module
+    from services.policy.board import Board
 
 KEY = "operating_mode"  # its settings row: {"mode": ..., "slots": [[mask, start, end]]}
 
@@ -55,9 +58,10 @@ def mode_now(lock: Lock) -> str:
 class OperatingModes:
     """Setting the mode, its status, and passage's bolt held open (ticked)."""
 
-    def __init__(self, lock: Lock, actuation: Actuation, remote_refusal: Any) -> None:
+    def __init__(self, lock: Lock, actuation: Actuation, board: Board, remote_refusal: Any) -> None:
         # remote_refusal(pin) -> (reason, detail) | None: the remote unlock's own check
-        self.lock, self.actuation, self.remote_refusal = lock, actuation, remote_refusal
+        self.lock, self.actuation, self.board = lock, actuation, board
+        self.remote_refusal = remote_refusal
         self._was = self.now()  # passage in force at start: nothing to drive (as it was)
 
     def kept(self) -> tuple[str, list[list[int]]]:
@@ -87,12 +91,15 @@ class OperatingModes:
         return OK
 
     def tick(self, now: float, cause: str | None = None) -> None:
-        """Passage coming into force unlocks (source schedule); leaving it locks."""
+        """Passage coming into force unlocks (source schedule); leaving it locks, once the
+        door is closed."""
         mode = self.now()
         was, self._was = self._was, mode
         if mode == was or "passage" not in (mode, was):
             return
         why = cause or f"passage-{'start' if mode == 'passage' else 'end'}-{now:.3f}"
         self.lock.store.log("operating-mode", source="schedule", detail=f"{was} -> {mode}")
-        action = "unlock" if mode == "passage" else "lock"
-        self.actuation.actuate(action, source="schedule", cause=why, method="passage")
+        if mode == "passage":
+            self.actuation.actuate("unlock", source="schedule", cause=why, method="passage")
+        else:
+            self.board.lock_when_closed(why)

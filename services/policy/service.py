@@ -74,7 +74,9 @@ class PolicyService(Service):
         )  # fmt: skip
         offline = OfflineCodes(lock, self.decider, self.phonekeys.code_secret)
         owner = Owner(lock, self.decider, changes, self.actuation, self.account)
-        self.modes = OperatingModes(lock, self.actuation, owner.remote_authority)  # issue 15
+        self.modes = OperatingModes(
+            lock, self.actuation, self.board, owner.remote_authority
+        )  # issue 15
         self.fleet = Fleet(lock, changes, self.serial)  # issue 17: a building's console
         self.route(
             self.actuation,

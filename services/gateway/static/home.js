@@ -6,7 +6,7 @@ import { card, h } from "./dom.js";
 import { boltIcon } from "./icons.js";
 import { act, showError } from "./message.js";
 import { on } from "./stream.js";
-import { BLUETOOTH, BOLT, DOOR, spoken } from "./words.js";
+import { BLUETOOTH, BOLT, DOOR, MODE, spoken } from "./words.js";
 
 // Why the live view is off (the gateway's live_view.why), in words.
 const WHY_NO_VIDEO = {
@@ -66,12 +66,13 @@ function boltCard() {
   );
   const unlockLink = h("a", { href: "#/unlock", class: "button" }, "Unlock…");
   const door = fact("Door", "home-door");
+  const mode = fact("Mode", "home-mode");
   const el = h(
     "section",
     { class: "card bolt" },
     h("h2", { class: "sr-only" }, "Bolt"),
     state,
-    h("dl", { class: "facts" }, door.el),
+    h("dl", { class: "facts" }, door.el, mode.el),
     h("div", { class: "actions" }, lockButton, unlockLink),
   );
   return {
@@ -82,6 +83,7 @@ function boltCard() {
       el.dataset.bolt = bolt;
       door.value.textContent = DOOR[home.door] ?? spoken(home.door);
       el.dataset.door = home.door;
+      mode.value.textContent = MODE[home.mode] ?? spoken(home.mode);
     },
   };
 }
