@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Iterator
-from itertools import count
+from collections.abc import Iterable
+from itertools import cycle
 from pathlib import Path
 
 BASE, BLOCK = 20000, 500  # below Linux's default ephemeral range (32768-60999)
@@ -43,17 +43,13 @@ def bindable(port: int) -> bool:
     return True
 
 
-def _cycle(block: range) -> Iterator[int]:
-    for n in count():
-        yield block[n % len(block)]
-
-
-_ours = _cycle(worker_block())
+_ours = cycle(worker_block())
 
 
 def free_port(candidates: Iterable[int] | None = None) -> int:
-    """The next port of this process's block that nothing holds now (never the same one
-    twice in a row of a block's length, so a broker just killed keeps its port)."""
+    """The next port of this process's block that nothing holds now. The block is handed
+    out in turn, so a port given to a broker (killed, then started again on it) is not
+    given to another until the block comes round."""
     source = _ours if candidates is None else iter(candidates)
     for _, port in zip(range(BLOCK), source):
         if bindable(port):

@@ -174,8 +174,12 @@ def test_issue_15_operating_modes_at_the_door_and_remotely(lock, watch):
     watch.wait_for(is_type(Bolt, state="locked"), timeout=15)
     moved = [e for e in watch.seen if isinstance(e.body, Bolt) and e.body.state != "unlocked"]
     assert watch.seen.index(closed) < watch.seen.index(moved[0]), "thrown into an open door"
-    newest = lambda: events(lock, "lock")[0]  # noqa: E731
-    eventually(lambda: (newest()["source"], newest()["method"]) == ("schedule", "passage"))
+
+    def logged_as_passage() -> bool:  # the newest lock, read once a try
+        newest = events(lock, "lock")[0]
+        return (newest["source"], newest["method"]) == ("schedule", "passage")
+
+    eventually(logged_as_passage)
     lock.cli("settings", "require_pin_for_remote", "on")
     lock.cli("settings", "remote_unlock", "off")
 
