@@ -193,8 +193,9 @@ def client_counts(text: str) -> tuple[int, ...]:
 def cmd_up(layout: Layout, args: argparse.Namespace) -> int:
     result = mesh.up(layout, timeout=args.timeout)
     verb = "started" if result.started else "was already running"
+    fitted = configuration.services(configuration.load(layout.config_file))
     print(
-        f"lockmesh {verb}: {len(SERVICES)} services healthy in {result.seconds:.1f}s "
+        f"lockmesh {verb}: {len(fitted)} services healthy in {result.seconds:.1f}s "
         f"(data {layout.data})"
     )
     return 0
@@ -215,12 +216,13 @@ def status(layout: Layout) -> dict[str, Any]:
     Counters come fresh from each service; beat ages and verdicts from the watchdog.
     """
     procs = supervisor_rpc.processes(layout.run)
+    fitted = configuration.services(configuration.load(layout.config_file))
     replies: dict[str, Any] = {}
     beats: dict[str, dict[str, Any]] = {}
     if procs:
         with Bus(layout, "cli") as bus:
             beats = mesh.mesh_status(bus) or {}
-            replies = {name: mesh.service_status(bus, name) for name in SERVICES}
+            replies = {name: mesh.service_status(bus, name) for name in fitted}
     motor, policy = replies.get("motor"), replies.get("policy")
     lock = {"bolt": "unknown", "door": "unknown", "initial": None, "direction": None}
     if motor is not None:
@@ -229,7 +231,7 @@ def status(layout: Layout) -> dict[str, Any]:
         lock.update(initial=policy.detail.get("initial"), direction=policy.detail.get("direction"))
     services = {
         name: _service_row(layout, name, procs.get(name), beats.get(name, {}), replies.get(name))
-        for name in SERVICES
+        for name in fitted
     }
     return {
         "running": bool(procs),

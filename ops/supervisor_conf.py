@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from proto import config as configuration
 from proto import files
 from proto.layout import SERVICES, Layout
 from proto.supervisor_rpc import socket_path
@@ -55,7 +56,10 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 serverurl=unix://{socket_path(run)}
 """
     ]
+    fitted = configuration.services(configuration.load(layout.config_file))
     for priority, name in enumerate(SERVICES, start=1):
+        if name not in fitted:
+            continue  # a part this lock is made without (mesh.without)
         user = f"user={users[name]}\numask=007\n" if users and name in users else ""
         parts.append(f"""
 [program:{name}]

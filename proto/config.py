@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from proto.layout import OPTIONAL, SERVICES
+
 # Every number of the spec lives here, not in code. Override in DATA/lockmesh.toml.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "mesh": {
@@ -15,6 +17,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stuck_after_s": 3.0,  # no beat for this long: the watchdog has the service restarted
         "max_message_bytes": 65536,
         "up_timeout_s": 20.0,
+        # parts this lock is made without, their services not run: "face" (no camera),
+        # "biometric" (no fingerprint or palm module), "ble" (no radio), "gateway" (no
+        # owner app), "bridge" (no Home Assistant). The rest are the lock: never left out.
+        "without": [],
     },
     "board": {
         "kind": "sim",  # "sim": gpiozero MockFactory and simulated parts; "pi": lgpio
@@ -220,7 +226,15 @@ def load(path: Path | None) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{path}: unknown section [{section}]")
         for key, value in values.items():
             _merge(config[section], section, key, value, path)
+    left_out = config["mesh"]["without"]
+    if not all(isinstance(name, str) and name in OPTIONAL for name in left_out):
+        raise ConfigError(f"{path}: mesh.without may name only {', '.join(OPTIONAL)}")
     return config
+
+
+def services(config: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """The services this lock runs, in SERVICES' order: all but mesh.without's."""
+    return tuple(name for name in SERVICES if name not in config["mesh"]["without"])
 
 
 def _merge(section: dict[str, Any], name: str, key: str, value: Any, path: Path) -> None:

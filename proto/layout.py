@@ -18,6 +18,8 @@ SERVICES = (
     "policy", "motor", "power", "biometric", "face", "keypad", "gateway", "bridge", "ble",
     "watchdog",
 )  # fmt: skip
+# Services of parts a lock may be made without (config mesh.without); the others are the lock.
+OPTIONAL = ("biometric", "face", "gateway", "bridge", "ble")
 # Identities that hold a CURVE key but are not supervised services.
 CLIENTS = ("procevents", "cli", "bench")
 IDENTITIES = SERVICES + CLIENTS

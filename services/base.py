@@ -277,6 +277,10 @@ class Service:
         timeout: float | None = None,
         sent: Callable[[], object] | None = None,
     ) -> Envelope[Message] | None:
+        if peer in self.config["mesh"]["without"]:  # a part this lock lacks never answers:
+            if sent is not None:  # asking it would only wait out the timeout
+                sent()
+            return None
         client = self._clients.get(peer) or self._clients.setdefault(peer, self.bus.client(peer))
         wait = self.mesh["request_timeout_s"] if timeout is None else timeout
         return client.request(body, timeout=wait, cause=cause, sent=sent)

@@ -50,9 +50,11 @@ def owner_state_apart(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def lock(tmp_path: Path):
-    """A running lock on the simulated board, fresh (initial state)."""
-    with running(tmp_path / "data", set_up=False) as lock:
+def lock(tmp_path: Path, request: pytest.FixtureRequest):
+    """A running lock on the simulated board, fresh (initial state); made without the
+    parts the test module names in WITHOUT (tests.meshkit.LEAN: none of the optional)."""
+    without = getattr(request.module, "WITHOUT", ())
+    with running(tmp_path / "data", set_up=False, without=without) as lock:
         yield lock
 
 

@@ -9,9 +9,10 @@ import pytest
 from proto.bus import Bus
 from proto.keypad import Lit, Prompt
 from proto.policy import MenuAddPerson
-from tests.meshkit import ADMIN_CODE, eventually, is_type
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
+WITHOUT = LEAN  # the lock fixture's (conftest.py); the face capture's test runs a whole lock
 
 
 def prompt(watch, name: str) -> Prompt:
@@ -106,30 +107,31 @@ def test_l14_l15_the_menu_creates_a_user_by_fingerprint_who_then_unlocks(ready_l
     assert (decision.granted, decision.person, decision.method) == (True, "002", "fingerprint")
 
 
-def test_l14_l15_an_administrator_by_palm_and_back_cancels_a_palm_or_face_capture(ready_lock):
-    lock, watch = ready_lock, ready_lock.watcher()
-    eventually(lambda: lock.status()["services"]["face"]["state"] == "ready", timeout=60)
-    open_menu(lock, watch)
-    watch.seen.clear()
-    lock.press("1", "2")  # create administrator, palm vein
-    prompt(watch, "palm-ready")
-    lock.press("back")  # changed their mind: nothing is stored, back to the menu
-    assert prompt(watch, "failed").params == {"why": "cancelled"}
-    prompt(watch, "menu")
-    said = prompts_after(watch, 0)
-    assert said[:2] == ["menu-credential", "palm-ready"] and said[-2:] == ["failed", "menu"]
-    assert set(said[2:-2]) <= {"palm-show"}  # the module's notes while no palm was shown
-    watch.seen.clear()
-    lock.press("1", "2")
-    prompt(watch, "palm-ready")
-    lock.cli("sim", "palm", "dave-left", "--distance", "40")
-    prompt(watch, "palm-too-far")
-    lock.cli("sim", "palm", "dave-left", "--distance", "20")
-    assert prompt(watch, "person-added").params == {"number": "002"}
-    assert people(lock) == [("001", "admin"), ("002", "admin")]
-    watch.seen.clear()
-    lock.press("2", "1")  # a user by face: the first pose is asked for (L-15); back stops it
-    prompt(watch, "face-straight")
-    lock.press("back")
-    assert prompt(watch, "failed").params == {"why": "cancelled"}
-    assert people(lock) == [("001", "admin"), ("002", "admin")]
+def test_l14_l15_an_administrator_by_palm_and_back_cancels_a_palm_or_face_capture(tmp_path):
+    with running(tmp_path / "data") as lock:  # the whole lock: its camera too
+        watch = lock.watcher()
+        eventually(lambda: lock.status()["services"]["face"]["state"] == "ready", timeout=60)
+        open_menu(lock, watch)
+        watch.seen.clear()
+        lock.press("1", "2")  # create administrator, palm vein
+        prompt(watch, "palm-ready")
+        lock.press("back")  # changed their mind: nothing is stored, back to the menu
+        assert prompt(watch, "failed").params == {"why": "cancelled"}
+        prompt(watch, "menu")
+        said = prompts_after(watch, 0)
+        assert said[:2] == ["menu-credential", "palm-ready"] and said[-2:] == ["failed", "menu"]
+        assert set(said[2:-2]) <= {"palm-show"}  # the module's notes while no palm was shown
+        watch.seen.clear()
+        lock.press("1", "2")
+        prompt(watch, "palm-ready")
+        lock.cli("sim", "palm", "dave-left", "--distance", "40")
+        prompt(watch, "palm-too-far")
+        lock.cli("sim", "palm", "dave-left", "--distance", "20")
+        assert prompt(watch, "person-added").params == {"number": "002"}
+        assert people(lock) == [("001", "admin"), ("002", "admin")]
+        watch.seen.clear()
+        lock.press("2", "1")  # a user by face: the first pose is asked for (L-15); back stops it
+        prompt(watch, "face-straight")
+        lock.press("back")
+        assert prompt(watch, "failed").params == {"why": "cancelled"}
+        assert people(lock) == [("001", "admin"), ("002", "admin")]

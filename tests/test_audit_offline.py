@@ -19,7 +19,7 @@ from proto.control import StatusReply, StatusRequest
 from proto.layout import Layout
 from services.policy.secrets import device_secret, subkey
 from services.policy.store import Store
-from tests.meshkit import eventually, running
+from tests.meshkit import LEAN, eventually, running
 
 ROWS = 12
 
@@ -274,7 +274,7 @@ def test_every_command_answers_a_lock_without_keys_in_one_line(tmp_path, capsys,
 def test_l35_a_rolled_back_store_is_reported_by_the_watchdog_and_the_owner(tmp_path, capsys):
     """The issue's attack: put back an older lock.db and a person the owner had deleted
     opens the door again. Nothing prevents the copy on the board; both witnesses name it."""
-    with running(tmp_path / "data") as lock:
+    with running(tmp_path / "data", without=LEAN) as lock:
         lock.cli("people", "add", "Bob", "--code-stdin", input="135792\n")
         lock.down()
         older = tmp_path / "older.db"

@@ -9,7 +9,7 @@ import pytest
 from proto.board import Bolt, Tamper
 from proto.policy import Alarm, Decision
 from proto.power import Battery
-from tests.meshkit import ADMIN_CODE, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, running
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def alarms(lock) -> list[str]:
 def quick_lock(tmp_path):
     """A set-up lock whose door counts as ajar after 1 s and whose siren sounds 1 s."""
     config = "[alarms]\ndoor_ajar_s = 1.0\ntamper_siren_s = 1.0\n[motor]\ntravel_timeout_s = 1.0\n"
-    with running(tmp_path / "data", config) as lock:
+    with running(tmp_path / "data", config, without=LEAN) as lock:
         yield lock
 
 

@@ -12,9 +12,10 @@ from proto.board import Bolt
 from proto.keypad import CodeEntered, Prompt
 from proto.policy import ActuationFailed, Decision
 from proto.power import Battery
-from tests.meshkit import ADMIN_CODE, is_type, running
+from tests.meshkit import ADMIN_CODE, LEAN, is_type, running
 
 pytestmark = pytest.mark.slow
+WITHOUT = LEAN  # the lock fixture's (conftest.py): no test here needs those parts
 
 
 def events(lock) -> list[dict]:
@@ -58,7 +59,7 @@ def failure_said(watch, decision, reason: str) -> Prompt:
 @pytest.fixture
 def quick_jam_lock(tmp_path):
     """A set-up lock whose drive counts as jammed after 1 s."""
-    with running(tmp_path / "data", "[motor]\ntravel_timeout_s = 1.0\n") as lock:
+    with running(tmp_path / "data", "[motor]\ntravel_timeout_s = 1.0\n", without=LEAN) as lock:
         yield lock
 
 
@@ -110,7 +111,7 @@ def test_issue11_l28_a_flat_battery_is_said_and_logged_not_unlocked(ready_lock):
 
 def test_issue11_a_busy_motor_is_said_and_only_the_drive_it_made_is_logged(tmp_path):
     config = "[board]\nsim_travel_s = 4.0\n[motor]\ntravel_timeout_s = 8.0\n"
-    with running(tmp_path / "data", config) as lock:
+    with running(tmp_path / "data", config, without=LEAN) as lock:
         watch = lock.watcher()
         first_cause, first = unlock_attempt(lock, watch)
         watch.wait_for(lambda e: is_type(Bolt, state="moving")(e) and e.cause == first.id)

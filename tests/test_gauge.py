@@ -8,6 +8,9 @@ import pytest
 
 from hw.max17048 import VERSION, GaugeError, Max17048
 from hw.sim_gauge import SimGaugeBus
+from tests.meshkit import LEAN
+
+WITHOUT = LEAN  # the lock fixture's (conftest.py): no test here needs those parts
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import pytest
 from proto.board import Bolt
 from proto.keypad import Prompt
 from proto.policy import Alarm, Decision
-from tests.meshkit import ADMIN_CODE, eventually, is_type
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type
 
 pytestmark = pytest.mark.slow
+WITHOUT = LEAN  # the lock fixture's (conftest.py): no test here needs those parts
 
 BOB_CODE = "135792"
 
@@ -185,38 +186,39 @@ def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
     assert not body["intact"] and body["first_bad"] == newest[2]["seq"]  # the refused row
 
 
-def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(ready_lock):
+def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(tmp_path):
+    """The whole lock: an impostor stands for its face service."""
     from proto.biometric import EnrolOpen, Templates, TemplateSave, TemplatesFetch
     from proto.bus import Bus
-    from tests.meshkit import Impostor, owner_request
+    from tests.meshkit import Impostor, owner_request, running
 
-    lock = ready_lock
-    embedding = b"FACE-EMBEDDING-" + bytes(range(200))
-    face = Impostor(lock, "face")  # stands for the face service: takes policy's tickets
-    try:
-        for _ in range(3):
-            start = face.enrolment(EnrolOpen(modality="face", person="001")).body
-            saved = face.ask(TemplateSave(kind="face", ticket=start.ticket, template=embedding))
-            assert saved.body.ok
-        fourth = owner_request(lock.layout, EnrolOpen(modality="face", person="001"))
-        assert fourth.body.reason == "full"  # L-3: three faces a person, before any capture
-        back = face.ask(TemplatesFetch(kind="face")).body
-    finally:
-        face.close()
-    assert isinstance(back, Templates)
-    assert [(t["person"], t["slot"], t["template"]) for t in back.items] == [
-        ("001", slot, embedding) for slot in (1, 2, 3)
-    ]
-    with Bus(lock.layout, "keypad") as keypad:
-        stolen = keypad.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
-        assert stolen.body.reason == "unauthorized"
-    with Bus(lock.layout, "biometric") as other:
-        stolen = other.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
-        assert stolen.body.reason == "unauthorized"
-    listed = json.loads(lock.cli("people", "--json").stdout)["items"]
-    assert listed[0]["faces"] == 3
-    lock.down()
-    assert b"FACE-EMBEDDING" not in (lock.layout.data / "lock.db").read_bytes()
+    with running(tmp_path / "data") as lock:
+        embedding = b"FACE-EMBEDDING-" + bytes(range(200))
+        face = Impostor(lock, "face")  # stands for the face service: takes policy's tickets
+        try:
+            for _ in range(3):
+                start = face.enrolment(EnrolOpen(modality="face", person="001")).body
+                saved = face.ask(TemplateSave(kind="face", ticket=start.ticket, template=embedding))
+                assert saved.body.ok
+            fourth = owner_request(lock.layout, EnrolOpen(modality="face", person="001"))
+            assert fourth.body.reason == "full"  # L-3: three faces a person, before any capture
+            back = face.ask(TemplatesFetch(kind="face")).body
+        finally:
+            face.close()
+        assert isinstance(back, Templates)
+        assert [(t["person"], t["slot"], t["template"]) for t in back.items] == [
+            ("001", slot, embedding) for slot in (1, 2, 3)
+        ]
+        with Bus(lock.layout, "keypad") as keypad:
+            stolen = keypad.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
+            assert stolen.body.reason == "unauthorized"
+        with Bus(lock.layout, "biometric") as other:
+            stolen = other.client("policy").request(TemplatesFetch(kind="face"), timeout=5)
+            assert stolen.body.reason == "unauthorized"
+        listed = json.loads(lock.cli("people", "--json").stdout)["items"]
+        assert listed[0]["faces"] == 3
+        lock.down()
+        assert b"FACE-EMBEDDING" not in (lock.layout.data / "lock.db").read_bytes()
 
 
 def test_l26_auto_lock_relocks_a_set_time_after_the_door_closes(ready_lock):
@@ -273,7 +275,7 @@ def test_l21_one_time_mute_silences_the_panel_until_the_next_outside_unlock(read
 def test_l3_a_full_lock_refuses_a_passcode_and_touches_nothing(tmp_path):
     from tests.meshkit import running
 
-    with running(tmp_path / "data", "[capacity]\nlock_passcodes = 2\n") as lock:
+    with running(tmp_path / "data", "[capacity]\nlock_passcodes = 2\n", without=LEAN) as lock:
         assert owner(lock, "people", "add", "Bob", code=BOB_CODE).returncode == 0
         before = events(lock)
         full = owner(lock, "people", "add", "Eve", code="864200", check=False)

@@ -9,9 +9,10 @@ import pytest
 from proto.board import Bolt
 from proto.keypad import CodeEntered, Prompt
 from proto.policy import Decision
-from tests.meshkit import ADMIN_CODE, is_type
+from tests.meshkit import ADMIN_CODE, LEAN, is_type
 
 pytestmark = pytest.mark.slow
+WITHOUT = LEAN  # the lock fixture's (conftest.py): no test here needs those parts
 
 
 def test_up_reports_every_service_healthy_and_initial_state(lock):

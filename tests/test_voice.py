@@ -15,7 +15,7 @@ import pytest
 from proto.keypad import Lit, Prompt
 from services.keypad.prompts import text
 from services.keypad.voice import Voice
-from tests.meshkit import ADMIN_CODE, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, running
 
 
 def fake_program(bin_dir: Path, name: str, said: Path, delay_s: float = 0.0) -> None:
@@ -79,7 +79,7 @@ def test_a_folder_of_recordings_plays_the_ones_it_has(speaker, tmp_path):
 
 @pytest.mark.slow
 def test_l21_the_lock_speaks_its_prompts_and_a_muted_lock_says_nothing(speaker, tmp_path):
-    with running(tmp_path / "data", '[keypad]\nvoice = "espeak-ng"\n') as lock:
+    with running(tmp_path / "data", '[keypad]\nvoice = "espeak-ng"\n', without=LEAN) as lock:
         watch = lock.watcher()
         lock.press("touch")
         shown = watch.wait_for(is_type(Prompt, prompt="enter-code")).body

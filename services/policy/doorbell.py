@@ -22,6 +22,7 @@ from services.base import accepts
 from services.policy.lock import Lock, answered
 
 NO_VIDEO = "snapshot: battery too low for video"
+NO_CAMERA = "snapshot: no camera"  # a lock made without one (mesh.without)
 NO_ANSWER = "snapshot: face did not answer"
 
 
@@ -62,7 +63,10 @@ class Bell:
             ring = Chime(volume=lock.settings.get("volume"))  # 0: silent (L-36, issue 15)
             chimed.append(answered(lock.request("motor", ring, cause=env.trace)))
 
-        if video_allowed(self.battery(), lock.config["power"]["video_min_percent"]):
+        if "face" in lock.config["mesh"]["without"]:
+            chime()
+            note = NO_CAMERA
+        elif video_allowed(self.battery(), lock.config["power"]["video_min_percent"]):
             name = self.snapshot_name()
             timeout = lock.config["doorbell"]["snapshot_timeout_s"]
             shot = lock.request(

@@ -10,6 +10,7 @@ import logging
 import xmlrpc.client
 from typing import Any
 
+from proto import config as configuration
 from proto import supervisor_rpc, witness
 from proto.control import StatusReply, StatusRequest
 from proto.health import Heartbeat, MeshStatus, MeshStatusRequest
@@ -23,13 +24,14 @@ log = logging.getLogger(__name__)
 
 class WatchdogService(Service):
     NAME = "watchdog"
-    WATCHED = tuple(s for s in SERVICES if s != "watchdog")
-    LISTENS = WATCHED + ("procevents",)
+    LISTENS = tuple(s for s in SERVICES if s != "watchdog") + ("procevents",)
     TICK_S = 0.25
     STARTUP_GRACE = 3  # a fresh process may take this many stuck_after periods to beat
     WITNESS_EVERY_S = 2.0  # how often the log's head is asked of policy and witnessed
 
     def setup(self) -> None:
+        self.fitted = configuration.services(self.config)  # mesh.without's are not here
+        self.watched = tuple(s for s in self.fitted if s != self.NAME)
         self.stuck_after = self.mesh["stuck_after_s"]
         self.beats: dict[str, tuple[float, Heartbeat]] = {}
         self.started: dict[str, tuple[int, float]] = {}  # pid and time supervisord said RUNNING
@@ -61,7 +63,7 @@ class WatchdogService(Service):
         return ("silent", None) if age is None else ("stale", age)
 
     def tick(self, now: float) -> None:
-        for name in self.WATCHED:
+        for name in self.watched:
             if self.verdict(name, now)[0] == "stale":
                 self._kill(name, now)
         if now >= self._next_witness and self.verdict("policy", now)[0] == "healthy":
@@ -107,7 +109,7 @@ class WatchdogService(Service):
     def on_mesh_status(self, env: Envelope, peer: str) -> MeshStatus:
         now = self.clock()
         services: dict[str, dict[str, Any]] = {}
-        for name in SERVICES:
+        for name in self.fitted:
             verdict, age = self.verdict(name, now)
             beat = self._heartbeat() if name == self.NAME else self.beats.get(name, (0, None))[1]
             entry: dict[str, Any] = beat.to_body() if beat is not None else {}
