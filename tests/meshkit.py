@@ -224,6 +224,11 @@ def running(
 LEAN = ("face", "gateway", "bridge", "ble")
 
 
+def lean_but(*parts: str) -> tuple[str, ...]:
+    """LEAN but for the parts a test is about."""
+    return tuple(p for p in LEAN if p not in parts)
+
+
 def made_without(config: str, without: tuple[str, ...]) -> str:
     """config with mesh.without set (in its [mesh] table, when it has one)."""
     line = f"without = {json.dumps(list(without))}\n"

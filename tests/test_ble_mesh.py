@@ -15,14 +15,14 @@ import pytest
 from proto.board import Bolt
 from proto.policy import Pairing
 from services.policy.secrets import identity, read_device_secret
-from tests.meshkit import Lock, Watcher, is_type, running
+from tests.meshkit import Lock, Watcher, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lock]:
-    with running(tmp_path_factory.mktemp("ble") / "data") as lock:
+    with running(tmp_path_factory.mktemp("ble") / "data", without=lean_but("ble")) as lock:
         yield lock
 
 

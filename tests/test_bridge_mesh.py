@@ -22,7 +22,7 @@ from services.bridge import discovery
 from tests import hakit
 from tests.appkit import lock_identity, open_pairing
 from tests.brokerkit import Broker, Listener, NatsGate, Seen, make_tls
-from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running, shows_code
+from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, lean_but, running, shows_code
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +124,7 @@ def events(lock: Lock, kind: str) -> list[dict]:
 # -- discovery and state ---------------------------------------------------------------------------
 def test_issue17_ha_discovers_one_device_and_follows_the_lock(tmp_path: Path, broker: Broker):
     started = time.monotonic()
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         ha = ha_for(broker, lock)
         configs = ha.configs()
         assert len(configs) == ENTITIES
@@ -183,7 +183,7 @@ def test_issue17_ha_discovers_one_device_and_follows_the_lock(tmp_path: Path, br
 def test_l18_unlock_by_mqtt_follows_the_remote_unlock_rules_as_for_the_app(
     tmp_path: Path, broker: Broker
 ):
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         ha = ha_for(broker, lock)
         ha.state("lock", "LOCKED")
         claim(lock, remote_unlock=False)
@@ -229,7 +229,7 @@ BAD = [
 def test_issue17_bad_payloads_on_the_command_topic_are_refused_logged_and_counted(
     tmp_path: Path, broker: Broker
 ):
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         claim(lock, remote_unlock=True)
         ha = ha_for(broker, lock)
         pid = lock.pid("bridge")
@@ -282,7 +282,7 @@ def test_issue17_bad_payloads_on_the_command_topic_are_refused_logged_and_counte
 def test_issue17_a_command_is_done_once_through_redelivery_and_a_broker_restart(
     tmp_path: Path, broker: Broker
 ):
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         claim(lock, remote_unlock=True)
         ha = ha_for(broker, lock)
         watch = lock.watcher()
@@ -318,7 +318,7 @@ def test_issue17_a_command_is_done_once_through_redelivery_and_a_broker_restart(
 def test_issue17_availability_goes_offline_by_the_last_will_when_the_bridge_is_killed(
     tmp_path: Path, broker: Broker
 ):
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         ha = ha_for(broker, lock)
         availability = f"lockmesh/{ha.serial}/availability"
         ha.clear()
@@ -340,7 +340,7 @@ def test_issue17_availability_goes_offline_by_the_last_will_when_the_bridge_is_k
 def test_issue17_removing_the_lock_from_mqtt_clears_its_discovery_topics(
     tmp_path: Path, broker: Broker
 ):
-    with running(tmp_path / "data", config(broker)) as lock:
+    with running(tmp_path / "data", config(broker), without=lean_but("bridge")) as lock:
         ha = ha_for(broker, lock)
         configs = ha.configs()
         ha.state("lock", "LOCKED")
@@ -395,7 +395,7 @@ def test_issue17_mqtt5_over_tls_with_a_username_and_password_file(
         f'protocol = "5"\nusername = "lock"\npassword_file = "{secret.name}"\n'
         f'ca_file = "{broker.tls.ca}"\n'
     )
-    with running(data, config(broker, extra)) as lock:
+    with running(data, config(broker, extra), without=lean_but("bridge")) as lock:
         assert broker.url.startswith("mqtts://")
         named(lock)
         eventually(lambda: "refused us" in bridge(lock)["state"], timeout=20)
@@ -446,7 +446,7 @@ def test_issue17_a_subscription_the_broker_refuses_is_said_and_asked_again_until
         secret.write_text(USERS["lock"] + "\n")
         secret.chmod(0o600)
         extra = f'username = "lock"\npassword_file = "{secret.name}"\n'
-        with running(data, config(gate, extra)) as lock:  # type: ignore[arg-type]
+        with running(data, config(gate, extra), without=lean_but("bridge")) as lock:  # type: ignore[arg-type]
             named(lock)
             serial = lock_identity(lock)[0]
             refused = f"the broker refused us: the subscription to lockmesh/{serial}/lock/set"

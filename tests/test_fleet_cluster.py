@@ -24,7 +24,7 @@ from ops.fleetkit import Console, Door
 from proto import fleet
 from tests.appkit import lock_identity
 from tests.brokerkit import NatsCluster, NatsGate
-from tests.meshkit import Lock, eventually, running
+from tests.meshkit import Lock, eventually, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_issue17_the_fleet_carries_on_when_a_cluster_node_is_killed_and_nothing_
     thread = threading.Thread(target=swarm.run, daemon=True)
     thread.start()
     try:
-        with running(tmp_path / "data", config) as lock:
+        with running(tmp_path / "data", config, without=lean_but("bridge")) as lock:
             run_the_building(lock, cluster, swarm)
     finally:
         swarm.stop()

@@ -23,7 +23,7 @@ from proto import fleet
 from proto.board import Bolt
 from tests.appkit import lock_identity
 from tests.brokerkit import Broker, Listener
-from tests.meshkit import Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def building(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     swarm.connect_all()
     thread = threading.Thread(target=swarm.run, daemon=True)
     thread.start()
-    with running(folder / "data", config) as lock:
+    with running(folder / "data", config, without=lean_but("bridge")) as lock:
         serial = lock_identity(lock)[0]
         keys = folder / "keys.json"
         doors = {s: Door(s, door_key(SEED, s), f"sim {s}", ["floor1"]) for s in SIMS}

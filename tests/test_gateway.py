@@ -36,7 +36,7 @@ from tests.appkit import (
     lock_identity,
     open_pairing,
 )
-from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running, shows_code
+from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, lean_but, running, shows_code
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,9 @@ pytestmark = pytest.mark.slow
 def claimed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lock, App]]:
     """One lock, set up (001 is the administrator) and claimed through the app."""
     config = CONFIG + "login_attempts = 1000\n"  # every test logs in afresh
-    with running(tmp_path_factory.mktemp("gateway") / "data", config) as lock:
+    with running(
+        tmp_path_factory.mktemp("gateway") / "data", config, without=lean_but("gateway")
+    ) as lock:
         yield lock, claimed_app(lock)
 
 
@@ -72,7 +74,9 @@ def gateway_pid(lock: Lock) -> int:
 
 # -- the claim and logins ------------------------------------------------------------------
 def test_l17_issue13_the_app_claims_the_lock_only_in_pairing_mode_and_is_logged_in(tmp_path):
-    with running(tmp_path / "data", CONFIG + "login_attempts = 100\n") as lock:
+    with running(
+        tmp_path / "data", CONFIG + "login_attempts = 100\n", without=lean_but("gateway")
+    ) as lock:
         app = App(app_url(lock))
         assert "app: http://127.0.0.1:" in lock.cli("status", check=False).stdout
         before = app.get("/api/session")
@@ -128,7 +132,7 @@ def test_l17_issue13_the_app_claims_the_lock_only_in_pairing_mode_and_is_logged_
 
 def test_issue13_wrong_passwords_lock_logins_out_423_and_one_address_is_throttled_429(tmp_path):
     config = CONFIG + "login_attempts = 9\nlogin_window_s = 600.0\n"
-    with running(tmp_path / "data", config) as lock:
+    with running(tmp_path / "data", config, without=lean_but("gateway")) as lock:
         owner = claimed_app(lock)
         app = App(app_url(lock))
         for n in range(5):  # policy counts them (5 in 5 min, like L-20)
@@ -183,7 +187,7 @@ def test_issue13_a_cookie_minted_by_another_locks_gateway_or_before_a_restart_is
 ):
     lock, _ = claimed
     app = logged_in(lock)
-    with running(tmp_path / "other", CONFIG) as other:
+    with running(tmp_path / "other", CONFIG, without=lean_but("gateway")) as other:
         elsewhere = claimed_app(other)
         assert elsewhere.get("/api/home").status == 200
         stolen = App(app_url(other), cookie=app.cookie, csrf=app.csrf)
@@ -449,7 +453,7 @@ def test_issue13_the_gateways_own_key_cannot_drive_the_motor_nor_unlock_without_
 # -- TLS on the Pi --------------------------------------------------------------------------
 def test_issue13_tls_device_certificate_is_made_once_pinned_by_the_claim_and_kept(tmp_path):
     config = CONFIG + "tls = true\n"
-    with running(tmp_path / "data", config, set_up=False) as lock:
+    with running(tmp_path / "data", config, set_up=False, without=lean_but("gateway")) as lock:
         detail = eventually(lambda: (d := gateway_detail(lock)).get("url") and d)
         url, pinned = detail["url"], detail["cert_sha256"]
         assert url.startswith("https://127.0.0.1:") and len(pinned) == 95
@@ -488,7 +492,7 @@ def test_issue13_an_address_in_use_leaves_the_gateway_degraded_not_the_lock(tmp_
         taken.listen()
         port = taken.getsockname()[1]
         config = f"[gateway]\nport = {port}\n"
-        with running(tmp_path / "data", config, set_up=False) as lock:
+        with running(tmp_path / "data", config, set_up=False, without=lean_but("gateway")) as lock:
             status = lock.status()
             gateway = status["services"]["gateway"]
             assert status["healthy"] and gateway["verdict"] == "healthy"

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.appkit import CONFIG, App, claimed_app
-from tests.meshkit import Lock, running
+from tests.meshkit import Lock, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,9 @@ WORDS = st.text(alphabet=string.ascii_letters + string.digits + "-_ .%/\u00e9\u2
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lock, App, dict]]:
     config = CONFIG + "login_attempts = 100000\n"  # the fuzz logs in; the throttle is tested
-    with running(tmp_path_factory.mktemp("fuzz") / "data", config) as lock:
+    with running(
+        tmp_path_factory.mktemp("fuzz") / "data", config, without=lean_but("gateway")
+    ) as lock:
         app = claimed_app(lock)
         document = app.get("/api/openapi.json").body
         yield lock, app, document

@@ -22,7 +22,7 @@ from proto.power import Battery
 from services.policy.account import LOGIN_LIMIT_ALARM, PIN_LIMIT_ALARM
 from services.policy.secrets import identity, read_device_secret
 from tests.appkit import open_pairing
-from tests.meshkit import Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ CONFIG = "[motor]\nlong_press_s = 0.5\n"  # SET held half a second opens pairing
 
 @pytest.fixture
 def app_lock(tmp_path) -> Iterator[Lock]:
-    with running(tmp_path / "data", CONFIG) as lock:
+    with running(tmp_path / "data", CONFIG, without=lean_but("gateway", "ble")) as lock:
         yield lock
 
 
