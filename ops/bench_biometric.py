@@ -40,6 +40,17 @@ class Both:
     def poll(self, ms: int) -> list[tuple[zmq.Socket, str]]:
         return [(sock, self.peers[sock]) for sock, _ in self.poller.poll(ms)]
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every publisher was heard (a heartbeat will do): subscribed. A fixed
+        pause was not enough on a loaded machine, and the first step went unheard."""
+        deadline, unheard = time.monotonic() + timeout, set(self.peers.values())
+        while unheard and (left := deadline - time.monotonic()) > 0:
+            for sock, peer in self.poll(max(1, int(left * 1000))):
+                sock.recv_multipart()  # before anything was asked: nothing to keep
+                unheard.discard(peer)
+        if unheard:
+            raise Failed(f"heard nothing from {sorted(unheard)} within {timeout}s")
+
 
 def _events_until(
     bus: Bus, source: Both, what: str, done: Callable[[Any], bool], timeout: float = 20
@@ -56,7 +67,7 @@ def _events_until(
 def enrol(layout: Layout, bench: Bus, modality: str, who: str) -> str:
     """Enrol who for 001 as the owner; 'already-added' from an earlier run is fine."""
     events = Both(bench, ("biometric",))
-    time.sleep(0.3)
+    events.settle()
     with Bus(layout, "cli") as owner:
         answer = owner.client("policy").request(
             EnrolOpen(person="001", modality=modality), timeout=5
@@ -83,7 +94,7 @@ def presentation_path(
     """Shown, to policy's decision (its wall stamp minus the moment the sim request left)."""
     setup = enrol(layout, bus, modality, FINGER if modality == "finger" else PALM)
     events, sim = Both(bus, ("policy", "biometric")), bus.client("biometric")
-    time.sleep(0.3)
+    events.settle()
     who = FINGER if modality == "finger" else PALM
     outcomes = {"granted": 0, "refused": 0, "unreadable": 0}
 
