@@ -248,7 +248,8 @@ class OpenLoop:
             block.late += sent - due >= LATE_S
             last = max(last, done)
         if errors:
-            raise Failed(f"{self.name}: {len(errors)} of {count} failed: {errors[0]}")
+            raise Failed(f"{self.name}: {len(errors)} of {count} failed: {errors[0]}"
+                         f"{answered_in(block.latencies)}")  # fmt: skip
         # the block's share of the schedule, or longer if answers came later than that
         block.elapsed = max(last, start + count / rate) - start
         return block
@@ -261,6 +262,15 @@ class OpenLoop:
             self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=5)
+
+
+def answered_in(latencies: list[float]) -> str:
+    """What the answered requests of a failed block took: all slow says a queue behind a
+    stalled or starved service, all quick says requests lost on their own."""
+    if not latencies:
+        return "; none answered"
+    return (f"; the {len(latencies)} answered took {min(latencies) * 1000:.0f}-"
+            f"{max(latencies) * 1000:.0f} ms from when they were due")  # fmt: skip
 
 
 def interleaved(

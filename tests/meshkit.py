@@ -147,9 +147,18 @@ class Lock:
             result = run_cli(argv, input)
         if check and result.returncode != 0:
             raise AssertionError(
-                f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}"
+                f"lockmesh {' '.join(args)} failed: {result.stderr}{result.stdout}{self.troubles()}"
             )
         return result
+
+    def troubles(self, last: int = 8) -> str:
+        """The services' latest warnings and errors: what a failure in CI leaves to read."""
+        said = []
+        for log in sorted(self.layout.logs.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()
+            bad = [line for line in lines if " WARNING " in line or " ERROR " in line]
+            said += [f"  {log.name}: {line}" for line in bad[-last:]]
+        return "\nthe services' latest warnings:\n" + "\n".join(said) if said else ""
 
     def up(self) -> None:
         # 60 s, not the CLI's 20: eleven processes importing onnxruntime, Playwright's

@@ -166,16 +166,18 @@ def test_kill_9_of_any_service_leaves_the_bolt_locked_and_it_comes_back(ready_lo
     )
     recovery = {}
     for service in SERVICES:
-        os.kill(lock.pid(service), signal.SIGKILL)
+        pid = lock.pid(service)
+        os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         watch.wait_for(is_type(ProcessState, name=service, state="RUNNING"), timeout=10)
+        lock.wait_restarted(service, pid, timeout=10)  # has counted its start (restarts)
         lock.wait_healthy(timeout=10)
         recovery[service] = time.monotonic() - killed
         # a restarted motor reads the board before it says the bolt again: "unknown" until
         # then, never anything but locked
         bolt = eventually(lambda: (b := lock.status()["lock"]["bolt"]) != "unknown" and b, 5)
         assert bolt == "locked", service
-        assert lock.status()["services"][service]["restarts"] == 1
+        assert lock.status()["services"][service]["restarts"] == 1, service
     assert max(recovery.values()) < 5.0, recovery
     with sqlite3.connect(lock.layout.data / "lock.db") as db:
         kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]
