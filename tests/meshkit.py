@@ -22,7 +22,7 @@ from ops.tap import Tap
 from proto import supervisor_rpc
 from proto.bus import Bus
 from proto.control import Done, StatusReply, StatusRequest
-from proto.layout import Layout
+from proto.layout import OPTIONAL, Layout
 from proto.schema import Message
 from proto.wire import Envelope
 
@@ -228,9 +228,10 @@ def running(
         stop(lock.layout)
 
 
-# A lock with no camera, no app, no Home Assistant and no radio: the suite's meshes start
-# about 1,200 interpreters on 2 cores, and a test of none of these parts needs none of them.
-LEAN = ("face", "gateway", "bridge", "ble")
+# A lock with none of the optional parts (no fingerprint or palm module, camera, app, Home
+# Assistant or radio): the suite's meshes start about 1,200 interpreters on 2 cores, and a
+# test of none of these parts needs none of them.
+LEAN = OPTIONAL
 
 
 def lean_but(*parts: str) -> tuple[str, ...]:

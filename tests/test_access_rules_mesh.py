@@ -19,7 +19,7 @@ from proto.biometric import EnrolDone, EnrolStep
 from proto.board import Bolt, Door
 from proto.keypad import Prompt
 from proto.policy import Alarm, Decision, FactorsNeeded, LockoutNotice
-from tests.meshkit import ADMIN_CODE, LEAN, Lock, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,9 @@ factor_window_s = 4.0
 @pytest.fixture(scope="module")
 def lock(tmp_path_factory):
     """Administrator 001 (ADMIN_CODE) and user 002 (USER_CODE and a fingerprint)."""
-    with running(tmp_path_factory.mktemp("rules") / "data", CONFIG, without=LEAN) as lock:
+    with running(
+        tmp_path_factory.mktemp("rules") / "data", CONFIG, without=lean_but("biometric")
+    ) as lock:
         lock.cli("people", "add", "Bob", "--code-stdin", input=f"{USER_CODE}\n")
         enrol_finger(lock, "bob-thumb", "002")
         yield lock

@@ -9,10 +9,11 @@ import pytest
 from proto.bus import Bus
 from proto.keypad import Lit, Prompt
 from proto.policy import MenuAddPerson
-from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, eventually, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
-WITHOUT = LEAN  # the lock fixture's (conftest.py); the face capture's test runs a whole lock
+# the lock fixture's (conftest.py); the face capture's test runs a whole lock
+WITHOUT = lean_but("biometric")
 
 
 def prompt(watch, name: str) -> Prompt:

@@ -18,7 +18,7 @@ from proto.biometric import BioEnrol, EnrolDone, EnrolOpen, EnrolStep
 from proto.board import Bolt
 from proto.bus import Bus
 from proto.policy import Alarm, Decision
-from tests.meshkit import LEAN, Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ TOUCH_S = 0.6  # how long a simulated finger or palm stays
 @pytest.fixture
 def bio_lock(tmp_path):
     with running(
-        tmp_path / "data", f"[biometric]\nsim_touch_s = {TOUCH_S}\n", without=LEAN
+        tmp_path / "data", f"[biometric]\nsim_touch_s = {TOUCH_S}\n", without=lean_but("biometric")
     ) as lock:
         yield lock  # 001 is the administrator
 

@@ -11,7 +11,7 @@ from proto.board import Gesture, reset_gesture
 from proto.bus import Bus
 from proto.keypad import Prompt
 from proto.policy import FactoryReset
-from tests.meshkit import LEAN, Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
 from tests.test_biometric_mesh import enrol_finger
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ WINDOW_S = 10.0  # ✓'s window after it, shortened from 60 s
 @pytest.fixture
 def reset_lock(tmp_path):
     config = f"[motor]\nreset_hold_s = {HOLD_S}\n[biometric]\nsim_touch_s = 0.6\n"
-    with running(tmp_path / "data", config, without=LEAN) as lock:
+    with running(tmp_path / "data", config, without=lean_but("biometric")) as lock:
         yield lock
 
 
@@ -124,7 +124,7 @@ def test_l30_ok_is_taken_only_within_the_window_from_the_gesture_not_from_policy
     """A policy that came to know of the gesture late, from the motor's status, times ✓'s
     window from the gesture (the motor's age_s), not from when it was told."""
     config = f"[motor]\nreset_hold_s = {HOLD_S}\nreset_confirm_s = {WINDOW_S}\n"
-    with running(tmp_path / "data", config, without=LEAN) as lock:
+    with running(tmp_path / "data", config, without=lean_but("biometric")) as lock:
         lock.cli("sim", "power-cycle", "--hold-set", str(HOLD_S + 0.5))
         eventually(lambda: (motor_gesture(lock) or {}).get("age_s", 0) >= WINDOW_S / 2,
                    timeout=WINDOW_S)  # fmt: skip

@@ -46,7 +46,9 @@ def claimed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lock, Ap
     """One lock, set up (001 is the administrator) and claimed through the app."""
     config = CONFIG + "login_attempts = 1000\n"  # every test logs in afresh
     with running(
-        tmp_path_factory.mktemp("gateway") / "data", config, without=lean_but("gateway")
+        tmp_path_factory.mktemp("gateway") / "data",
+        config,
+        without=lean_but("gateway", "biometric"),  # an enrolment opens from the app
     ) as lock:
         yield lock, claimed_app(lock)
 

@@ -49,7 +49,7 @@ def test_supervisord_runs_no_program_for_a_part_left_out(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_lock_without_camera_app_mqtt_and_radio_is_healthy_and_waits_on_none(tmp_path):
+def test_a_lock_without_optional_parts_is_healthy_waits_on_none_and_says_what_it_lacks(tmp_path):
     with running(tmp_path / "data", without=LEAN) as lock:
         status = lock.status()
         assert status["healthy"] and set(status["services"]) == set(SERVICES) - set(LEAN)
@@ -64,8 +64,10 @@ def test_a_lock_without_camera_app_mqtt_and_radio_is_healthy_and_waits_on_none(t
             assert rung.detail == NO_CAMERA
             assert lock.status()["services"]["motor"]["detail"]["chimes"] == 1
 
-            refused = lock.cli("enrol", "face", "001", "--timeout", "5", check=False)
-            assert refused.returncode != 0 and "did not answer" in refused.stdout + refused.stderr
+            for kind, part in (("face", "camera"), ("finger", "fingerprint module")):
+                refused = lock.cli("enrol", kind, "001", "--timeout", "5", check=False)
+                said = refused.stdout + refused.stderr
+                assert refused.returncode != 0 and f"this lock has no {part}" in said, said
             assert not [e for e in watch.seen if isinstance(e.body, EnrolDone)]
 
             watch.seen.clear()

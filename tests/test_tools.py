@@ -11,10 +11,11 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import SHARED
-from tests.meshkit import LEAN, Lock, running, shows_code
+from tests.meshkit import Lock, lean_but, running, shows_code
 
 pytestmark = pytest.mark.slow
-WITHOUT = LEAN  # the lock fixture's (conftest.py); the face load's bench runs a whole lock
+# the lock fixture's (conftest.py); the face load's bench runs a whole lock
+WITHOUT = lean_but("biometric")
 
 
 def test_tap_shows_every_step_live_and_replays_a_recording(lock, tmp_path):

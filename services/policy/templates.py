@@ -38,6 +38,7 @@ from services.policy.people import Refusal
 from services.policy.tickets import Ticket, TicketBook
 
 MATCHER = {"face": "face", "fingerprint": "biometric", "palm-vein": "biometric"}
+PART_OF = {"face": "camera", "fingerprint": "fingerprint module", "palm-vein": "palm module"}
 ASK_RECOGNISER_S = 1.0  # within the panel's own wait for policy's answer
 
 
@@ -65,6 +66,8 @@ class Biometrics:
             return no_authority
         if b.person and b.role:
             return refused("bad-value", "a role is chosen only for a new person")
+        if MATCHER[kind] in self.lock.config["mesh"]["without"]:  # made without it
+            return refused("not-fitted", f"this lock has no {PART_OF[kind]}")
         try:
             slot = self.lock.people.free_template_slot(kind, b.person, role=b.role)
         except Refusal as r:
