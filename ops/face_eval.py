@@ -42,7 +42,7 @@ from hw.camera import load_photo
 from services.face.enrolment import Enrolment, still
 from services.face.gallery import Gallery
 from services.face.models import build
-from services.face.models.resnet import weights_path
+from services.face.models.dlib_format import weights_path
 from services.face.pipeline import Pipeline, largest
 
 POSES = ["straight", "up", "down", "left", "right"]  # the lock's default enrolment

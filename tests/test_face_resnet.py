@@ -9,8 +9,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from services.face.models.dlib_format import FormatError
-from services.face.models.resnet import build_resnet, weights_path
+from services.face.models.dlib_format import FormatError, weights_path
+from services.face.models.resnet import build_resnet
 from tests.data.fit_face_box import load_photo
 
 dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is the reference for parity tests")

@@ -23,7 +23,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from services.face.models import mtcnn_nets, mtcnn_weights, resnet
+from services.face.models import mtcnn_weights
+from services.face.models.dlib_format import weights_path
 from services.face.models.shape_predictor import ShapePredictor, parse
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ def sha256(data: bytes) -> str:
 def sources() -> dict[str, Path]:
     folder = mtcnn_weights.weights_dir()
     found = {net: folder / f"{net}.lz4" for net in mtcnn_weights.NETS}
-    found["resnet"] = resnet.weights_path()
-    found["predictor"] = resnet.weights_path().with_name("shape_predictor_5_face_landmarks.dat")
+    found["resnet"] = weights_path()
+    found["predictor"] = weights_path("shape_predictor_5_face_landmarks.dat")
     return found
 
 
@@ -76,26 +77,31 @@ def _predictor_npz(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _mtcnn(net: str) -> Callable[[bytes], bytes]:
+    def convert(data: bytes) -> bytes:
+        from services.face.models import mtcnn_nets
+
+        build = getattr(mtcnn_nets, f"build_{net}")
+        return build(mtcnn_weights.load_weights(data)).SerializeToString()
+
+    return convert
+
+
+def _resnet(data: bytes) -> bytes:
+    from services.face.models import resnet
+
+    return resnet.build_resnet(data).SerializeToString()
+
+
+# The converters import onnx only when they run: onnx (ml_dtypes under it) took 1 s of CPU
+# to import, on every start of the face service, which almost always finds its models built.
 BUILDERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
-    "pnet": (
-        "pnet.onnx",
-        lambda d: _serialise(mtcnn_nets.build_pnet(mtcnn_weights.load_weights(d))),
-    ),
-    "rnet": (
-        "rnet.onnx",
-        lambda d: _serialise(mtcnn_nets.build_rnet(mtcnn_weights.load_weights(d))),
-    ),
-    "onet": (
-        "onet.onnx",
-        lambda d: _serialise(mtcnn_nets.build_onet(mtcnn_weights.load_weights(d))),
-    ),
-    "resnet": ("resnet.onnx", lambda d: _serialise(resnet.build_resnet(d))),
+    "pnet": ("pnet.onnx", _mtcnn("pnet")),
+    "rnet": ("rnet.onnx", _mtcnn("rnet")),
+    "onet": ("onet.onnx", _mtcnn("onet")),
+    "resnet": ("resnet.onnx", _resnet),
     "predictor": ("shape_predictor_5.npz", _predictor_npz),
 }
-
-
-def _serialise(model) -> bytes:
-    return model.SerializeToString()
 
 
 def ensure(directory: Path) -> Models:

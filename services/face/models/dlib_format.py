@@ -8,9 +8,12 @@ mantissa *then* a signed 16-bit exponent; tensors are float32 raw.
 from __future__ import annotations
 
 import builtins
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
+RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 INF_EXPONENTS = {32000: float("inf"), 32001: float("-inf"), 32002: float("nan")}
 
 
@@ -149,3 +152,11 @@ def exact_float32(values: np.ndarray, what: str) -> np.ndarray:
     if not np.array_equal(narrowed[finite].astype(np.float64), values[finite]):
         raise FormatError(f"{what}: values that are not float32")
     return narrowed
+
+
+def weights_path(name: str = RESNET_FILE) -> Path:
+    """A .dat file of the face_recognition_models package, found without importing it."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the face_recognition_models package is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / name

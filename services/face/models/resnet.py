@@ -22,9 +22,7 @@ not normalised (compare with Euclidean distance).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,15 +34,6 @@ from services.face.models.dlib_format import DlibReader, FormatError
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
 OPSET = 17
-WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-
-
-def weights_path() -> Path:
-    """The ResNet's .dat file, found without importing face_recognition_models."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the face_recognition_models package is not installed")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / WEIGHTS_FILE
 
 
 # --- the architecture, as dlib's template spells it ---------------------------------------
