@@ -7,11 +7,12 @@ import threading
 
 import pytest
 import zmq
+from zmq.utils import z85
 
 from ops import mesh
 from proto.biometric import Templates
 from proto.board import Actuate, Bolt
-from proto.bus import Bus, Counters
+from proto.bus import ZAP_ENDPOINT, Bus, Counters
 from proto.control import OK, Done, StatusRequest
 from proto.freshness import Freshness
 from proto.health import Heartbeat
@@ -260,6 +261,36 @@ def test_an_unknown_curve_key_is_refused_and_counted(layout):
         sock.connect(layout.cmd("motor"))
         eventually(lambda: motor.counters.drops["unknown-key"] >= 1, timeout=5.0, every=0.01)
         sock.close()
+
+
+def test_issue12_the_zap_handler_answers_rfc27_naming_admitted_keys_and_refusing_the_rest(layout):
+    """Asked as libzmq asks it (RFC 27): a known CURVE key is admitted under its identity's
+    name (the User-Id the bus trusts), an unknown one refused and counted, and a request of
+    another mechanism or a malformed one refused; the handler keeps answering after each."""
+    with Bus(layout, "motor") as motor:
+        motor.bind_commands()  # starts the handler
+        asker = motor.ctx.socket(zmq.REQ)
+        asker.linger = 0
+        asker.connect(ZAP_ENDPOINT)
+
+        def ask(*frames: bytes) -> list[bytes]:
+            asker.send_multipart(list(frames))
+            assert asker.poll(5000), "the ZAP handler did not answer"
+            return asker.recv_multipart()
+
+        def curve(key: bytes, mechanism: bytes = b"CURVE") -> list[bytes]:
+            return ask(b"1.0", b"7", b"", b"127.0.0.1", b"", mechanism, z85.decode(key))
+
+        policy_key = (layout.keys / "policy.key").read_bytes().strip()
+        assert curve(policy_key) == [b"1.0", b"7", b"200", b"OK", b"policy", b""]
+        stranger = zmq.curve_keypair()[0]
+        assert curve(stranger)[2:4] == [b"400", b"key not admitted"]
+        assert motor.counters.drops["unknown-key"] == 1
+        assert curve(policy_key, b"PLAIN")[2] == b"400"
+        assert ask(b"1.0", b"8")[:3] == [b"1.0", b"8", b"400"]
+        assert ask(b"2.0", b"9", b"", b"", b"", b"CURVE", b"short")[2] == b"400"
+        assert curve(policy_key)[2] == b"200"
+        asker.close()
 
 
 def test_drops_and_gaps_outlive_a_restart(tmp_path):
