@@ -53,7 +53,7 @@ from proto.owner import (
 from proto.schema import MAX_TEXT, Message
 from proto.wire import Envelope
 from services.gateway import answers, openapi
-from services.gateway.bodies import MAX_BODY_BYTES, Body, Query, Refused, parse_json
+from services.gateway.bodies import MAX_BODY_BYTES, Body, Query, Refused, bad, parse_json
 from services.gateway.sessions import Session, Sessions, Throttle
 from services.gateway.stream import PING, PING_S, Hub
 
@@ -277,11 +277,16 @@ async def ping(gw: Gateway, call: Call) -> dict[str, Any]:
     return {"ok": True}
 
 
+ENROL_KINDS = {"face": "face", "fingerprint": "finger", "palm-vein": "palm"}
+
+
 def enrolment(body: dict[str, Any]) -> dict[str, Any]:
     """The app's words (Matter's kinds) in EnrolOpen's (the panel's modalities)."""
-    modality = {"face": "face", "fingerprint": "finger", "palm-vein": "palm"}
+    kind = body["kind"]
+    if not isinstance(kind, str) or kind not in ENROL_KINDS:  # a list would not even hash
+        raise bad("bad-field", f"kind: {str(kind)[:40]!r} is not one of {sorted(ENROL_KINDS)}")
     return {
-        "modality": modality.get(body["kind"], body["kind"]),
+        "modality": ENROL_KINDS[kind],
         "person": body.get("person", ""),
         "role": body.get("role", ""),
     }
@@ -290,7 +295,7 @@ def enrolment(body: dict[str, Any]) -> dict[str, Any]:
 ENROLMENT = Body(
     EnrolOpen,
     schema={
-        "kind": {"type": "string", "enum": ["face", "fingerprint", "palm-vein"]},
+        "kind": {"type": "string", "enum": list(ENROL_KINDS)},
         "person": {"type": "string", "maxLength": MAX_TEXT},
         "role": {"type": "string", "enum": ["", "admin", "user"]},
     },
