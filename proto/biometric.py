@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from proto.schema import Message, between, checked, one_of, secret
@@ -13,7 +13,6 @@ ENROLMENTS = ("face", *MODALITIES)  # what `lockmesh enrol` and the menu can cap
 KIND_OF = {"finger": "fingerprint", "palm": "palm-vein", "face": "face"}  # Matter's names
 
 
-@dataclass(frozen=True)
 class EnrolOpen(Message, family="policy", event="enrol_open"):
     """The owner or the menu asks policy for an enrolment (L-14, issue 11).
 
@@ -37,7 +36,6 @@ def snapshot_name(name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class FaceEnrol(Message, family="face", event="enrol"):
     """From policy only: capture a face under this ticket, and save it with the ticket."""
 
@@ -45,12 +43,10 @@ class FaceEnrol(Message, family="face", event="enrol"):
     person: str = ""  # for the steps the panel and the CLI show; "" for a new person
 
 
-@dataclass(frozen=True)
 class FaceVerify(Message, family="face", event="verify"):
     """Look for a face now (the manual trigger after a keypad touch, L-18)."""
 
 
-@dataclass(frozen=True)
 class Snapshot(Message, family="face", event="snapshot"):
     """From policy only, for the doorbell (L-23): keep the camera's frame now as a JPEG
     named `name` (a letter or digit, then letters, digits, '-' or '_') in the face
@@ -63,7 +59,6 @@ class Snapshot(Message, family="face", event="snapshot"):
 FACE_ATTACKS = ("photos", "bent", "screen")  # hw/sim_face_attacks.py
 
 
-@dataclass(frozen=True)
 class SimFace(Message, family="face", event="sim"):
     """`lockmesh sim face IMAGE…`: photos shown to the simulated camera, one per frame.
 
@@ -83,7 +78,6 @@ class SimFace(Message, family="face", event="sim"):
 MODULE_FAULTS = ("unplug", "replug", "garbage", "truncate", "bad-checksum", "silent", "clear")
 
 
-@dataclass(frozen=True)
 class BioEnrol(Message, family="biometric", event="enrol"):
     """From policy only: capture a finger or palm under this ticket; progress and the end
     come as events."""
@@ -93,17 +87,14 @@ class BioEnrol(Message, family="biometric", event="enrol"):
     person: str = ""  # for the steps the panel and the CLI show; "" for a new person
 
 
-@dataclass(frozen=True)
 class BioVerify(Message, family="biometric", event="verify"):
     modality: str = one_of(*MODALITIES)
 
 
-@dataclass(frozen=True)
 class EnrolCancel(Message, family="biometric", event="cancel"):
     """Back pressed during an enrolment: the capture stops, nothing is stored."""
 
 
-@dataclass(frozen=True)
 class EnrolStep(Message, family="biometric", event="enrol_step"):
     """What the person enrolling must do now, for the panel to say (L-15)."""
 
@@ -113,7 +104,6 @@ class EnrolStep(Message, family="biometric", event="enrol_step"):
     params: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class Unreadable(Message, family="biometric", event="unreadable"):
     """A finger or palm at the door that could not be read: not an attempt; asked again."""
 
@@ -121,7 +111,6 @@ class Unreadable(Message, family="biometric", event="unreadable"):
     step: str = ""  # the panel's prompt: finger-poor, finger-partial …
 
 
-@dataclass(frozen=True)
 class EnrolDone(Message, family="biometric", event="enrolled"):
     """The end of an enrolment: stored (slot), or why not (already-added, full, …).
     new_person: the enrolment made the person (the menu's create); else a credential was
@@ -135,7 +124,6 @@ class EnrolDone(Message, family="biometric", event="enrolled"):
     new_person: bool = False
 
 
-@dataclass(frozen=True)
 class SimPresent(Message, family="biometric", event="sim"):
     """`lockmesh sim finger|palm WHO`: present a simulated finger or palm to its module."""
 
@@ -149,7 +137,6 @@ class SimPresent(Message, family="biometric", event="sim"):
 TEMPLATE_KINDS = ("face", "fingerprint", "palm-vein")
 
 
-@dataclass(frozen=True)
 class TemplateSave(Message, family="biometric", event="template_save"):
     """A captured template; policy seals it at rest (L-10). Whose it is, and in which slot,
     comes from the enrolment's ticket, never from the recogniser; the answer's detail is
@@ -160,7 +147,6 @@ class TemplateSave(Message, family="biometric", event="template_save"):
     template: bytes = secret(b"")
 
 
-@dataclass(frozen=True)
 class TemplatesFetch(Message, family="biometric", event="templates"):
     """The sealed templates of a kind, opened, for the one service that matches them."""
 
@@ -169,13 +155,11 @@ class TemplatesFetch(Message, family="biometric", event="templates"):
     limit: int = between(1, 32, default=32)
 
 
-@dataclass(frozen=True)
 class Templates(Message, family="biometric", event="templates_reply"):
     items: list[dict[str, Any]] = secret()  # person, slot, template: never in the tap
     more: bool = False
 
 
-@dataclass(frozen=True)
 class SimModule(Message, family="biometric", event="sim_module"):
     """`lockmesh sim module finger|palm FAULT`: what goes wrong with a simulated module."""
 
@@ -183,7 +167,6 @@ class SimModule(Message, family="biometric", event="sim_module"):
     fault: str = one_of(*MODULE_FAULTS)
 
 
-@dataclass(frozen=True)
 class Match(Message, family="policy", event="match"):
     """A recogniser's verdict at the door: a person, or None for no match (L-18, L-20)."""
 

@@ -7,7 +7,7 @@ answer untouched (proto/phonekey.py is their format); policy parses, verifies an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from proto.owner import pin_shape
 from proto.schema import Message, one_of, secret
@@ -15,12 +15,10 @@ from proto.schema import Message, one_of, secret
 RADIO_STATES = ("absent", "off", "on", "advertising", "connected")
 
 
-@dataclass(frozen=True)
 class BleChallenge(Message, family="policy", event="ble_challenge"):
     """A phone asked the ble service for a challenge: policy makes a fresh nonce."""
 
 
-@dataclass(frozen=True)
 class BleNonce(Message, family="policy", event="ble_nonce"):
     """Policy's challenge: its lock id and a nonce, single use, answered within
     expires_s or refused."""
@@ -30,7 +28,6 @@ class BleNonce(Message, family="policy", event="ble_nonce"):
     expires_s: float
 
 
-@dataclass(frozen=True)
 class BleAnswer(Message, family="policy", event="ble_answer"):
     """A phone's answer, as the ble service reassembled it, not parsed: policy's to read.
     Answered with policy.decision (an unlock) or ctl.done."""
@@ -38,7 +35,6 @@ class BleAnswer(Message, family="policy", event="ble_answer"):
     answer: bytes
 
 
-@dataclass(frozen=True)
 class BleState(Message, family="ble", event="state"):
     """The radio's state, on each change and every few seconds (Home's Bluetooth)."""
 
@@ -47,7 +43,6 @@ class BleState(Message, family="ble", event="state"):
     detail: str = ""
 
 
-@dataclass(frozen=True)
 class BleSim(Message, family="ble", event="sim"):
     """The simulated air (tools only): a phone named conn connects, writes these chunks,
     or leaves. The answer holds what the lock notified that phone meanwhile."""
@@ -57,14 +52,12 @@ class BleSim(Message, family="ble", event="sim"):
     writes: list[bytes] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
 class BleSimReply(Message, family="ble", event="sim_reply"):
     notified: list[bytes]
     mtu: int = 23
     state: str = ""
 
 
-@dataclass(frozen=True)
 class PhoneKeySet(Message, family="owner", event="phone_key_set"):
     """Registers the owner's phone key (hex, 32 bytes of Ed25519): only while pairing mode
     is open or within its window after a claim (someone is at the lock), and with the app
@@ -74,7 +67,6 @@ class PhoneKeySet(Message, family="owner", event="phone_key_set"):
     pin: str = secret(check=pin_shape)
 
 
-@dataclass(frozen=True)
 class PhoneKey(Message, family="owner", event="phone_key"):
     """What the owner's phone keeps: the lock's id for its grants, and the secret its
     offline visitor codes are made from (proto/offline_codes.py), never logged."""
@@ -84,7 +76,6 @@ class PhoneKey(Message, family="owner", event="phone_key"):
     code_secret: str = secret()
 
 
-@dataclass(frozen=True)
 class PhoneRevoke(Message, family="owner", event="phone_revoke"):
     """Refuse a visitor grant (its id, 16 hex digits) or every grant of a visitor key (64
     hex digits) from now on, even inside their windows."""

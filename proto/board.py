@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from proto.policy import DIRECTIONS
@@ -15,7 +14,6 @@ BUTTONS = ("set", "set-long", "lock", "key", "factory-reset")
 SIM_ACTIONS = ("button", "door", "state", "tamper", "key")
 
 
-@dataclass(frozen=True)
 class Actuate(Message, family="motor", event="actuate"):
     """Drive the bolt. Obeyed from policy alone (checked against the CURVE identity)."""
 
@@ -23,7 +21,6 @@ class Actuate(Message, family="motor", event="actuate"):
     direction: str = one_of(*DIRECTIONS)
 
 
-@dataclass(frozen=True)
 class Bolt(Message, family="motor", event="bolt"):
     """Where the bolt is. A drive's reports carry the Actuate's cause as theirs.
 
@@ -36,7 +33,6 @@ class Bolt(Message, family="motor", event="bolt"):
     interrupted: str = one_of("", "lock", "unlock", default="")
 
 
-@dataclass(frozen=True)
 class DriveInterrupted(Message, family="motor", event="interrupted"):
     """The motor restarted and found its last accepted drive unfinished (issue 11).
 
@@ -49,26 +45,22 @@ class DriveInterrupted(Message, family="motor", event="interrupted"):
     state: str = one_of(*BOLT_STATES)
 
 
-@dataclass(frozen=True)
 class Door(Message, family="motor", event="door"):
     open: bool
 
 
-@dataclass(frozen=True)
 class Tamper(Message, family="motor", event="tamper"):
     """The front panel's tamper switch: removed is the anti-tamper alarm (L-29)."""
 
     removed: bool
 
 
-@dataclass(frozen=True)
 class Siren(Message, family="motor", event="siren"):
     """Sound the siren for a while (policy only); 0 silences it."""
 
     seconds: float = between(0, 600)
 
 
-@dataclass(frozen=True)
 class Chime(Message, family="motor", event="chime"):
     """Ring the doorbell chime on the buzzer (policy only, L-23); never over the siren.
     volume is the owner's (L-36): 0 is silent (refused `silent`), 1-3 the buzzer's level."""
@@ -76,7 +68,6 @@ class Chime(Message, family="motor", event="chime"):
     volume: int = between(0, 3, default=2)
 
 
-@dataclass(frozen=True)
 class Button(Message, family="motor", event="button"):
     button: str = one_of(*BUTTONS)
 
@@ -100,7 +91,6 @@ def reset_gesture(motor_detail: dict[str, Any]) -> Gesture | None:
     return Gesture(ident, float(age))
 
 
-@dataclass(frozen=True)
 class SimBoard(Message, family="motor", event="sim"):
     """Acts on the simulated board (from `lockmesh sim`): press a button, open the door."""
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from proto.schema import Message
 
 
-@dataclass(frozen=True)
 class StatusRequest(Message, family="ctl", event="status"):
     """Asks a service for its state and counters."""
 
 
-@dataclass(frozen=True)
 class StatusReply(Message, family="ctl", event="status_reply"):
     service: str
     state: str
@@ -26,7 +24,6 @@ class StatusReply(Message, family="ctl", event="status_reply"):
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
 class Done(Message, family="ctl", event="done"):
     """A plain answer: ok, or refused with a stable reason and a sentence for people."""
 

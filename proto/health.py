@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from proto.schema import Message
 
 
-@dataclass(frozen=True)
 class Heartbeat(Message, family="health", event="beat"):
     state: str  # what the service is doing: "ready", "driving", "degraded: …"
     pid: int
@@ -20,12 +19,10 @@ class Heartbeat(Message, family="health", event="beat"):
     gaps: int = 0  # messages missed from peers, by their sequence numbers
 
 
-@dataclass(frozen=True)
 class MeshStatusRequest(Message, family="health", event="mesh"):
     """Asks the watchdog what it last heard from every service."""
 
 
-@dataclass(frozen=True)
 class MeshStatus(Message, family="health", event="mesh_reply"):
     # per service: the last Heartbeat's fields plus "beat_age_s" and "verdict"
     services: dict[str, dict[str, Any]]

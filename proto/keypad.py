@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from proto.schema import Message, between, one_of
 
@@ -11,7 +11,6 @@ INPUTS = KEYS + ("touch", "hold-0")  # hold-0: 0 held until it flashes twice (L-
 INDICATORS = ("battery",)  # lit, never pressed: 🔋 shows a low battery (L-11, L-28)
 
 
-@dataclass(frozen=True)
 class Key(Message, family="keypad", event="key"):
     """A key press as the tap shows it: digits are not told apart, so codes stay secret."""
 
@@ -20,7 +19,6 @@ class Key(Message, family="keypad", event="key"):
     volume: int = between(0, 3, default=2)  # the owner's volume (L-36): the beep's level
 
 
-@dataclass(frozen=True)
 class Prompt(Message, family="keypad", event="prompt"):
     """What the panel says now: a stable id, its parameters, and the English text."""
 
@@ -31,7 +29,6 @@ class Prompt(Message, family="keypad", event="prompt"):
     volume: int = between(0, 3, default=2)  # the owner's volume (L-36): the voice's level
 
 
-@dataclass(frozen=True)
 class Lit(Message, family="keypad", event="lit"):
     """Which keys (and indicators) are lit and which of them flash."""
 
@@ -39,7 +36,6 @@ class Lit(Message, family="keypad", event="lit"):
     flashing: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
 class CodeEntered(Message, family="keypad", event="code"):
     """A code was typed and confirmed; the digits go to policy by request, never here."""
 
@@ -47,7 +43,6 @@ class CodeEntered(Message, family="keypad", event="code"):
     purpose: str = one_of("unlock", "new", "repeat", "menu")
 
 
-@dataclass(frozen=True)
 class SimKeys(Message, family="keypad", event="sim_keys"):
     """Presses keys on the simulated keypad (from `lockmesh sim`)."""
 

@@ -4,7 +4,6 @@ remote unlock, the password for a login (issue 13)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from proto.schema import Message, between, checked, one_of, secret
@@ -47,37 +46,31 @@ def pin_shape(pin: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Listing(Message, family="owner", event="listing"):
     """A list of records: people, visitor codes, events, settings."""
 
     items: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
 class PeopleRequest(Message, family="owner", event="people"):
     """Lists people with the counts of their credentials (L-33)."""
 
 
-@dataclass(frozen=True)
 class PersonAdd(Message, family="owner", event="person_add"):
     name: str
     code: str = secret()
     role: str = one_of("admin", "user", default="user")
 
 
-@dataclass(frozen=True)
 class PersonRename(Message, family="owner", event="person_rename"):
     number: str
     name: str
 
 
-@dataclass(frozen=True)
 class PersonDelete(Message, family="owner", event="person_delete"):
     number: str
 
 
-@dataclass(frozen=True)
 class ValiditySet(Message, family="owner", event="validity"):
     """L-7: a window (epoch seconds, None = open) and weekly slots [days mask, start, end]."""
 
@@ -87,13 +80,11 @@ class ValiditySet(Message, family="owner", event="validity"):
     slots: list[list[int]] = checked(weekly_slots, default_factory=list)
 
 
-@dataclass(frozen=True)
 class DuressSet(Message, family="owner", event="duress"):
     number: str
     code: str = secret()
 
 
-@dataclass(frozen=True)
 class VisitorAdd(Message, family="owner", event="visitor_add"):
     """L-9: a temporary passcode with a window and a use limit (None: unlimited)."""
 
@@ -104,33 +95,27 @@ class VisitorAdd(Message, family="owner", event="visitor_add"):
     uses: int | None = None
 
 
-@dataclass(frozen=True)
 class VisitorDelete(Message, family="owner", event="visitor_delete"):
     label: str
 
 
-@dataclass(frozen=True)
 class VisitorsRequest(Message, family="owner", event="visitors"):
     """Lists visitor codes (never the codes)."""
 
 
-@dataclass(frozen=True)
 class SettingsRequest(Message, family="owner", event="settings"):
     """Lists the owner's settings (L-36)."""
 
 
-@dataclass(frozen=True)
 class SettingSet(Message, family="owner", event="setting_set"):
     name: str
     value: str
 
 
-@dataclass(frozen=True)
 class LockoutRelease(Message, family="owner", event="lockout_release"):
     """Ends a lockout at once (L-20)."""
 
 
-@dataclass(frozen=True)
 class RemoteUnlock(Message, family="owner", event="remote_unlock"):
     """Unlock from the app, when remote unlock is enabled (L-18, L-32), confirmed with the
     app PIN set at the claim: policy checks it, so a hijacked gateway cannot unlock."""
@@ -138,12 +123,10 @@ class RemoteUnlock(Message, family="owner", event="remote_unlock"):
     pin: str = secret(check=pin_shape)
 
 
-@dataclass(frozen=True)
 class RemoteLock(Message, family="owner", event="remote_lock"):
     """Lock from the app (L-32): never needs the PIN, locking is always safe."""
 
 
-@dataclass(frozen=True)
 class AppLogin(Message, family="owner", event="app_login"):
     """The gateway asks policy whether a login's password is the owner's (issue 13).
     Policy keeps the password's hash, counts wrong ones toward a lockout like L-20's and
@@ -152,12 +135,10 @@ class AppLogin(Message, family="owner", event="app_login"):
     password: str = secret(check=password_shape)
 
 
-@dataclass(frozen=True)
 class HomeRequest(Message, family="owner", event="home"):
     """What the app's Home screen shows (L-31)."""
 
 
-@dataclass(frozen=True)
 class Home(Message, family="owner", event="home_reply"):
     """The lock as policy knows it now (L-31). bolt: locked, unlocked, moving, jammed or
     unknown; door: open, closed or unknown; battery from the power service's last word
@@ -179,7 +160,6 @@ class Home(Message, family="owner", event="home_reply"):
     mode: str
 
 
-@dataclass(frozen=True)
 class EventsRequest(Message, family="owner", event="events"):
     """The event log, newest first, filtered (L-35)."""
 
@@ -190,12 +170,10 @@ class EventsRequest(Message, family="owner", event="events"):
     before: int | None = None  # a seq: the page that ends just before it (paging back)
 
 
-@dataclass(frozen=True)
 class AuditVerify(Message, family="owner", event="audit_verify"):
     """Re-checks the event log's hash chain."""
 
 
-@dataclass(frozen=True)
 class AuditReport(Message, family="owner", event="audit_report"):
     intact: bool
     checked: int
@@ -203,7 +181,6 @@ class AuditReport(Message, family="owner", event="audit_report"):
     why: str = ""
 
 
-@dataclass(frozen=True)
 class PairClaim(Message, family="owner", event="pair"):
     """The owner's app claims the lock while pairing is open (L-17): serial and code, and
     the owner's new password (app logins) and app PIN (remote unlock), which policy keeps
@@ -219,7 +196,6 @@ class PairClaim(Message, family="owner", event="pair"):
 OPERATING_MODES = ("normal", "vacation", "privacy", "no-remote", "passage")
 
 
-@dataclass(frozen=True)
 class PersonStatus(Message, family="owner", event="person_status"):
     """Disable a person without deleting them (Matter's UserStatus occupied-disabled),
     or enable them again: every credential of theirs is refused while disabled."""
@@ -228,7 +204,6 @@ class PersonStatus(Message, family="owner", event="person_status"):
     enabled: bool
 
 
-@dataclass(frozen=True)
 class CredentialRuleSet(Message, family="owner", event="credential_rule"):
     """Matter's CredentialRule: how many different credentials the person shows at the
     door, within lockout.factor_window_s (single 1, dual 2, tri 3)."""
@@ -237,7 +212,6 @@ class CredentialRuleSet(Message, family="owner", event="credential_rule"):
     rule: str = one_of("single", "dual", "tri")
 
 
-@dataclass(frozen=True)
 class OperatingModeSet(Message, family="owner", event="operating_mode"):
     """Matter's OperatingMode. passage unlocks the door (always, or in weekly slots), so
     it is a remote unlock: remote unlock on and, while RequirePINforRemoteOperation is,
@@ -248,12 +222,10 @@ class OperatingModeSet(Message, family="owner", event="operating_mode"):
     pin: str = secret(default="")
 
 
-@dataclass(frozen=True)
 class OperatingModeRequest(Message, family="owner", event="operating_mode_get"):
     """The operating mode as set, and whether passage holds the bolt open now."""
 
 
-@dataclass(frozen=True)
 class OperatingMode(Message, family="owner", event="operating_mode_reply"):
     mode: str
     slots: list[list[int]]

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from proto.schema import Message, one_of, secret
 
 DIRECTIONS = ("right", "left")
 
 
-@dataclass(frozen=True)
 class LockInfoRequest(Message, family="policy", event="info"):
     """Asks policy for the lock's facts."""
 
 
-@dataclass(frozen=True)
 class LockInfo(Message, family="policy", event="info_reply"):
     initial: bool  # no administrator yet (L-12)
     direction: str | None
@@ -25,19 +23,16 @@ class LockInfo(Message, family="policy", event="info_reply"):
     volume: int = 2  # the owner's volume setting (L-36): the beeps' and the voice's level
 
 
-@dataclass(frozen=True)
 class SetDirection(Message, family="policy", event="set_direction"):
     direction: str = one_of(*DIRECTIONS)
 
 
-@dataclass(frozen=True)
 class CheckPasscode(Message, family="policy", event="check_code"):
     """Is this a passcode the rules allow (L-4)? Asked after the first entry."""
 
     code: str = secret()
 
 
-@dataclass(frozen=True)
 class CreateFirstAdmin(Message, family="policy", event="create_admin"):
     """Creates the first administrator from the panel, in the initial state only (L-12)."""
 
@@ -45,31 +40,26 @@ class CreateFirstAdmin(Message, family="policy", event="create_admin"):
     repeat: str = secret()
 
 
-@dataclass(frozen=True)
 class VerifyPasscode(Message, family="policy", event="verify_code"):
     """An entry typed to unlock; extra digits around the code are allowed (L-19)."""
 
     entry: str = secret()
 
 
-@dataclass(frozen=True)
 class LockRequest(Message, family="policy", event="lock"):
     """Someone asks to throw the bolt (inside button, outside ✓)."""
 
     source: str = one_of("inside-button", "keypad", "app")
 
 
-@dataclass(frozen=True)
 class MuteOnce(Message, family="policy", event="mute"):
     """0 held on the panel: silent until the next successful unlock from outside (L-21)."""
 
 
-@dataclass(frozen=True)
 class ArmLeavingHome(Message, family="policy", event="leaving_home"):
     """🏡 pressed outside: alert the owner if the door is then opened from inside (L-22)."""
 
 
-@dataclass(frozen=True)
 class Decision(Message, family="policy", event="decision"):
     """Policy's verdict on a credential; published, and the answer to the request."""
 
@@ -79,7 +69,6 @@ class Decision(Message, family="policy", event="decision"):
     person: str | None = None
 
 
-@dataclass(frozen=True)
 class Alarm(Message, family="policy", event="alarm"):
     """An alarm for the owner; code is a Matter alarm name (proto/matter.py) or ours."""
 
@@ -88,7 +77,6 @@ class Alarm(Message, family="policy", event="alarm"):
     person: str | None = None
 
 
-@dataclass(frozen=True)
 class ActuationFailed(Message, family="policy", event="actuation_failed"):
     """A drive policy ordered did not end where it was going (issue 11): the panel says
     why. reason: jammed, insufficient-battery, busy, no-answer (the motor did not answer),
@@ -99,7 +87,6 @@ class ActuationFailed(Message, family="policy", event="actuation_failed"):
     source: str = ""
 
 
-@dataclass(frozen=True)
 class Audit(Message, family="policy", event="audit"):
     """A change of the lock's people or settings, as written to the audit log."""
 
@@ -108,14 +95,12 @@ class Audit(Message, family="policy", event="audit"):
     person: str | None = None
 
 
-@dataclass(frozen=True)
 class MenuOpen(Message, family="policy", event="menu_open"):
     """SET, then an administrator's passcode (L-13): answered with a session token."""
 
     entry: str = secret()
 
 
-@dataclass(frozen=True)
 class MenuAddPerson(Message, family="policy", event="menu_add"):
     """Menu 1 or 2, then 4: a new person with a passcode entered twice (L-14)."""
 
@@ -125,7 +110,6 @@ class MenuAddPerson(Message, family="policy", event="menu_add"):
     repeat: str = secret()
 
 
-@dataclass(frozen=True)
 class MenuDelete(Message, family="policy", event="menu_delete"):
     """Menu 3 (L-6)."""
 
@@ -133,7 +117,6 @@ class MenuDelete(Message, family="policy", event="menu_delete"):
     number: str = ""
 
 
-@dataclass(frozen=True)
 class MenuDirection(Message, family="policy", event="menu_direction"):
     """Menu 4 (L-14)."""
 
@@ -141,20 +124,17 @@ class MenuDirection(Message, family="policy", event="menu_direction"):
     direction: str = one_of(*DIRECTIONS)
 
 
-@dataclass(frozen=True)
 class MenuInfo(Message, family="policy", event="menu_info"):
     """Menu 5: serial number, firmware version, verification code (L-16)."""
 
     token: str = secret()
 
 
-@dataclass(frozen=True)
 class MenuArm(Message, family="policy", event="menu_arm"):
     """SET was pressed: for a short while a face, finger or palm verifies for the menu
     instead of unlocking (L-13: any credential of an administrator)."""
 
 
-@dataclass(frozen=True)
 class MenuVerified(Message, family="policy", event="menu_verified"):
     """A biometric was just checked for the menu: an administrator's (person), after which
     the panel asks for the session with MenuOpenBiometric (a token never travels in an
@@ -163,29 +143,24 @@ class MenuVerified(Message, family="policy", event="menu_verified"):
     person: str = ""
 
 
-@dataclass(frozen=True)
 class MenuOpenBiometric(Message, family="policy", event="menu_open_bio"):
     """The session for the administrator MenuVerified named."""
 
 
-@dataclass(frozen=True)
 class FactoryReset(Message, family="policy", event="factory_reset"):
     """✓ after the reset gesture's prompt (L-30): policy erases only if the motor saw it."""
 
 
-@dataclass(frozen=True)
 class SystemInfo(Message, family="policy", event="system_info"):
     serial: str
     firmware: str
     verification_code: str = secret()
 
 
-@dataclass(frozen=True)
 class Doorbell(Message, family="policy", event="doorbell"):
     """🔔 pressed outside (L-23): policy logs it, has the chime rung, notes the snapshot."""
 
 
-@dataclass(frozen=True)
 class Pairing(Message, family="policy", event="pairing"):
     """The pairing window (L-17) opened or closed; the panel flashes 0 while it is open."""
 
@@ -194,7 +169,6 @@ class Pairing(Message, family="policy", event="pairing"):
     seconds_left: float = 0.0
 
 
-@dataclass(frozen=True)
 class LockoutNotice(Message, family="policy", event="lockout"):
     """L-20 at the door (issue 15): a lockout began (the panel says "system locked" and
     the siren sounds) or ended (active false)."""
@@ -203,7 +177,6 @@ class LockoutNotice(Message, family="policy", event="lockout"):
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
 class FactorsNeeded(Message, family="policy", event="factors"):
     """A person's credential was right and their CredentialRule asks for more (issue 15):
     the panel says how many more different credentials, within seconds; still 0 with

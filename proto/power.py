@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from proto.schema import Message, between
 
 
-@dataclass(frozen=True)
 class Battery(Message, family="power", event="battery"):
     percent: float = between(0, 100)
     volts: float = between(0, 30)

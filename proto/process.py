@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from proto.schema import Message
 
 
-@dataclass(frozen=True)
 class ProcessState(Message, family="process", event="state"):
     name: str
     state: str  # supervisord's: STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL, …

@@ -205,7 +205,6 @@ def test_topic_puts_the_sender_between_family_and_event() -> None:
 def test_declaring_a_type_twice_is_refused() -> None:
     with pytest.raises(TypeError):
 
-        @dataclasses.dataclass(frozen=True)
         class Again(Message, family="policy", event="verify_code"):
             pass
 
