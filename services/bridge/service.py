@@ -19,7 +19,6 @@ import json
 import logging
 import time
 from collections import Counter, OrderedDict
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from proto import files, fleet
@@ -30,7 +29,7 @@ from proto.owner import Home, HomeRequest, RemoteLock, RemoteUnlock
 from proto.policy import Audit, Decision
 from proto.power import Battery
 from proto.wire import Envelope
-from services.base import Service, accepts, hears
+from services.base import Service, accepts, firmware, hears
 from services.bridge import discovery
 from services.bridge.commands import Command, Ledger, Refused, age_s, parse
 from services.bridge.link import (
@@ -55,13 +54,6 @@ ASK_POLICY_EVERY_S = 2.0  # while policy has not said who the lock is
 POLICY_WAIT_S = 1.0  # a status or Home request: the loop beats meanwhile
 UNLOCKS_KEPT = 32  # granted decisions awaiting the bolt's report
 HEAD_AFTER_S = 1.0  # the audit head is asked for this long after a logged event, once
-
-
-def firmware() -> str:
-    try:
-        return version("lockmesh")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class BridgeService(Service):

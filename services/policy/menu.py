@@ -8,7 +8,6 @@ forges requests without one is refused, so the panel cannot add an administrator
 from __future__ import annotations
 
 import secrets
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from proto.control import OK, Done, refused
@@ -25,7 +24,7 @@ from proto.policy import (
     SystemInfo,
 )
 from proto.wire import Envelope
-from services.base import accepts
+from services.base import accepts, firmware
 from services.policy import passcodes, rules
 from services.policy.changes import Change, Changes
 from services.policy.decider import Decider
@@ -35,13 +34,6 @@ from services.policy.secrets import Identity
 SESSION_S = 120.0  # a menu left alone this long closes
 MENU_ARM_S = 20.0  # after SET, a face, finger or palm verifies for the menu this long
 MENU_BIO_S = 5.0  # the panel must ask for the session this soon after the match
-
-
-def firmware() -> str:
-    try:
-        return version("lockmesh")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Menu:
