@@ -52,8 +52,10 @@ def owner_state_apart(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def lock(tmp_path: Path, request: pytest.FixtureRequest):
     """A running lock on the simulated board, fresh (initial state); made without the
-    parts the test module names in WITHOUT (tests.meshkit.LEAN: none of the optional)."""
-    without = getattr(request.module, "WITHOUT", ())
+    parts the test module names in WITHOUT (tests.meshkit.LEAN: none of the optional),
+    but whole for a test marked whole_lock (one about every service)."""
+    whole = request.node.get_closest_marker("whole_lock") is not None
+    without = () if whole else getattr(request.module, "WITHOUT", ())
     with running(tmp_path / "data", set_up=False, without=without) as lock:
         yield lock
 

@@ -31,7 +31,9 @@ from proto.power import Battery
 from services.face.video import JPEG, OFF
 from services.gateway.camera import video_socket
 from tests.appkit import CONFIG, App, claimed_app
-from tests.meshkit import Lock, Watcher, eventually, is_type, running
+from tests.meshkit import Lock, Watcher, eventually, is_type, lean_but, running
+
+WITHOUT = lean_but("face", "gateway")  # the lock fixture's (conftest.py), and below
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +239,7 @@ def mjpeg_frames(app: App, seconds: float) -> tuple[int, float, bytes]:
 
 
 def test_l23_l31_issue13_the_app_shows_the_bells_snapshot_and_the_live_view(tmp_path):
-    with running(tmp_path / "data", APP_CONFIG) as lock:
+    with running(tmp_path / "data", APP_CONFIG, without=WITHOUT) as lock:
         app, watch = claimed_app(lock), lock.watcher()
         assert App(app.url).get("/api/live").status == 401  # not logged in
         frames, elapsed, last = mjpeg_frames(app, MEASURE_S)

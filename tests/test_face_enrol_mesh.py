@@ -15,7 +15,7 @@ import pytest
 
 from proto.biometric import EnrolDone, EnrolStep
 from tests.conftest import SHARED
-from tests.meshkit import Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
 
 FACES = SHARED / "faces"
 VIDEO = FACES / "video" / "lin_manuel_miranda"
@@ -35,7 +35,7 @@ def lock(tmp_path_factory) -> Iterator[Lock]:
     """The default five poses. The video's faces are 75-86 px wide: enrol_min_px (100 by
     default, a door's camera at arm's length) is lowered to take them."""
     data = tmp_path_factory.mktemp("face-enrol") / "data"
-    with running(data, "[face]\nenrol_min_px = 70\n") as lock:
+    with running(data, "[face]\nenrol_min_px = 70\n", without=lean_but("face")) as lock:
         eventually(lambda: lock.status()["services"]["face"]["state"] == "ready", timeout=60)
         yield lock
 

@@ -17,7 +17,7 @@ from proto.biometric import EnrolDone, EnrolStep
 from proto.board import Bolt
 from proto.policy import Decision
 from tests.conftest import SHARED
-from tests.meshkit import Lock, Watcher, eventually, is_type, running
+from tests.meshkit import Lock, Watcher, eventually, is_type, lean_but, running
 
 VIDEO = SHARED / "faces" / "video" / "lin_manuel_miranda"
 GAP_S = 1.0  # no face for this long ends a presentation
@@ -35,7 +35,9 @@ def frame(n: int) -> str:
 def lock(tmp_path_factory):
     # the video's faces are 75-86 px wide: nearer than enrolment asks of a real camera
     config = f'[face]\nenrol_poses = ["any"]\nenrol_min_px = 70\npresentation_gap_s = {GAP_S}\n'
-    with running(tmp_path_factory.mktemp("liveness") / "data", config) as lock:
+    with running(
+        tmp_path_factory.mktemp("liveness") / "data", config, without=lean_but("face")
+    ) as lock:
         eventually(lambda: lock.status()["services"]["face"]["state"] == "ready", timeout=60)
         enrol(lock, "001", frame(100))
         yield lock

@@ -14,7 +14,9 @@ import pytest
 from proto.biometric import EnrolDone, EnrolStep, Unreadable
 from proto.policy import Decision
 from tests.conftest import SHARED
-from tests.meshkit import Lock, eventually, is_type, running
+from tests.meshkit import Lock, eventually, is_type, lean_but, running
+
+FACE_ONLY = lean_but("face")
 
 FACES = SHARED / "faces"
 GAP_S = 1.0  # no face for this long ends a presentation
@@ -32,7 +34,7 @@ def photo(name: str) -> str:
 def face_lock(tmp_path):
     """Enrolment from one photo ("any" pose): a photo cannot turn its head on request."""
     config = f'[face]\nenrol_poses = ["any"]\npresentation_gap_s = {GAP_S}\n'
-    with running(tmp_path / "data", config) as lock:
+    with running(tmp_path / "data", config, without=FACE_ONLY) as lock:
         face_ready(lock)
         yield lock
 
@@ -123,7 +125,8 @@ def test_l5_a_face_already_enrolled_is_refused_l15_too_far_and_l6_deleting_forge
 
 
 def test_l15_the_poses_are_asked_in_order_and_a_wrong_one_is_asked_again(tmp_path):
-    with running(tmp_path / "data", '[face]\nenrol_poses = ["straight", "left"]\n') as lock:
+    poses = '[face]\nenrol_poses = ["straight", "left"]\n'
+    with running(tmp_path / "data", poses, without=FACE_ONLY) as lock:
         face_ready(lock)
         watch = lock.watcher()
         proc = start_enrol(lock, "001")

@@ -21,9 +21,10 @@ from proto.layout import SERVICES
 from proto.owner import PeopleRequest
 from proto.process import ProcessState
 from proto.wire import BOOT, PROTOCOL_VERSION, Stamper, decode, encode
-from tests.meshkit import ADMIN_CODE, eventually, is_type
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, made_without
 
 pytestmark = pytest.mark.slow
+WITHOUT = LEAN  # the lock fixture's (conftest.py), but for the tests of every service
 
 
 def drops(lock, service: str) -> dict[str, int]:
@@ -106,6 +107,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.whole_lock
 def test_every_service_counts_and_survives_each_kind_of_bad_input(lock):
     with Bus(lock.layout, "cli") as bus:
         for service in SERVICES:
@@ -151,6 +153,7 @@ def test_a_valid_message_of_the_wrong_kind_is_refused_with_a_reason(lock):
     assert not answer.body.ok and answer.body.reason == "unexpected"
 
 
+@pytest.mark.whole_lock
 def test_kill_9_of_any_service_leaves_the_bolt_locked_and_it_comes_back(ready_lock):
     lock = ready_lock
     watch = lock.watcher()
@@ -217,7 +220,8 @@ def test_up_fails_in_time_naming_the_service_that_is_not_healthy(tmp_path):
     lock.layout.data.mkdir(parents=True)
     # A Pi board without lgpio: the motor cannot open its pins and keeps failing.
     # 15 s: time enough for the healthy services to start beside other tests' meshes
-    lock.layout.config_file.write_text('[board]\nkind = "pi"\n[mesh]\nup_timeout_s = 15.0\n')
+    config = '[board]\nkind = "pi"\n[mesh]\nup_timeout_s = 15.0\n'
+    lock.layout.config_file.write_text(made_without(config, LEAN))
     try:
         result = lock.cli("up", check=False)
         assert result.returncode == 1

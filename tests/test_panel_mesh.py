@@ -14,7 +14,9 @@ from proto.keypad import Lit, Prompt
 from proto.policy import Audit, Pairing
 from proto.power import Battery
 from services.policy.doorbell import NO_VIDEO
-from tests.meshkit import ADMIN_CODE, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, lean_but, running
+
+WITHOUT = lean_but("face")  # the lock fixture's (conftest.py): the bell's snapshot is the face's
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +132,7 @@ def test_l17_pairing_opens_on_a_long_set_ends_by_itself_and_is_claimed_only_whil
     tmp_path,
 ):
     config = "[pairing]\nwindow_s = 6.0\n[motor]\nlong_press_s = 0.5\n"
-    with running(tmp_path / "data", config) as lock:
+    with running(tmp_path / "data", config, without=LEAN) as lock:
         watch = lock.watcher()
         info = system_info(lock, watch)
         serial, code = info["serial"], info["code"]

@@ -17,7 +17,7 @@ from proto.keypad import Prompt
 from proto.layout import SERVICES
 from proto.policy import ActuationFailed, Alarm, Decision
 from services.motor.journal import Journal
-from tests.meshkit import ADMIN_CODE, Lock, eventually, is_type, running
+from tests.meshkit import ADMIN_CODE, LEAN, Lock, eventually, is_type, running
 
 RECOVERY_PROMISE_S = 5.0
 # A running process is killed, then each of its next five as supervisord shows it, or
@@ -91,7 +91,7 @@ def test_issue11_a_service_failing_at_start_backs_off_and_a_crash_after_running_
 @pytest.fixture
 def slow_bolt_lock(tmp_path):
     """A set-up lock whose bolt takes 3 s end to end: time to kill the motor mid-drive."""
-    with running(tmp_path / "data", SLOW_BOLT) as lock:
+    with running(tmp_path / "data", SLOW_BOLT, without=LEAN) as lock:
         yield lock
 
 
@@ -174,7 +174,7 @@ def kill_storm(lock: Lock, service: str) -> float:
     return time.monotonic() - killed
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the lock fixture's whole lock: every service is killed
 def test_issue11_each_service_answers_within_5s_of_the_last_of_repeated_kills(ready_lock):
     lock, measured = ready_lock, {}
     for service in SERVICES:
