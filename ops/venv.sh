@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Creates .venv and installs the project into it when pyproject.toml is newer than the install.
 # Sourced by ./run-lock and ./run-tests; needs only python3 (>= 3.11) and the package index.
 ensure_venv() {
@@ -7,7 +8,10 @@ ensure_venv() {
     fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         .venv/bin/python -m pip install --quiet --upgrade pip
-        .venv/bin/python -m pip install --quiet -e ".${extra:+[$extra]}"
+        # bytecode compiled after, on every core: pip compiles one file at a time (17 of
+        # its 39 s here), and the mesh's processes must not each compile what they import
+        .venv/bin/python -m pip install --quiet --no-compile -e ".${extra:+[$extra]}"
+        .venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null 2>&1 || true
         touch "$stamp"
     fi
 }
@@ -15,7 +19,8 @@ ensure_venv() {
 # The tests' system parts, from Debian's packages: Chromium for the app's browser tests
 # (tests/test_app_browser.py, driven by Playwright at /usr/bin/chromium: a browser download,
 # `playwright install`, is impossible here and never used), Mosquitto for the MQTT
-# bridge's (issue 17), dbus-daemon and python3-dbus for the BLE's (see ensure_dbusmock).
+# bridge's (issue 17), dbus-daemon and python3-dbus for the BLE's (see ensure_dbusmock), and
+# ShellCheck for the Pi's install script (tests/test_deploy.py).
 # Only the missing ones are installed, in one apt-get run that says so; without root (or a
 # sudo that asks nothing) a line says what the tests will miss.
 ensure_test_packages() {
@@ -26,6 +31,7 @@ ensure_test_packages() {
     command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
     command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
     /usr/bin/python3 -c "import dbus" 2>/dev/null || missing+=(python3-dbus)
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)  # the Pi's install script
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then

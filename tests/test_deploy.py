@@ -250,6 +250,12 @@ def test_install_script_passes_shellcheck():
     subprocess.run(["shellcheck", str(PI / "install.sh")], check=True)
 
 
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_the_readme_commands_and_ci_pass_shellcheck():
+    scripts = ["run-lock", "run-tests", ".ci/run", "ops/venv.sh"]  # -x: venv.sh as sourced
+    subprocess.run(["shellcheck", "-x", "--severity=warning", *scripts], cwd=ROOT, check=True)
+
+
 def test_install_script_creates_every_account_with_its_hardware_groups():
     script = (PI / "install.sh").read_text()
     listed = re.search(r'^ACCOUNTS="([^"]+)"', script, re.M).group(1).split()
