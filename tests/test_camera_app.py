@@ -135,6 +135,32 @@ def test_l28_live_answers_503_with_the_face_services_reason_when_video_is_off(la
         face.close()
 
 
+def test_l28_a_frame_encoded_while_video_went_off_is_not_sent():
+    """Stop 26's run 402: a viewer who came just after the battery fell below
+    video_min_percent got a frame that had been grabbed before, then a 200."""
+    ctx = zmq.Context()
+    out, viewer = ctx.socket(zmq.XPUB), ctx.socket(zmq.SUB)
+    out.bind("inproc://live")
+    viewer.connect("inproc://live")
+    viewer.subscribe(b"")
+    why = {"now": ""}
+    camera_view = SimCamera(4).view
+
+    def grabbed_as_the_battery_falls():
+        why["now"] = "battery too low for video (15 %, below 20 %)"
+        return camera_view()
+
+    live = video.LiveVideo(out, grabbed_as_the_battery_falls, lambda: why["now"], fps=12.0,
+                           quality=70)  # fmt: skip
+    try:
+        live._send(due=0.0)
+        assert viewer.poll(2000)
+        assert viewer.recv_multipart() == [video.OFF, why["now"].encode()]
+        assert live.stats == {"frames": 0, "off": 1, "subscribes": 0}
+    finally:
+        ctx.destroy(linger=0)
+
+
 def test_issue13_live_without_a_face_service_is_503_not_a_hang(layout, monkeypatch):
     monkeypatch.setattr(camera, "FIRST_FRAME_S", 0.5)
 

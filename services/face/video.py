@@ -127,21 +127,24 @@ class LiveVideo:
 
     def _send(self, due: float) -> float:
         """One message; the time the next is due (a late frame does not bunch the next)."""
-        why = self.why_off()
-        if why:
-            self._post(OFF, why.encode())
-            self.stats["off"] += 1
-            return self.clock() + OFF_EVERY_S
+        if why := self.why_off():
+            return self._off(why)
         started = time.perf_counter()
         frame = self.view()
         if frame is None:
-            self._post(OFF, b"the camera has given no frame yet")
-            return self.clock() + OFF_EVERY_S
+            return self._off("the camera has given no frame yet")
         jpeg = encode_jpeg(frame.rgb, self.quality)
         self.encode_ms = (self.encode_ms + [(time.perf_counter() - started) * 1000])[-100:]
+        if why := self.why_off():  # video went off while this frame was encoded: it stays here
+            return self._off(why)
         self._post(JPEG, jpeg)
         self.stats["frames"] += 1
         return max(due + self.period, self.clock())
+
+    def _off(self, why: str) -> float:
+        self._post(OFF, why.encode())
+        self.stats["off"] += 1
+        return self.clock() + OFF_EVERY_S
 
     def _post(self, kind: bytes, payload: bytes) -> None:
         try:
