@@ -134,7 +134,13 @@ class _Keyring:
         try:
             while self._stop_in not in dict(poller.poll()):
                 request = self._requests.recv_multipart()
-                self._requests.send_multipart(self._answer(request))
+                try:
+                    reply = self._answer(request)
+                except Exception:
+                    # without a handler libzmq admits every client: the thread must live on
+                    log.exception("ZAP handler failed on a request; the client is refused")
+                    reply = [b"1.0", (request + [b"", b""])[1], b"500", b"handler error", b"", b""]
+                self._requests.send_multipart(reply)
         finally:
             self._requests.close(linger=0)
             self._stop_in.close(linger=0)

@@ -8,6 +8,7 @@ import threading
 import pytest
 import zmq
 from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
 
 from ops import mesh
 from proto.biometric import Templates
@@ -291,6 +292,36 @@ def test_issue12_the_zap_handler_answers_rfc27_naming_admitted_keys_and_refusing
         assert ask(b"2.0", b"9", b"", b"", b"", b"CURVE", b"short")[2] == b"400"
         assert curve(policy_key)[2] == b"200"
         asker.close()
+
+
+def test_issue12_a_zap_handler_that_fails_refuses_the_client_and_keeps_serving(layout):
+    """libzmq admits every CURVE client when no ZAP handler answers, so the handler's thread
+    must outlive its own bugs: a client it fails on is refused (500), the next is served."""
+    with Bus(layout, "motor") as motor, Bus(layout, "keypad") as keypad:
+        server = motor.bind_commands()
+        keyring = motor._authenticator()
+        admits = keyring.admitted
+
+        def broken(domain: str, key: bytes) -> str | None:
+            raise RuntimeError("a bug in the handler")
+
+        def ask() -> tuple[zmq.Socket, zmq.Socket]:
+            sock = keypad._client(zmq.DEALER, "motor", layout.cmd("motor"))
+            events = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            sock.send_multipart(encode(keypad.commands.stamp(StatusRequest(), timeout=30)))
+            return sock, events
+
+        keyring.admitted = broken  # type: ignore[method-assign]
+        refused, events = ask()
+        assert events.poll(5000), "the client was neither admitted nor refused"
+        assert recv_monitor_message(events)["value"] == 500
+        keyring.admitted = admits  # type: ignore[method-assign]
+        served, _ = ask()
+        assert server.poll(5000), "the handler stopped answering after failing"
+        assert motor.receive_command(server)[1] == "keypad"
+        assert not server.poll(100), "the refused client's request got through"
+        refused.close()
+        served.close()
 
 
 def test_drops_and_gaps_outlive_a_restart(tmp_path):
