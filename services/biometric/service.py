@@ -39,6 +39,7 @@ PORTS = {"finger": "fingerprint_port", "palm": "palm_port"}
 class BiometricService(Service):
     NAME = "biometric"
     LISTENS = ("keypad", "policy")
+    TICK_S = 0.25  # the modules are driven by their stations' threads
 
     def setup(self) -> None:
         self.settings = self.config["biometric"]

@@ -33,6 +33,7 @@ ASK_S = 2.0  # a challenge or an answer waits this long for policy: then "no-ans
 class BleService(Service):
     NAME = "ble"
     LISTENS = ()
+    TICK_S = 0.25  # a change of the radio's state is told to policy this soon
 
     def setup(self) -> None:
         self.section = self.config["ble"]

@@ -59,6 +59,7 @@ HEAD_AFTER_S = 1.0  # the audit head is asked for this long after a logged event
 class BridgeService(Service):
     NAME = "bridge"
     LISTENS = ("policy", "motor", "power")
+    TICK_S = 0.25  # its timers ask policy every few seconds; MQTT has its own thread
 
     def setup(self) -> None:
         self.view = LockView()

@@ -31,6 +31,7 @@ from services.mailbox import Mailbox
 class FaceService(Service):
     NAME = "face"
     LISTENS = ("policy", "power")
+    TICK_S = 0.25  # only the state is looked at; the worker and the video have threads
 
     def setup(self) -> None:
         self.settings = self.config["face"]

@@ -42,6 +42,7 @@ WIFI_OFF = "off: Wi-Fi is off in the settings"  # L-36, issue 15: no app until i
 class GatewayService(Service):
     NAME = "gateway"
     LISTENS = ("policy", "motor", "power", "face", "biometric")
+    TICK_S = 0.25  # its timers ask policy every few seconds; HTTP has its own thread
 
     def setup(self) -> None:
         self.settings = self.config["gateway"]

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 class PowerService(Service):
     NAME = "power"
+    TICK_S = 0.25  # the gauge is read 4 times a second: a battery moves slower
 
     def setup(self) -> None:
         self.settings = self.config["power"]
