@@ -189,14 +189,20 @@ class Bus:
         name: str,
         *,
         max_bytes: int = MAX_MESSAGE_BYTES,
+        without: Iterable[str] = (),
     ) -> None:
+        """without: the parts this lock is made without (mesh.without). Their keys stay in
+        the key folder (a lock may be fitted with them later) but admit no one here."""
         self.layout, self.name, self.max_bytes = layout, name, max_bytes
         # A context of its own: the ZAP handler binds a fixed inproc address per context,
         # and a closed handler's bind is released later, by libzmq's reaper; on a shared
         # context the next Bus's handler could find it still taken.
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.identity = curve.load_identity(layout.keys, name)
-        self.keyring = curve.load_keyring(layout.keys)
+        left_out = frozenset(without)
+        self.keyring = {
+            key: who for key, who in curve.load_keyring(layout.keys).items() if who not in left_out
+        }
         self.counters = Counters()
         self.events = Stamper(name, channel="e")
         self.commands = Stamper(name, channel="c")

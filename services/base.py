@@ -163,7 +163,12 @@ class Service:
         self._stopping = True
 
     def run(self) -> None:
-        self.bus = Bus(self.layout, self.NAME, max_bytes=self.mesh["max_message_bytes"])
+        self.bus = Bus(
+            self.layout,
+            self.NAME,
+            max_bytes=self.mesh["max_message_bytes"],
+            without=self.mesh["without"],
+        )
         self.bus.counters.load(self._counters_file)
         try:
             self._open()
@@ -195,6 +200,8 @@ class Service:
         self._watched: dict[int, Callable[[], None]] = {}
         heard = [REGISTRY[type_name] for type_name in self._events]
         for peer in self.LISTENS:
+            if peer in self.mesh["without"]:
+                continue  # a part the lock is made without: no one may speak as it
             sock = self.bus.subscribe(peer, heard)  # only what a handler takes
             self._subs[sock] = peer
             self._poller.register(sock, zmq.POLLIN)
