@@ -47,7 +47,7 @@ def test_forged_actuate_from_another_identity_is_refused_and_logged(lock):
 
 
 def test_forged_sender_name_is_dropped_without_answer(lock):
-    with Bus(lock.layout, "face") as bus:
+    with Bus(lock.layout, "keypad") as bus:
         bus.commands = Stamper("policy", channel="c")  # claims to be policy in the envelope
         answer = bus.client("motor").request(Actuate(action="unlock", direction="right"), timeout=1)
     assert answer is None  # no answer is a refusal, never a yes
