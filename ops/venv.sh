@@ -2,9 +2,9 @@
 # Creates .venv and installs the project into it when pyproject.toml is newer than the install.
 # Sourced by ./run-lock and ./run-tests; needs only python3 (>= 3.11) and the package index.
 # uv installs it (PyPI's `uv`, one binary, kept in .venv/uv): it fetches in parallel and
-# compiles the bytecode on every core, 13 s on a fresh machine's 2 cores where pip took 31 s
-# (23 s to install, one file at a time, then 8 s of compileall). The mesh's processes must
-# not each compile what they import, so the bytecode is written here.
+# compiles the bytecode on every core, 13 s from an empty cache on 2 cores where pip took
+# 31 s with a warm one (23 s to install, one file at a time, then 8 s of compileall). The
+# mesh's processes must not each compile what they import, so the bytecode is written here.
 UV_VERSION=0.13.9
 ensure_venv() {
     local extra="${1:-}" stamp=".venv/.installed${1:+-$1}"
