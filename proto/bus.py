@@ -97,6 +97,13 @@ class Counters:
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq asks a context's handler (RFC 27)
 
 
+def _zap_reply(request: list[bytes], status: bytes, text: bytes, user: bytes = b"") -> list[bytes]:
+    """RFC 27's reply: version, the request's id (empty if it had none), status, text, user
+    id, metadata."""
+    request_id = request[1] if len(request) > 1 else b""
+    return [b"1.0", request_id, status, text, user, b""]
+
+
 class _Keyring:
     """The context's ZAP handler (RFC 27): admits only CURVE clients whose public key is in
     the lock's key folder, and names each by its identity, the User-Id its messages carry.
@@ -139,28 +146,27 @@ class _Keyring:
                 except Exception:
                     # without a handler libzmq admits every client: the thread must live on
                     log.exception("ZAP handler failed on a request; the client is refused")
-                    reply = [b"1.0", (request + [b"", b""])[1], b"500", b"handler error", b"", b""]
+                    reply = _zap_reply(request, b"500", b"handler error")
                 self._requests.send_multipart(reply)
         finally:
             self._requests.close(linger=0)
             self._stop_in.close(linger=0)
 
     def _answer(self, request: list[bytes]) -> list[bytes]:
-        """The reply to one request: version, request id, status, text, user id, metadata."""
-        version, request_id = (request + [b"", b""])[:2]
+        """The reply to one request (_zap_reply)."""
         # a CURVE request: version, id, domain, address, routing id, mechanism, client key
         if (
             len(request) != 7
-            or version != b"1.0"
+            or request[0] != b"1.0"
             or request[5] != b"CURVE"
             or len(request[6]) != 32
         ):
-            return [b"1.0", request_id, b"400", b"only CURVE clients are admitted", b"", b""]
+            return _zap_reply(request, b"400", b"only CURVE clients are admitted")
         domain, key = request[2].decode(errors="replace"), z85.encode(request[6])
         name = self.admitted(domain, key)
         if name is None:
-            return [b"1.0", request_id, b"400", b"key not admitted", b"", b""]
-        return [b"1.0", request_id, b"200", b"OK", name.encode(), b""]
+            return _zap_reply(request, b"400", b"key not admitted")
+        return _zap_reply(request, b"200", b"OK", name.encode())
 
     def admitted(self, domain: str, key: bytes) -> str | None:
         """The identity of key (Z85) if it may connect to domain; else None, counted."""
