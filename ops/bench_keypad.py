@@ -20,6 +20,8 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +181,12 @@ def dev_photo(faces: Path) -> Path:
     return photos[0]
 
 
-def face_load(models_dir: str, photo: str, nice: int, stop: Any) -> None:
-    """One process running the face pipeline on a frame with a face, as fast as it can."""
+LOAD_START_S = 60.0  # spawn, import onnxruntime, load the models, one frame: on every core
+
+
+def face_load(models_dir: str, photo: str, nice: int, running: Any, stop: Any) -> None:
+    """One process running the face pipeline on a frame with a face, as fast as it can;
+    running is released once its first frame is through (its models loaded)."""
     os.nice(nice)
     from ops.bench_face import frame_640x480
     from services.face.models import build
@@ -188,8 +194,37 @@ def face_load(models_dir: str, photo: str, nice: int, stop: Any) -> None:
 
     pipeline = Pipeline(build.ensure(Path(models_dir)), min_face=40)
     frame = frame_640x480(Path(photo))
+    pipeline(frame)
+    running.release()
     while not stop.is_set():
         pipeline(frame)
+
+
+@contextmanager
+def face_loaded(layout: Layout, photo: Path, nice: int) -> Iterator[None]:
+    """A face pipeline on every core at nice, each past its first frame, for the block."""
+    ctx = multiprocessing.get_context("spawn")
+    running, stop = ctx.Semaphore(0), ctx.Event()
+    args = (str(layout.data / "models"), str(photo), nice, running, stop)
+    workers = [ctx.Process(target=face_load, args=args) for _ in range(os.cpu_count() or 1)]
+    for w in workers:
+        w.start()
+    try:
+        deadline = time.monotonic() + LOAD_START_S
+        for _ in workers:  # waited for, not slept on: the block starts under the whole load
+            if not running.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                dead = [w.exitcode for w in workers if w.exitcode is not None]
+                raise Failed(
+                    f"the face load did not start on every core within {LOAD_START_S:.0f} s"
+                    + (f" (workers exited with {dead})" if dead else "")
+                )
+        yield
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.kill()
 
 
 def key_path(layout: Layout, workers: int = 8) -> OpenLoop:
@@ -226,23 +261,8 @@ def run_load(layout: Layout, count: int, rate: float, nice: int, faces: Path) ->
         keys.run(10, rate)  # warm-up
         report["idle"] = _measured(keys, count, rate)
         for label, level in (("face_load_niced", nice), ("face_load_not_niced", 0)):
-            ctx = multiprocessing.get_context("spawn")
-            stop = ctx.Event()
-            workers = [
-                ctx.Process(
-                    target=face_load, args=(str(layout.data / "models"), str(photo), level, stop)
-                )
-                for _ in range(os.cpu_count() or 1)
-            ]
-            for w in workers:
-                w.start()
-            time.sleep(8)  # models loaded, the cores busy
-            try:
+            with face_loaded(layout, photo, level):
                 report[label] = _measured(keys, count, rate)
-            finally:
-                stop.set()
-                for w in workers:
-                    w.join(timeout=10)
     finally:
         keys.close()
     for label in ("idle", "face_load_niced", "face_load_not_niced"):
