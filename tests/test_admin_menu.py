@@ -109,7 +109,7 @@ def test_l14_l15_the_menu_creates_a_user_by_fingerprint_who_then_unlocks(ready_l
 
 
 def test_l14_l15_an_administrator_by_palm_and_back_cancels_a_palm_or_face_capture(tmp_path):
-    with running(tmp_path / "data") as lock:  # the whole lock: its camera too
+    with running(tmp_path / "data", without=lean_but("biometric", "face")) as lock:
         watch = lock.watcher()
         eventually(lambda: lock.status()["services"]["face"]["state"] == "ready", timeout=60)
         open_menu(lock, watch)

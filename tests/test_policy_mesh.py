@@ -13,7 +13,7 @@ import pytest
 from proto.board import Bolt
 from proto.keypad import Prompt
 from proto.policy import Alarm, Decision
-from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type
+from tests.meshkit import ADMIN_CODE, LEAN, eventually, is_type, lean_but
 
 pytestmark = pytest.mark.slow
 WITHOUT = LEAN  # the lock fixture's (conftest.py): no test here needs those parts
@@ -187,12 +187,12 @@ def test_l35_events_filter_and_audit_verify_finds_a_tampered_file(ready_lock):
 
 
 def test_l10_templates_are_sealed_at_rest_and_go_back_only_to_their_matcher(tmp_path):
-    """The whole lock: an impostor stands for its face service."""
+    """A lock with both recognisers: an impostor stands for its face service."""
     from proto.biometric import EnrolOpen, Templates, TemplateSave, TemplatesFetch
     from proto.bus import Bus
     from tests.meshkit import Impostor, owner_request, running
 
-    with running(tmp_path / "data") as lock:
+    with running(tmp_path / "data", without=lean_but("face", "biometric")) as lock:
         embedding = b"FACE-EMBEDDING-" + bytes(range(200))
         face = Impostor(lock, "face")  # stands for the face service: takes policy's tickets
         try:
