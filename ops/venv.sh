@@ -1,20 +1,24 @@
 # shellcheck shell=bash
 # Creates .venv and installs the project into it when pyproject.toml is newer than the install.
 # Sourced by ./run-lock and ./run-tests; needs only python3 (>= 3.11) and the package index.
-# uv installs it (PyPI's `uv`, one binary, kept in .venv/uv): it fetches in parallel and
-# compiles the bytecode on every core, 13 s from an empty cache on 2 cores where pip took
-# 31 s with a warm one (23 s to install, one file at a time, then 8 s of compileall). The
-# mesh's processes must not each compile what they import, so the bytecode is written here.
+# uv installs it (PyPI's `uv`, one binary, kept in .venv/uv): it fetches in parallel, 13 s
+# from an empty cache on 2 cores where pip took 31 s with a warm one (23 s to install, one
+# file at a time, then 8 s of compileall).
+# Bytecode is not compiled ahead for all 3,900 files (uv's --compile-bytecode: 11-15 s of a
+# fresh clone's install, warm cache or not); each module's is written at its first import
+# and read by every later one. So the writing is never off in what these scripts start:
+# where the environment sets PYTHONDONTWRITEBYTECODE, each of the mesh's processes would
+# compile all it imports at every start.
 UV_VERSION=0.13.9
 ensure_venv() {
     local extra="${1:-}" stamp=".venv/.installed${1:+-$1}"
+    unset PYTHONDONTWRITEBYTECODE
     if [ ! -x .venv/bin/python ]; then
         python3 -m venv --without-pip .venv
     fi
     ensure_uv
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        .venv/uv/bin/uv pip install --quiet --python .venv/bin/python --compile-bytecode \
-            -e ".${extra:+[$extra]}"
+        .venv/uv/bin/uv pip install --quiet --python .venv/bin/python -e ".${extra:+[$extra]}"
         touch "$stamp"
     fi
 }
