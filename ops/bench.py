@@ -84,6 +84,7 @@ def run(
     layout: Layout, service: str, *, count: int, rate: float, code: str, moves: int = 40,
     load: bool = False, faces: Path = SHARED_FACES,
     clients: tuple[int, ...] = bench_gateway.CLIENTS,
+    saturate_s: float = bench_gateway.CAPACITY_S,
 ) -> dict[str, Any]:  # fmt: skip
     if service == "keypad" and load:
         nice = configuration.load(layout.config_file)["face"]["nice"]
@@ -94,7 +95,8 @@ def run(
     if service == "biometric":
         return {"service": service, **bench_biometric.run(layout, count, rate)}
     if service == "gateway":  # HTTP clients beside a bare route, not the bus baselines
-        return bench_gateway.run(layout, count=count, rate=rate, moves=moves, clients=clients)
+        return bench_gateway.run(layout, count=count, rate=rate, moves=moves, clients=clients,
+                                 saturate_s=saturate_s)  # fmt: skip
     return run_mesh(layout, service, count=count, rate=rate, code=code, moves=moves)
 
 
@@ -161,7 +163,7 @@ def cmd_bench(layout: Layout, args: argparse.Namespace) -> int:
             layout, args.service, count=args.count, code=args.code,
             rate=args.rate or default_rate(args.service, args.load),
             moves=args.moves or DEFAULT_MOVES.get(args.service, 40), load=args.load,
-            faces=Path(args.faces), clients=args.clients,
+            faces=Path(args.faces), clients=args.clients, saturate_s=args.saturate_s,
         )  # fmt: skip
     except Failed as e:
         print(f"lockmesh bench: {e}")

@@ -9,7 +9,7 @@ status   GET /api/home with N = 1, 10, 50 concurrent clients, open loop at --rat
          taking turns (blocks of 50) with the bare route GET /api/ping over N connections
          of their own: the gateway's gate and HTTP server without policy. Home over ping
          is what asking policy through the mailbox adds. Then each, closed loop: N clients
-         sending back to back for CAPACITY_S, the completions a second it can do.
+         sending back to back for --saturate-s (CAPACITY_S), the completions a second.
 unlock   POST /api/unlock with the PIN, then POST /api/lock, alternately, each sent once
          the motor has reported the bolt at rest from the last, so that the bolt really
          moves each time (the motor refuses a drive while moving: one at a time). Timed
@@ -138,10 +138,12 @@ def remote_unlock_on(conn: Connection) -> Iterator[None]:
 
 # -- the run ------------------------------------------------------------------------------
 def run(
-    layout: Layout, *, count: int, rate: float, moves: int, clients: tuple[int, ...]
-) -> dict[str, Any]:
+    layout: Layout, *, count: int, rate: float, moves: int, clients: tuple[int, ...],
+    saturate_s: float = CAPACITY_S,
+) -> dict[str, Any]:  # fmt: skip
     report: dict[str, Any] = {
         "service": "gateway", "count": count, "rate_per_s": rate, "moves": moves,
+        "saturate_s": saturate_s,
         "event_rate_per_s": EVENT_RATE, "open_loop": True, "block": BLOCK,
         "client": "http.client keep-alive, one connection per worker thread, one session",
         "machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()},
@@ -163,7 +165,8 @@ def run(
             with remote_unlock_on(settings):
                 report["status"] = []
                 for n in clients:
-                    report["status"].append(status_level(url, owner, pids, n, count, rate))
+                    level = status_level(url, owner, pids, n, count, rate, saturate_s)
+                    report["status"].append(level)
                     memory[f"status, {n} clients"] = report["status"][-1].pop("memory")
                 report["unlock"] = []
                 for n in clients:
@@ -185,8 +188,9 @@ def run(
 
 
 def status_level(
-    url: str, owner: Owner, pids: dict[str, int], clients: int, count: int, rate: float
-) -> dict[str, Any]:
+    url: str, owner: Owner, pids: dict[str, int], clients: int, count: int, rate: float,
+    saturate_s: float,
+) -> dict[str, Any]:  # fmt: skip
     home = http_path(url, owner, "/api/home")
     ping = http_path(url, owner, "/api/ping")
     paths = [Metered(OpenLoop("status", home, clients), pids),
@@ -201,8 +205,8 @@ def status_level(
             p.close()
     result = {p.name: {**blocks[p.name].summary(), "cpu_ms_per_request": p.cpu_ms_per_request()}
               for p in paths}  # fmt: skip
-    saturation = {"status": saturated(home, clients, CAPACITY_S),
-                  "ping": saturated(ping, clients, CAPACITY_S)}  # fmt: skip
+    saturation = {"status": saturated(home, clients, saturate_s),
+                  "ping": saturated(ping, clients, saturate_s)}  # fmt: skip
     return {"clients": clients, **result, "ratio_p50": ratio(result, "status"),
             "saturated": saturation, "memory": memory}  # fmt: skip
 

@@ -167,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
                    help="real bolt movements: keypad (40), gateway per level (200)")  # fmt: skip
     c.add_argument("--clients", type=client_counts, default=bench.bench_gateway.CLIENTS,
                    help="gateway: concurrent HTTP clients of each level (1,10,50)")  # fmt: skip
+    c.add_argument("--saturate-s", type=saturation_seconds, default=bench.bench_gateway.CAPACITY_S,
+                   help="gateway: seconds of each closed-loop saturation (3)")  # fmt: skip
     c.add_argument("--faces", default=str(benchkit.SHARED_FACES),
                    help="the shared photos (face, keypad --load)")  # fmt: skip
     c.add_argument("--json", action="store_true")
@@ -188,6 +190,17 @@ def client_counts(text: str) -> tuple[int, ...]:
     if not counts or not all(1 <= n <= 200 for n in counts):
         raise argparse.ArgumentTypeError(f"{text!r}: give numbers 1 to 200, like 1,10,50")
     return counts
+
+
+def saturation_seconds(text: str) -> float:
+    """--saturate-s 3: seconds from 0.5 to 600."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0.5 <= seconds <= 600:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds from 0.5 to 600, like 3")
+    return seconds
 
 
 def cmd_up(layout: Layout, args: argparse.Namespace) -> int:

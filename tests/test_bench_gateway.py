@@ -10,11 +10,12 @@ import pytest
 
 from ops.bench_gateway import BENCH_PASSWORD
 from tests.appkit import CONFIG, App, app_url
-from tests.meshkit import eventually, lean_but, running
+from tests.meshkit import eventually, lean_but, run_cli, running
 
 pytestmark = pytest.mark.slow
 
 COUNT, RATE, MOVES = 40, 50, 12  # 6 unlocks: the fewest a p50 has an interval from
+SATURATE_S = 1.0  # each closed-loop saturation (3 s by default): four of them here
 
 
 def timed(r: dict, count: int) -> None:
@@ -25,6 +26,12 @@ def timed(r: dict, count: int) -> None:
     assert low <= r["p50_ms"] <= high
 
 
+@pytest.mark.parametrize("bad", ["0", "601", "nan", "soon"])
+def test_bench_gateway_refuses_a_saturation_that_is_not_half_a_second_to_ten_minutes(bad):
+    refused = run_cli(["bench", "gateway", "--saturate-s", bad])
+    assert refused.returncode == 2 and "give seconds from 0.5 to 600" in refused.stderr
+
+
 def test_issue13_bench_gateway_claims_times_every_path_beside_ping_and_leaves_the_lock_as_found(
     tmp_path,
 ):
@@ -33,9 +40,10 @@ def test_issue13_bench_gateway_claims_times_every_path_beside_ping_and_leaves_th
         assert refused.returncode == 2 and "give numbers 1 to 200" in refused.stderr
         out = lock.cli("bench", "gateway", "--count", str(COUNT), "--rate", str(RATE),
                        "--moves", str(MOVES), "--clients", "1,3", "--json",
-                       timeout=400)  # fmt: skip
+                       "--saturate-s", str(SATURATE_S), timeout=400)  # fmt: skip
         report = json.loads(out.stdout)
         assert report["owner"] == "claimed" and report["url"] == app_url(lock)
+        assert report["saturate_s"] == SATURATE_S
 
         assert [level["clients"] for level in report["status"]] == [1, 3]
         for level in report["status"]:
@@ -45,7 +53,8 @@ def test_issue13_bench_gateway_claims_times_every_path_beside_ping_and_leaves_th
                 assert r["from_send"]["p50_ms"] <= r["p50_ms"]  # the wait before the send counts
                 assert 0 < r["throughput_per_s"] <= RATE + 1e-6  # done over elapsed, never more
                 assert set(r["cpu_ms_per_request"]) == {"gateway", "policy", "bench"}
-                assert level["saturated"][name]["done"] > 0
+                saturated = level["saturated"][name]
+                assert saturated["done"] > 0 and saturated["seconds"] >= SATURATE_S
             assert level["ratio_p50"]["p50"] == pytest.approx(
                 level["status"]["p50_ms"] / level["ping"]["p50_ms"]
             )
