@@ -216,16 +216,18 @@ class Service:
 
     def _loop(self) -> None:
         beat_every = self.mesh["heartbeat_s"]
-        next_tick = next_beat = self.clock()
+        ticked = next_tick = next_beat = self.clock()
         while not self._stopping:
             wait = max(0.0, min(next_tick, next_beat) - self.clock())
             for sock, _ in self._poller.poll(int(wait * 1000) + 1):
                 self._dispatch(sock)
+            # what a message started may tick faster (a drive): from now, not a slow tick on
+            next_tick = min(next_tick, ticked + self.tick_s())
             now = self.clock()
             if now >= next_tick:
                 self._lag = now - next_tick
                 self._guarded("tick", self.tick, now)
-                next_tick = now + self.tick_s()
+                ticked, next_tick = now, now + self.tick_s()
             if now >= next_beat:
                 self.publish(self._heartbeat())
                 self.bus.counters.save(self._counters_file)  # only if they changed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from proto.control import OK, Done, refused
 from proto.power import Battery
 from proto.wire import Envelope
 from services.base import Service, accepts, hears
+from services.mailbox import Mailbox
 from services.motor.journal import Drive, Journal
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ class MotorService(Service):
     NAME = "motor"
     LISTENS = ("power",)
     DRIVING_TICK_S = 0.01  # the end switches are polled this often while the bolt moves
+    # At rest the tick only ends a siren and retries a report: the inputs wake the loop
+    # themselves (a mailbox), so an idle lock does not poll 20 times a second.
+    TICK_S = 0.25
 
     def setup(self) -> None:
         board, pins = self.config["board"], self.config["pins"]
@@ -48,7 +51,8 @@ class MotorService(Service):
             pin_factory=factory,
         )
         self.leds = StatusLeds(pins["led_green"], pins["led_red"], pin_factory=factory)
-        self._inputs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inputs = Mailbox(wait_s=0.0)  # gpiozero's threads only publish through it
+        self.watch(self._inputs.fd, self._deliver_inputs)
         self._set_since_boot: float | None = None
         self._reset_gesture: tuple[str, float] | None = None  # its Button's id, and when
         self._wire_inputs(factory, pins)
@@ -79,8 +83,8 @@ class MotorService(Service):
             self.publish(Tamper(removed=True))
 
     def _wire_inputs(self, factory: Any, pins: dict[str, int]) -> None:
-        """gpiozero calls back from its own threads: only queue there, publish in the loop."""
-        put = self._inputs.put
+        """gpiozero calls back from its own threads: only post there, publish in the loop."""
+        put = self._inputs.publish
         self.door = GpioButton(pins["door"], pull_up=True, pin_factory=factory)
         self.door.when_pressed = lambda: put(Door(open=False))
         self.door.when_released = lambda: put(Door(open=True))
@@ -134,6 +138,8 @@ class MotorService(Service):
         ):
             if hasattr(self, part):
                 getattr(self, part).close()
+        if hasattr(self, "_inputs"):  # after the buttons: none of their threads posts now
+            self._inputs.close()
 
     def tick_s(self) -> float:
         moving = hasattr(self, "bolt") and self.bolt.state == MOVING
@@ -218,14 +224,21 @@ class MotorService(Service):
             self._drive_ended(ended)
         if self._drive is None:  # a request waits: not while the end switches need polling
             self._send_report(now)
-        while not self._inputs.empty():
-            env = self.publish(self._inputs.get())
-            if isinstance(env.body, Button) and env.body.button == "factory-reset":
-                self._reset_gesture = (env.id, now)
         if self._siren_on and now >= self._siren_until:
             self._siren_on = False
             self.siren.off()
         self._show_leds()
+
+    def _deliver_inputs(self) -> None:
+        self._inputs.deliver(
+            self._publish_input, lambda to, body, cause: self.request(to, body, cause=cause)
+        )
+
+    def _publish_input(self, body: Any, cause: str | None) -> None:
+        env = self.publish(body, cause)
+        if isinstance(body, Button) and body.button == "factory-reset":
+            self._reset_gesture = (env.id, self.clock())
+        self._show_leds()  # the tamper switch shows at once
 
     def _show_leds(self) -> None:
         battery_low = self.battery is not None and self.battery.low and not self.battery.external
