@@ -210,13 +210,17 @@ def face_loaded(layout: Layout, photo: Path, nice: int) -> Iterator[None]:
     for w in workers:
         w.start()
     try:
-        deadline = time.monotonic() + LOAD_START_S
-        for _ in workers:  # waited for, not slept on: the block starts under the whole load
-            if not running.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                dead = [w.exitcode for w in workers if w.exitcode is not None]
+        deadline, started = time.monotonic() + LOAD_START_S, 0
+        while started < len(workers):  # waited for, not slept on: the block starts under it all
+            if running.acquire(timeout=0.5):
+                started += 1
+                continue
+            dead = [w.exitcode for w in workers if w.exitcode is not None]
+            if dead or time.monotonic() > deadline:  # a worker that died never releases
                 raise Failed(
-                    f"the face load did not start on every core within {LOAD_START_S:.0f} s"
-                    + (f" (workers exited with {dead})" if dead else "")
+                    f"a face-load worker exited (codes {dead}) before its first frame"
+                    if dead
+                    else f"the face load did not start on every core within {LOAD_START_S:.0f} s"
                 )
         yield
     finally:

@@ -10,6 +10,9 @@ from typing import Iterator
 
 import pytest
 
+from ops.bench_keypad import face_loaded
+from ops.benchkit import Failed
+from proto.layout import Layout
 from tests.conftest import SHARED
 from tests.meshkit import Lock, lean_but, running, shows_code
 
@@ -188,3 +191,11 @@ def test_bench_keypad_times_each_key_idle_and_under_niced_and_unniced_face_load(
         r = report[label]
         _timed(r, 30)
         assert r["verdict"] == "not judged: p99 needs 1000 keys, had 30"
+
+
+def test_bench_keypad_load_stops_at_once_when_a_face_load_worker_dies(tmp_path):
+    """A worker that cannot run the pipeline (no photo here) never signals its first frame:
+    the bench says so as soon as it is seen dead, not after LOAD_START_S."""
+    with pytest.raises(Failed, match=r"exited \(codes \[1(, 1)*\]\) before its first frame"):
+        with face_loaded(Layout.at(tmp_path), tmp_path / "no-such-photo.jpg", nice=10):
+            pass
