@@ -166,8 +166,8 @@ def run(
                 report["status"] = []
                 for n in clients:
                     level = status_level(url, owner, pids, n, count, rate, saturate_s)
+                    memory[f"status, {n} clients"] = level.pop("memory")
                     report["status"].append(level)
-                    memory[f"status, {n} clients"] = report["status"][-1].pop("memory")
                 report["unlock"] = []
                 for n in clients:
                     report["unlock"].append(

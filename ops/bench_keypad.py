@@ -229,6 +229,7 @@ def face_loaded(layout: Layout, photo: Path, nice: int) -> Iterator[None]:
             w.join(timeout=10)
             if w.is_alive():
                 w.kill()
+                w.join()
 
 
 def key_path(layout: Layout, workers: int = 8) -> OpenLoop:
