@@ -47,6 +47,7 @@ class SimBoard:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sim-board", daemon=True)
         self.steps = 0  # physics steps run: a test waits for some to see what did not move
+        self._last, self._driven = time.monotonic(), False  # the last step, and whether it drove
         self._releases: dict[str, threading.Timer] = {}  # buttons held: when they are let go
 
     def _load(self) -> dict[str, Any]:
@@ -117,15 +118,24 @@ class SimBoard:
         release.start()
 
     # -- physics --------------------------------------------------------------------------
+    def catch_up(self, now: float) -> None:
+        """Move the world on to now (time.monotonic's). A real bolt travels while the
+        motor's process waits for a core; here only this thread moves it, and after a stall
+        the motor may read the end switches before the thread has run: it would take a
+        finished drive for a jam (L-27). The motor calls this before it reads them."""
+        with self._lock:
+            self._advance(now)
+
     def _run(self) -> None:
-        last, driven = time.monotonic(), False
-        while not self._stop.wait(STEP_S if driven else IDLE_STEP_S):
-            now = time.monotonic()
-            with self._lock:  # a drive begun during an idle wait moves from this step on
-                self._step(now - last if driven else 0.0)
-                self.steps += 1
-                driven = self.pins["motor_a"].state != self.pins["motor_b"].state
-            last = now
+        while not self._stop.wait(STEP_S if self._driven else IDLE_STEP_S):
+            with self._lock:
+                self._advance(time.monotonic())
+
+    def _advance(self, now: float) -> None:
+        """One step to now; a drive begun since the last step moves from this step on."""
+        self._step(now - self._last if self._driven else 0.0)
+        self.steps += 1
+        self._last, self._driven = now, self.pins["motor_a"].state != self.pins["motor_b"].state
 
     def _step(self, dt: float) -> None:
         a, b = self.pins["motor_a"].state, self.pins["motor_b"].state

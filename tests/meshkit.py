@@ -53,9 +53,12 @@ class Watcher:
                 if match(env):
                     return env
                 break
-        raise AssertionError(
-            f"not seen within {timeout}s; last: {[e.topic for e in self.seen[-10:]]}"
-        )
+        raise AssertionError(f"not seen within {timeout}s; last: {self._recent()}")
+
+    def _recent(self, count: int = 12) -> list[str]:
+        """The last events but heartbeats, each with a short body: what a failure shows."""
+        said = [e for e in self.seen if not e.topic.endswith(".beat")][-count:]
+        return [f"{e.topic} {str(e.body.to_body())[:120]}" for e in said]
 
     def detail(self, service: str) -> dict[str, Any]:
         """What the service says of itself now (its status reply's detail), asked directly."""

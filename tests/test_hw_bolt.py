@@ -246,6 +246,21 @@ def test_l27_a_freed_bolt_can_be_driven_again(rigs) -> None:
     assert drive_to_end(rig.drive) == UNLOCKED
 
 
+def test_l27_a_drive_read_late_is_finished_not_jammed(rigs) -> None:
+    """The motor's process may wait for a core past the jam timeout while a real bolt
+    travels on: the simulated bolt is caught up to the moment its switches are read."""
+    rig = rigs().with_board()
+    rig.board.close()  # its physics thread stalls for good: only catch_up moves it now
+    started = time.monotonic()
+    rig.drive.start(UNLOCKED, "right", started)
+    rig.board.catch_up(started)  # the loop's turn right after the drive began
+    late = started + TIMEOUT_S + 1.0
+    assert rig.position() == 0.0
+    rig.board.catch_up(late)
+    assert rig.position() == 1.0
+    assert rig.drive.poll(late) == UNLOCKED
+
+
 # -- the simulated world persists ---------------------------------------------------------
 def test_l27_bolt_position_persists_across_a_new_board(rigs, state_file: Path) -> None:
     rig = rigs().with_board()

@@ -219,6 +219,8 @@ class MotorService(Service):
             self._report = None
 
     def tick(self, now: float) -> None:
+        if self.sim is not None:
+            self.sim.catch_up(now)  # the simulated bolt is where a real one would be by now
         ended = self.bolt.poll(now)
         if ended is not None:
             self._drive_ended(ended)
