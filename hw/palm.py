@@ -323,7 +323,7 @@ class Palm:
         on_note: NoteHandler | None,
         cancel: threading.Event | None,
     ) -> Reply:
-        cancelled, last_byte = False, time.monotonic()
+        cancelled, last_byte, looked_late = False, time.monotonic(), False
         while True:
             if cancel is not None and cancel.is_set() and not cancelled:
                 cancelled = True
@@ -343,7 +343,9 @@ class Palm:
                 # anything else (a late reply to another command, an image) is not ours
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise self._no_answer(name)
+                if looked_late:
+                    raise self._no_answer(name)
+                looked_late, remaining = True, 0.0  # a reply in the buffer came in time
             if cancel is not None and not cancelled:
                 remaining = min(remaining, 0.05)  # look at cancel often enough
             try:

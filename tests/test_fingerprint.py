@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 
@@ -383,6 +384,16 @@ def test_silence_times_out_and_never_hangs(sim, sensor):
     assert time.monotonic() - start < TIMEOUT_S + 0.5
     sim.clear_faults()
     sensor.handshake()
+
+
+def test_an_answer_waiting_past_the_deadline_is_taken_not_timed_out(sim, sensor):
+    """A busy board may give the host's process a core back only after its deadline, with
+    the module's answer in the port's buffer: that answer came in time."""
+    sensor._start()
+    sensor._send(Packet(fp.PID_COMMAND, bytes([fp.HANDSHAKE])), "HandShake")
+    assert select.select([sensor.uart._serial.fileno()], [], [], 5.0)[0]  # it has answered
+    ack = sensor._receive("HandShake", time.monotonic() - TIMEOUT_S, (fp.PID_ACK,))
+    assert ack.payload == bytes([fp.OK])
 
 
 def test_unplugged_then_back_keeps_the_library(sim, sensor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 
@@ -251,6 +252,15 @@ def test_a_truncated_reply_is_a_clear_error_then_recovers(sim, reader):
         reader.status()
     sim.clear_faults()
     assert reader.status() == 0
+
+
+def test_a_reply_waiting_past_the_deadline_is_taken_not_timed_out(sim, reader):
+    """As a busy board leaves it: the reply in the port's buffer once the host's process
+    has a core again, after its deadline, came in time."""
+    reader.uart.write(pm.encode(pm.Frame(pm.MODULE_ID, b"")))
+    assert select.select([reader.uart._serial.fileno()], [], [], 5.0)[0]  # it has replied
+    reply = reader._reply("MODULE_ID", pm.MODULE_ID, time.monotonic() - TIMEOUT_S, None, None)
+    assert reply.result == pm.MR_SUCCESS and reply.data
 
 
 def test_silence_times_out_and_never_hangs(sim, reader):
