@@ -52,6 +52,7 @@ def outcome(body: Any) -> tuple[bool, str, str]:
 class KeypadService(Service):
     NAME = "keypad"
     LISTENS = ("policy", "motor", "biometric", "face", "power")
+    TICK_S, BUSY_TICK_S = 0.25, 0.05
 
     def setup(self) -> None:
         settings = self.config["keypad"]
@@ -98,6 +99,11 @@ class KeypadService(Service):
         for key in touch.take():
             if self._started_menu:
                 self.press(key, None)
+
+    def tick_s(self) -> float:
+        """Soon while policy has not answered yet, or the voice has a prompt to start next.
+        Otherwise a tick only darkens a panel left alone for seconds: keys wake the loop."""
+        return self.BUSY_TICK_S if self.voice.busy or not self._started_menu else self.TICK_S
 
     def tick(self, now: float) -> None:
         self.voice.pump()

@@ -31,6 +31,11 @@ class Voice:
         self._broken = False
 
     @property
+    def busy(self) -> bool:
+        """Speaking, or prompts waiting their turn: the loop's tick should come soon."""
+        return self._speaking is not None or bool(self._waiting)
+
+    @property
     def silent(self) -> bool:
         return self.setting == "none" or self._broken
 

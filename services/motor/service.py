@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from gpiozero import Button as GpioButton
-from gpiozero import Buzzer
+from gpiozero import Buzzer, DigitalInputDevice
 
 from hw.bolt import JAMMED, LOCKED, MOVING, UNLOCKED, BoltDrive
 from hw.gpio import pin_factory
@@ -78,23 +78,29 @@ class MotorService(Service):
         self._report: tuple[DriveInterrupted, str | None] | None = None  # for policy
         self._next_report = 0.0
         self._resume_or_report_at_start()
-        self.publish(Door(open=not self.door.is_pressed))
-        if not self.tamper.is_pressed:
+        self.publish(Door(open=not self.door.is_active))
+        if not self.tamper.is_active:
             self.publish(Tamper(removed=True))
 
     def _wire_inputs(self, factory: Any, pins: dict[str, int]) -> None:
         """gpiozero calls back from its own threads: only post there, publish in the loop."""
         put = self._inputs.publish
-        self.door = GpioButton(pins["door"], pull_up=True, pin_factory=factory)
-        self.door.when_pressed = lambda: put(Door(open=False))
-        self.door.when_released = lambda: put(Door(open=True))
-        self.lock_button = GpioButton(pins["lock_button"], pull_up=True, pin_factory=factory)
-        self.lock_button.when_pressed = lambda: put(Button(button="lock"))
-        self.key_cylinder = GpioButton(pins["key_cylinder"], pull_up=True, pin_factory=factory)
-        self.key_cylinder.when_pressed = lambda: put(Button(button="key"))
-        self.tamper = GpioButton(pins["tamper"], pull_up=True, pin_factory=factory)
-        self.tamper.when_pressed = lambda: put(Tamper(removed=False))
-        self.tamper.when_released = lambda: put(Tamper(removed=True))
+        # Plain inputs where nothing is held: each gpiozero Button runs a thread that wakes
+        # 10 times a second to look for a hold, all the lock's life. Only SET has a long press.
+        self.door = DigitalInputDevice(pins["door"], pull_up=True, pin_factory=factory)
+        self.door.when_activated = lambda: put(Door(open=False))
+        self.door.when_deactivated = lambda: put(Door(open=True))
+        self.lock_button = DigitalInputDevice(
+            pins["lock_button"], pull_up=True, pin_factory=factory
+        )
+        self.lock_button.when_activated = lambda: put(Button(button="lock"))
+        self.key_cylinder = DigitalInputDevice(
+            pins["key_cylinder"], pull_up=True, pin_factory=factory
+        )
+        self.key_cylinder.when_activated = lambda: put(Button(button="key"))
+        self.tamper = DigitalInputDevice(pins["tamper"], pull_up=True, pin_factory=factory)
+        self.tamper.when_activated = lambda: put(Tamper(removed=False))
+        self.tamper.when_deactivated = lambda: put(Tamper(removed=True))
         self.siren = Buzzer(pins["siren"], pin_factory=factory)
         self.set_button = GpioButton(
             pins["set_button"],
@@ -247,7 +253,7 @@ class MotorService(Service):
         self.leds.show(
             led_pattern(
                 bolt=self.bolt.state,
-                tamper_removed=not self.tamper.is_pressed,
+                tamper_removed=not self.tamper.is_active,
                 battery_low=battery_low,
             )
         )
@@ -255,12 +261,12 @@ class MotorService(Service):
     def status_detail(self) -> dict[str, Any]:
         return {
             "leds": self.leds.showing,
-            "tamper": "removed" if not self.tamper.is_pressed else "in place",
+            "tamper": "removed" if not self.tamper.is_active else "in place",
             "siren": self._siren_on,
             "chimes": self.chimes,
             "chime_volume": self.chime_volume,
             "bolt": self.bolt.state,
-            "door": "open" if not self.door.is_pressed else "closed",
+            "door": "open" if not self.door.is_active else "closed",
             "set_button": "pressed" if self.set_button.is_pressed else "released",
             "reset_gesture": self._recent_reset_gesture(),
             "board": self.config["board"]["kind"],

@@ -36,6 +36,10 @@ class PolicyService(Service):
 
     NAME = "policy"
     LISTENS = ("motor", "power", "ble")
+    # Its parts' timers (a door ajar, auto-lock, a lockout's or a pairing window's end) are
+    # seconds long: a quarter second late is unnoticed, and 20 ticks a second were most of
+    # an idle policy's CPU. Every decision is made when its message comes, not on a tick.
+    TICK_S = 0.25
     PARTS = (
         Actuation,
         Board,
