@@ -21,6 +21,7 @@ from ops.fleet_sim import Swarm, door_key, serials
 from ops.fleetkit import Console, Door, load_keys, save_keys
 from proto import fleet
 from proto.board import Bolt
+from services.bridge.view import UNKNOWN
 from tests.appkit import lock_identity
 from tests.brokerkit import Broker, Listener
 from tests.meshkit import Lock, eventually, is_type, lean_but, running
@@ -83,12 +84,13 @@ def test_issue17_the_console_shows_every_doors_state_and_audit_head(building: Bu
     def all_there() -> list[dict[str, Any]]:
         rows = json.loads(building.fleet("status", "--json").stdout)
         ready = [r for r in rows if r["availability"] == "online" and r["head_signed"]
-                 and "lock" in r and "door" in r]  # fmt: skip
+                 and r.get("lock", UNKNOWN) != UNKNOWN and "door" in r]  # fmt: skip
         return rows if len(ready) == 1 + len(SIMS) else []
 
     # each status waits up to 10 s for the retained states and 5 s for the signed heads;
-    # the whole lock says its door once policy has heard it from the motor (the bridge
-    # asks again every 2 s until then): a row online without it is not all there yet
+    # the whole lock says its bolt and door once policy has heard them from the motor (the
+    # bridge asks again every 2 s until then, saying the lock "None", unknown, meanwhile):
+    # a row online without them is not all there yet (run 618 read "None" here)
     rows = {r["serial"]: r for r in eventually(all_there, timeout=90)}
     front = rows[building.serial]
     assert (front["name"], front["lock"], front["door"]) == ("front", "LOCKED", "OFF")
