@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
-from hw.uart import FrameScanner, Uart, UartError
+from hw.uart import FrameScanner, ReadDeadline, Uart, UartError
 
 HEADER = b"\xef\x01"
 DEFAULT_ADDRESS = 0xFFFFFFFF
@@ -402,19 +402,15 @@ class Fingerprint:
             raise FingerprintLinkError(f"{name}: {e}") from e
 
     def _receive(self, name: str, deadline: float, pids: tuple[int, ...]) -> Packet:
-        last_byte, looked_late = time.monotonic(), False
+        last_byte, wait = time.monotonic(), ReadDeadline(deadline)
         while True:
             while self._queue:
                 packet = self._queue.pop(0)
                 if packet.pid in pids:  # not, say, our own command echoed by a loopback
                     return packet
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if looked_late:
-                    raise self._no_answer(name)
-                # A busy board may give this process a core only after the deadline: an
-                # answer that waits in the port's buffer by then came in time.
-                looked_late, remaining = True, 0.0
+            remaining = wait.left()
+            if remaining is None:
+                raise self._no_answer(name)
             try:
                 last_byte = self.parser.read_from(self.uart, self._queue, remaining, last_byte)
             except UartError as e:

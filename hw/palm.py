@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hw.uart import FrameScanner, Uart, UartError
+from hw.uart import FrameScanner, ReadDeadline, Uart, UartError
 
 SYNC = b"\xef\xaa"
 DEFAULT_BAUD = 115200
@@ -323,7 +323,7 @@ class Palm:
         on_note: NoteHandler | None,
         cancel: threading.Event | None,
     ) -> Reply:
-        cancelled, last_byte, looked_late = False, time.monotonic(), False
+        cancelled, last_byte, wait = False, time.monotonic(), ReadDeadline(deadline)
         while True:
             if cancel is not None and cancel.is_set() and not cancelled:
                 cancelled = True
@@ -341,11 +341,9 @@ class Palm:
                 elif frame.msg_id == REPLY and len(frame.data) >= 2 and frame.data[0] == msg_id:
                     return parse_reply(frame)
                 # anything else (a late reply to another command, an image) is not ours
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if looked_late:
-                    raise self._no_answer(name)
-                looked_late, remaining = True, 0.0  # a reply in the buffer came in time
+            remaining = wait.left()
+            if remaining is None:
+                raise self._no_answer(name)
             if cancel is not None and not cancelled:
                 remaining = min(remaining, 0.05)  # look at cancel often enough
             try:
@@ -367,14 +365,14 @@ class Palm:
         """Wait for the NOTE READY a module sends after power-up. One that was up before
         the port was opened said so to no one (opening flushes the input): ping it with
         status() instead."""
-        deadline = time.monotonic() + timeout_s
+        wait = ReadDeadline(time.monotonic() + timeout_s)
         while True:
             while self._queue:
                 frame = self._queue.pop(0)
                 if frame.msg_id == NOTE and frame.data[:1] == bytes([NID_READY]):
                     return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = wait.left()
+            if remaining is None:
                 raise PalmTimeout(f"the palm module at {self.uart.port} did not say it was ready")
             try:
                 data = self.uart.read(remaining)

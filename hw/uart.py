@@ -2,6 +2,7 @@
 
 - Uart: a pyserial port (a real /dev/ttyS0 or a simulator's pseudo-terminal, alike) whose
   reads never wait longer than they are told to.
+- ReadDeadline: when a wait for an answer gives up, with one last look past it.
 - FrameScanner: finds sync-word, length-prefixed frames in a byte stream, resyncing after
   garbage, a half frame or a failed check, and counting why it dropped what it dropped.
 - ModuleSide and Faults: the module's end of a pseudo-terminal, for the simulators, with
@@ -91,6 +92,25 @@ class Uart:
 
 # -- framing ----------------------------------------------------------------------------
 INTER_BYTE_GAP_S = 0.1  # a frame's bytes come back to back: a longer silence ends a half frame
+
+
+class ReadDeadline:
+    """When a wait for a module's answer gives up. Past it, the port is looked at once
+    more without waiting: a busy board may give the host's process a core only after the
+    deadline, and an answer waiting in the port's buffer by then came in time."""
+
+    def __init__(self, at: float) -> None:
+        self.at, self._looked_late = at, False
+
+    def left(self) -> float | None:
+        """Seconds a read may wait now; 0 for the last look; None once that was had."""
+        remaining = self.at - time.monotonic()
+        if remaining > 0:
+            return remaining
+        if self._looked_late:
+            return None
+        self._looked_late = True
+        return 0.0
 
 
 class FrameScanner(Generic[T]):
